@@ -1,0 +1,322 @@
+"""Typer wiring only: options -> library calls -> exit codes.
+
+Heavy modules (``requests``, ``rich``, the emulator) are imported inside the
+commands that need them, so ``--help``, ``--version``, completion and
+``start --dry-run`` stay fast.
+"""
+
+import sys
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from . import __version__
+from .context import CommandExit, Environment, edge
+from .errors import InvalidInput
+from .render import OutputFormat
+
+HELP = """Start HoneyHive sessions from a shell, a CI pipeline or a script.
+
+Exit codes: 0 ok, 1 internal error, 2 invalid input (nothing sent), 3 no key or
+401/403, 4 rejected by the server, 5 network or server failure after retries,
+130 interrupted.
+
+Environment: HH_API_KEY, HH_API_URL, HH_API_TIMEOUT, HH_MAX_RETRIES, HH_SOURCE,
+HHSESSION_PROFILE, HHSESSION_CONFIG.
+"""
+
+app = typer.Typer(
+    name="hhsession",
+    help=HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(
+    name="config",
+    help="Read and write the config file: keys, URLs and profiles.",
+    no_args_is_help=True,
+)
+app.add_typer(config_app)
+
+CONNECTION = "Connection"
+FIELDS = "Session fields"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hhsession {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Start HoneyHive sessions from a shell, a CI pipeline or a script."""
+
+
+# ----------------------------------------------------------------------------- shared options
+
+ApiKey = Annotated[
+    Optional[str],
+    typer.Option(
+        "--api-key",
+        help="API key (default: HH_API_KEY, HONEYHIVE_API_KEY, the profile). Prefer the environment: argv is visible to other users.",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
+]
+ApiUrl = Annotated[
+    Optional[str],
+    typer.Option(
+        "--api-url",
+        help="Server URL (default: HH_API_URL, HONEYHIVE_SERVER_URL, HH_SERVER_URL, the profile, https://api.dp1.us.honeyhive.ai).",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
+]
+Profile = Annotated[
+    Optional[str],
+    typer.Option("--profile", help="Config profile (default: HHSESSION_PROFILE, default_profile, 'default').", show_default=False, rich_help_panel=CONNECTION),
+]
+Timeout = Annotated[
+    Optional[float],
+    typer.Option("--timeout", help="Read timeout in seconds (default 30; connect timeout 5).", show_default=False, rich_help_panel=CONNECTION),
+]
+MaxRetries = Annotated[
+    Optional[int],
+    typer.Option("--max-retries", help="Retries after the first attempt (default 3; 0 = one attempt).", show_default=False, rich_help_panel=CONNECTION),
+]
+AllowHttp = Annotated[
+    bool,
+    typer.Option("--allow-http", help="Allow sending the key over plain http to a non-loopback host.", rich_help_panel=CONNECTION),
+]
+Verbose = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Explain settings, requests, attempts and waits on stderr (the key masked).", rich_help_panel=CONNECTION),
+]
+
+
+def _run(verbose: bool, body: Callable[[Environment], None]) -> None:
+    """Run a command body at the edge: one error line and the SPEC §6 exit code."""
+    env = Environment.from_sys()
+    try:
+        with edge(env, verbose):
+            body(env)
+    except CommandExit as stop:
+        raise typer.Exit(stop.code) from None
+
+
+# ----------------------------------------------------------------------------- start
+
+START_EPILOG = """Examples:
+
+  hhsession start --name nightly-eval --source ci -m branch=main -m run:=42
+
+  hhsession start -f session.json --end-time now
+
+  echo '{"session_name": "etl"}' | hhsession start -f - -o id
+
+  hhsession start --name deploy -o env >> "$GITHUB_ENV"
+
+  hhsession start --name try --start-time now-5m --duration 90s --dry-run
+
+Times: Unix ms, 1764151200s, 2026-11-26T10:00:00Z (no offset = local), now, now-5m.
+Object flags: key=value, key:=JSON, '{"k": 1}' or @file.json; repeatable.
+"""
+
+
+@app.command(epilog=START_EPILOG)
+def start(
+    name: Annotated[Optional[str], typer.Option("--name", "-n", "--session-name", help="session_name: display name.", show_default=False, rich_help_panel=FIELDS)] = None,
+    event_name: Annotated[Optional[str], typer.Option("--event-name", help="event_name (default: the session name, else 'unknown').", show_default=False, rich_help_panel=FIELDS)] = None,
+    source: Annotated[Optional[str], typer.Option("--source", help="source (default: HH_SOURCE, the profile, else 'unknown').", show_default=False, rich_help_panel=FIELDS)] = None,
+    session_id: Annotated[Optional[str], typer.Option("--session-id", help="session_id: a UUID (default: a new UUIDv4).", show_default=False, rich_help_panel=FIELDS)] = None,
+    start_time: Annotated[Optional[str], typer.Option("--start-time", help="Start time (default: now).", show_default=False, rich_help_panel=FIELDS)] = None,
+    end_time: Annotated[Optional[str], typer.Option("--end-time", help="End time.", show_default=False, rich_help_panel=FIELDS)] = None,
+    duration: Annotated[Optional[str], typer.Option("--duration", help="Duration: ms, or 250ms, 1.5s, 2m, 1h (default: end - start).", show_default=False, rich_help_panel=FIELDS)] = None,
+    config: Annotated[Optional[list[str]], typer.Option("--config", help="config entries.", show_default=False, rich_help_panel=FIELDS)] = None,
+    inputs: Annotated[Optional[list[str]], typer.Option("--inputs", help="inputs entries.", show_default=False, rich_help_panel=FIELDS)] = None,
+    outputs: Annotated[Optional[list[str]], typer.Option("--outputs", help="outputs entries.", show_default=False, rich_help_panel=FIELDS)] = None,
+    metadata: Annotated[Optional[list[str]], typer.Option("--metadata", "-m", help="metadata entries.", show_default=False, rich_help_panel=FIELDS)] = None,
+    user_properties: Annotated[Optional[list[str]], typer.Option("--user-properties", "-u", help="user_properties entries.", show_default=False, rich_help_panel=FIELDS)] = None,
+    child: Annotated[Optional[list[str]], typer.Option("--child", help="Append an id to children_ids (repeatable).", show_default=False, rich_help_panel=FIELDS)] = None,
+    children_ids: Annotated[Optional[str], typer.Option("--children-ids", help='children_ids as a JSON array: \'["a","b"]\'.', show_default=False, rich_help_panel=FIELDS)] = None,
+    file: Annotated[Optional[str], typer.Option("--file", "-f", help="Read a session object from a JSON file ('-' = standard input).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact payload and exit; no key, no network.")] = False,
+    lenient: Annotated[bool, typer.Option("--lenient", help="Mirror the server: replace an invalid session_id, drop unknown keys (with warnings).")] = False,
+    output: Annotated[Optional[OutputFormat], typer.Option("--output", "-o", help="pretty, json, id, env or none (default: pretty on a terminal, else json).", show_default=False, case_sensitive=False)] = None,
+    api_key: ApiKey = None,
+    api_url: ApiUrl = None,
+    profile: Profile = None,
+    timeout: Timeout = None,
+    max_retries: MaxRetries = None,
+    allow_http: AllowHttp = False,
+    verbose: Verbose = False,
+) -> None:
+    """Start one session and print the event the server returns."""
+
+    def body(env: Environment) -> None:
+        from .payload import Overrides, build_session, parse_children_json, parse_object_args, read_json_object
+        from .render import default_format, dumps_json, render_event
+        from .settings import resolve_settings
+
+        fields = {
+            "session_name": name,
+            "event_name": event_name,
+            "source": source,
+            "session_id": session_id,
+            "start_time": start_time,
+            "end_time": end_time,
+            "duration": duration,
+        }
+        objects = {
+            key: parse_object_args(key, values or [])
+            for key, values in (
+                ("config", config),
+                ("inputs", inputs),
+                ("outputs", outputs),
+                ("metadata", metadata),
+                ("user_properties", user_properties),
+            )
+        }
+        overrides = Overrides(
+            fields={k: v for k, v in fields.items() if v is not None},
+            objects=objects,
+            children_ids=parse_children_json(children_ids) if children_ids is not None else None,
+            add_children=list(child or []),
+        )
+        settings = resolve_settings(
+            {"api_key": api_key, "api_url": api_url, "timeout": timeout, "max_retries": max_retries},
+            env.env,
+            profile=profile,
+        )
+        if settings.api_key:
+            env.secrets.append(settings.api_key)
+        document, origin = None, "input"
+        if file is not None:
+            document = read_json_object(file, env.stdin)
+            origin = "standard input" if file == "-" else file
+        built = build_session(
+            defaults={"source": settings.source} if settings.source else None,
+            document=document,
+            origin=origin,
+            overrides=overrides,
+            lenient=lenient,
+        )
+        for warning in built.warnings:
+            env.warn(warning)
+        if verbose:
+            for line in settings.describe():
+                env.info(line)
+        if dry_run:
+            env.stdout.write(dumps_json(built.payload) + "\n")
+            return
+
+        api_key_value = settings.require_api_key()
+        settings.check_transport(allow_http)
+        from .client import SessionsClient
+        from .retry import RetryPolicy
+
+        client = SessionsClient(
+            api_url=settings.api_url,
+            api_key=api_key_value,
+            timeout=settings.timeout,
+            connect_timeout=settings.connect_timeout,
+            retry=RetryPolicy(max_retries=settings.max_retries),
+            log=env.info if verbose else None,
+        )
+        try:
+            result = client.start_session(built.payload)
+        finally:
+            client.close()
+        if verbose:
+            env.info(f"session {result.session_id} started ({result.attempts} attempt(s), {result.elapsed:.2f} s)")
+        fmt = output or default_format(env.stdout_isatty)
+        render_event(result.event, fmt, env.stdout, sent_id=built.session_id)
+
+    _run(verbose, body)
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the session object that -f and replay records accept.
+
+    Example: hhsession schema > session.schema.json
+    """
+    from .payload import session_json_schema
+    from .render import dumps_json
+
+    typer.echo(dumps_json(session_json_schema()))
+
+
+# ----------------------------------------------------------------------------- emulator
+
+EMULATOR_EPILOG = """Examples:
+
+  hhsession emulator                       # http://127.0.0.1:8787, sessions in memory
+
+  hhsession emulator --port 0 --db sessions.sqlite --token secret
+
+  hhsession emulator --fail-rate 0.3 --fail-status 503 --retry-after 1 --latency 200
+"""
+
+
+@app.command(epilog=EMULATOR_EPILOG)
+def emulator(
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 = any free port).", min=0, max=65535)] = 8787,
+    db: Annotated[Optional[str], typer.Option("--db", help="SQLite file that keeps sessions across restarts (default: in memory).", show_default=False)] = None,
+    token: Annotated[Optional[str], typer.Option("--token", help="Accept only this bearer token (default: any non-empty one).", show_default=False)] = None,
+    fail_rate: Annotated[float, typer.Option("--fail-rate", help="Share of requests answered with --fail-status (0 to 1).", min=0.0, max=1.0)] = 0.0,
+    fail_status: Annotated[int, typer.Option("--fail-status", help="Status for injected failures.", min=400, max=599)] = 503,
+    retry_after: Annotated[Optional[float], typer.Option("--retry-after", help="Send Retry-After: SECONDS with injected failures.", min=0.0, show_default=False)] = None,
+    latency: Annotated[float, typer.Option("--latency", help="Delay every answer by MS milliseconds.", min=0.0)] = 0.0,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for --fail-rate, for repeatable runs.", show_default=False)] = None,
+) -> None:
+    """Run a local stand-in for the sessions API, for demos and offline CI.
+
+    Serves POST /v1/sessions, POST /session/start and GET /v1/sessions/{id} with
+    the server's rules, silent fallbacks included. Prints the HH_API_URL and
+    HH_API_KEY exports to use it, then one line per request on stderr.
+    """
+
+    def body(env: Environment) -> None:
+        from .emulator import Emulator, Faults, serve
+
+        try:
+            server = Emulator(
+                host=host,
+                port=port,
+                db=db,
+                token=token,
+                faults=Faults(fail_rate=fail_rate, fail_status=fail_status, retry_after=retry_after, latency_ms=latency),
+                log=env.stderr,
+                seed=seed,
+            )
+        except OSError as exc:
+            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 = any free port)") from None
+        # The token is the emulator's own, but it is still a credential: not echoed.
+        hint = "'<the --token you passed>'" if token else "emulator"
+        serve(server, env.stdout, env.stderr, hint)
+
+    _run(False, body)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="hhsession")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,447 @@
+"""A local stand-in for the HoneyHive sessions API (SPEC §3 ``emulator``).
+
+Standard library only: ``http.server`` with a thread per connection and
+``sqlite3``. It applies the *server's* rules of SPEC §1, silent fallbacks
+included, so users can see what the real service would store::
+
+    hhsession emulator --port 8787
+
+Use from Python (the test suite does)::
+
+    with Emulator(port=0) as emu:
+        print(emu.url)
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import random
+import re
+import signal
+import socket
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import IO, Any
+
+from .payload import FIELDS, MAX_INPUT_BYTES, OBJECT_FIELDS, is_uuid
+
+ORG_ID = "org_emulator"
+WORKSPACE_ID = "ws_emulator"
+PROJECT_ID = "proj_emulator"
+ERROR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
+    411: "LENGTH_REQUIRED",
+    413: "PAYLOAD_TOO_LARGE",
+    429: "TOO_MANY_REQUESTS",
+    500: "INTERNAL_SERVER_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
+_SESSION_PATH = re.compile(r"^/v1/sessions/(?P<id>[^/]+)$")
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str, injected: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.injected = injected
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def server_event(session: dict[str, Any], *, now_ms: int, strict_keys: bool) -> dict[str, Any]:
+    """The event the server stores for a session object (SPEC §1), fallbacks included.
+
+    ``strict_keys`` is the v1 route (``additionalProperties: false``); the legacy
+    route ignores unknown keys.
+    """
+    unknown = [key for key in session if key not in FIELDS]
+    if unknown and strict_keys:
+        raise BadRequest(400, f"Invalid session data: unknown field(s) {', '.join(sorted(unknown))}")
+    for key in ("session_name", "event_name", "source"):
+        if session.get(key) is not None and not isinstance(session[key], str):
+            raise BadRequest(400, f"Invalid session data: {key} must be a string")
+    for key in OBJECT_FIELDS:
+        if session.get(key) is not None and not isinstance(session[key], dict):
+            raise BadRequest(400, f"Invalid session data: {key} must be an object")
+    children = session.get("children_ids")
+    if children is not None and (
+        not isinstance(children, list) or not all(isinstance(c, str) for c in children)
+    ):
+        raise BadRequest(400, "Invalid session data: children_ids must be an array of strings")
+    if session.get("duration") is not None and not _number(session["duration"]):
+        raise BadRequest(400, "Invalid session data: duration must be a number")
+
+    session_id = session.get("session_id")
+    if not is_uuid(session_id):  # silently replaced, as the vendor documents
+        session_id = str(uuid.uuid4())
+    session_name = session.get("session_name")
+    # getInt64() only takes numbers: anything else silently becomes "now".
+    start_time = session["start_time"] if _number(session.get("start_time")) else now_ms
+    end_time = session.get("end_time")
+    if end_time is not None and not _number(end_time):
+        end_time = now_ms
+    return {
+        "event_id": str(uuid.uuid4()),
+        "session_id": session_id,
+        "parent_id": None,
+        "children_ids": list(children or []),
+        "event_type": "session",
+        "event_name": session.get("event_name") or session_name or "unknown",
+        "session_name": session_name,
+        "config": session.get("config") or {},
+        "inputs": session.get("inputs") or {},
+        "outputs": session.get("outputs") or {},
+        "error": None,
+        "source": session.get("source") or "unknown",
+        "duration": session.get("duration"),
+        "user_properties": session.get("user_properties") or {},
+        "metrics": {},
+        "feedback": {},
+        "metadata": session.get("metadata") or {},
+        "org_id": ORG_ID,
+        "workspace_id": WORKSPACE_ID,
+        "project_id": PROJECT_ID,
+        "start_time": start_time,
+        "end_time": end_time,
+    }
+
+
+class SessionStore:
+    """Sessions in SQLite; one lock makes each read-merge-write atomic."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        if path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS sessions ("
+            " session_id TEXT PRIMARY KEY, event TEXT NOT NULL, created_ms INTEGER NOT NULL)"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def start(self, event: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Store a new event, or merge metadata/user_properties into the existing one.
+
+        Returns (the stored event, whether it was created).
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT event FROM sessions WHERE session_id = ?", (event["session_id"],)
+                ).fetchone()
+                if row is None:
+                    self._db.execute(
+                        "INSERT INTO sessions (session_id, event, created_ms) VALUES (?, ?, ?)",
+                        (event["session_id"], json.dumps(event), int(time.time() * 1000)),
+                    )
+                    stored, created = event, True
+                else:
+                    stored = json.loads(row[0])
+                    for key in ("metadata", "user_properties"):
+                        merged = dict(stored.get(key) or {})
+                        merged.update(event.get(key) or {})
+                        stored[key] = merged
+                    self._db.execute(
+                        "UPDATE sessions SET event = ? WHERE session_id = ?",
+                        (json.dumps(stored), event["session_id"]),
+                    )
+                    created = False
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return stored, created
+
+    def get(self, session_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT event FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
+
+
+@dataclass
+class Faults:
+    fail_rate: float = 0.0
+    fail_status: int = 503
+    retry_after: float | None = None
+    latency_ms: float = 0.0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    # Dozens of simultaneous clients must not be refused at the listen queue.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.emulator = emulator
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    server_version = "hhsession-emulator"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        pass  # one line per request is written by _finish instead
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        emulator = self.server.emulator
+        started = time.monotonic()
+        status, body, note = 500, b"", ""
+        headers: dict[str, str] = {}
+        try:
+            body_bytes = self._read_body()
+            if emulator.faults.latency_ms:
+                time.sleep(emulator.faults.latency_ms / 1000)
+            path = self.path.split("?", 1)[0]
+            if emulator.should_fail():
+                status = emulator.faults.fail_status
+                raise BadRequest(status, f"Injected failure ({status})", injected=True)
+            status, payload, note = emulator.route(method, path, self.headers.get("Authorization"), body_bytes)
+            body = json.dumps(payload).encode()
+        except BadRequest as exc:
+            status = exc.status
+            body = json.dumps(error_body(exc.status, exc.message)).encode()
+            note = exc.message
+            if exc.injected and emulator.faults.retry_after is not None:
+                headers["Retry-After"] = f"{emulator.faults.retry_after:g}"
+        except Exception as exc:  # noqa: BLE001 - a stand-in server must answer, not die
+            status = 500
+            body = json.dumps(error_body(500, f"Emulator error: {type(exc).__name__}")).encode()
+            note = repr(exc)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+        emulator.log_request(self.client_address[0], method, self.path, status, note, time.monotonic() - started)
+
+    def _read_body(self) -> bytes:
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                self.close_connection = True
+                raise BadRequest(411, "Chunked request bodies are not supported; send Content-Length")
+            return b""
+        try:
+            length = int(length_header)
+        except ValueError:
+            self.close_connection = True
+            raise BadRequest(400, "Invalid Content-Length") from None
+        if length > MAX_INPUT_BYTES + 1024:
+            self.close_connection = True
+            raise BadRequest(413, "Request body larger than 16 MiB")
+        return self.rfile.read(length) if length > 0 else b""
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """The documented error shape."""
+    return {
+        "statusCode": status,
+        "message": message,
+        "success": False,
+        "errorCode": ERROR_CODES.get(status) or _phrase_code(status),
+    }
+
+
+def _phrase_code(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.upper().replace(" ", "_")
+    except ValueError:
+        return "ERROR"
+
+
+class Emulator:
+    """The server, startable in a thread (tests) or in the foreground (the CLI)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8787,
+        db: str | None = None,
+        token: str | None = None,
+        faults: Faults | None = None,
+        log: IO[str] | None = None,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = SessionStore(db or ":memory:")
+        self.token = token
+        self.faults = faults or Faults()
+        self.log = log
+        self.clock = clock
+        self._random = random.Random(seed)
+        self._random_lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self.requests = 0
+        self.httpd = _Server((host, port), self)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        shown = f"[{host}]" if ":" in str(host) else host
+        return f"http://{shown}:{port}"
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self) -> Emulator:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="hhsession-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.httpd.server_close()
+        self.store.close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -------------------------------------------------------------- behaviour
+
+    def should_fail(self) -> bool:
+        if self.faults.fail_rate <= 0:
+            return False
+        with self._random_lock:
+            return self._random.random() < self.faults.fail_rate
+
+    def authorized(self, header: str | None) -> bool:
+        if not header or not header.startswith("Bearer "):
+            return False
+        presented = header[len("Bearer "):].strip()
+        if not presented:
+            return False
+        if self.token is None:
+            return True
+        return hmac.compare_digest(presented.encode(), self.token.encode())
+
+    def route(
+        self, method: str, path: str, authorization: str | None, body: bytes
+    ) -> tuple[int, dict[str, Any], str]:
+        if path == "/healthz":
+            return 200, {"ok": True, "sessions": self.store.count()}, ""
+        match = _SESSION_PATH.match(path)
+        if path in ("/v1/sessions", "/session/start"):
+            if method != "POST":
+                raise BadRequest(405, f"Use POST {path}")
+        elif match:
+            if method != "GET":
+                raise BadRequest(405, f"Use GET {path}")
+        else:
+            raise BadRequest(404, f"Not found: {method} {path}")
+        if not self.authorized(authorization):
+            raise BadRequest(401, "Missing or invalid bearer token")
+        if match:
+            event = self.store.get(match["id"])
+            if event is None:
+                raise BadRequest(404, f"Session {match['id']} not found")
+            return 200, event, ""
+        try:
+            document = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadRequest(400, f"Invalid JSON body: {exc}") from None
+        if not isinstance(document, dict):
+            raise BadRequest(400, "Request body must be a JSON object")
+        legacy = path == "/session/start"
+        if legacy:
+            session = document.get("session")
+            if not isinstance(session, dict):
+                raise BadRequest(400, 'Request body must be {"session": {...}}')
+        else:
+            session = document
+        event = server_event(session, now_ms=int(self.clock() * 1000), strict_keys=not legacy)
+        stored, created = self.store.start(event)
+        return 200, stored, f"session={stored['session_id']} {'created' if created else 'merged'}"
+
+    def log_request(self, client: str, method: str, path: str, status: int, note: str, took: float) -> None:
+        with self._log_lock:
+            self.requests += 1
+            if self.log is None:
+                return
+            stamp = time.strftime("%H:%M:%S")
+            line = f"{stamp} {client} {method} {path} {status} {took * 1000:.0f}ms"
+            self.log.write(f"{line} {note}".rstrip() + "\n")
+            self.log.flush()
+
+
+def serve(emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str) -> int:
+    """Run in the foreground until Ctrl-C or SIGTERM; both stop cleanly with exit 0."""
+    where = emulator.store.path if emulator.store.path != ":memory:" else "in memory"
+    err.write(f"hhsession emulator on {emulator.url} (sessions {where}); Ctrl-C to stop\n")
+    out.write(f"export HH_API_URL={emulator.url}\n")
+    out.write(f"export HH_API_KEY={api_key_hint}\n")
+    out.flush()
+    err.flush()
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        emulator.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        emulator.httpd.server_close()
+        emulator.store.close()
+        err.write(f"hhsession emulator stopped after {emulator.requests} request(s)\n")
+        err.flush()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(serve(Emulator(log=sys.stderr), sys.stdout, sys.stderr, "emulator"))

@@ -1,0 +1,62 @@
+"""Exit codes (SPEC §6) and the exceptions that carry them.
+
+Every failure a user can meet is one of these exceptions; the CLI catches them
+at the edge and turns them into one line on stderr plus the exit code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    AUTH = 3
+    REJECTED = 4
+    NETWORK = 5
+    REPLAY_FAILURES = 6
+    INTERRUPTED = 130
+
+
+class HHSessionError(Exception):
+    """A failure with a message for a person: what failed, why, what to do."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(HHSessionError):
+    """Bad flags, files or settings. Nothing was sent."""
+
+    exit_code = ExitCode.USAGE
+
+
+class AuthError(HHSessionError):
+    """No API key, or the server answered 401/403."""
+
+    exit_code = ExitCode.AUTH
+
+
+class RejectedError(HHSessionError):
+    """The server refused the session (a 4xx other than 401/403)."""
+
+    exit_code = ExitCode.REJECTED
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NetworkError(HHSessionError):
+    """Connection, timeout, 5xx or 429, after every retry."""
+
+    exit_code = ExitCode.NETWORK
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,114 @@
+"""Output of a started session: pretty / json / id / env / none (SPEC §3).
+
+``rich`` is imported only for ``pretty``, so pipelines never pay for it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import Enum
+from typing import IO, Any
+
+from .times import format_duration, format_time
+
+OBJECT_FIELDS = ("config", "inputs", "outputs", "metadata", "user_properties", "metrics", "feedback")
+
+
+class OutputFormat(str, Enum):
+    pretty = "pretty"
+    json = "json"
+    id = "id"
+    env = "env"
+    none = "none"
+
+
+def default_format(stdout_isatty: bool) -> OutputFormat:
+    return OutputFormat.pretty if stdout_isatty else OutputFormat.json
+
+
+def dumps_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def render_event(event: dict[str, Any], fmt: OutputFormat, stream: IO[str], sent_id: str = "") -> None:
+    session_id = str(event.get("session_id") or sent_id)
+    if fmt is OutputFormat.json:
+        stream.write(dumps_json(event) + "\n")
+    elif fmt is OutputFormat.id:
+        stream.write(session_id + "\n")
+    elif fmt is OutputFormat.env:
+        stream.write(f"HH_SESSION_ID={session_id}\n")
+        if isinstance(event.get("event_id"), str):
+            stream.write(f"HH_SESSION_EVENT_ID={event['event_id']}\n")
+    elif fmt is OutputFormat.pretty:
+        render_pretty(event, stream, session_id)
+    stream.flush()
+
+
+def _when(ms: Any, now_ms: float) -> str:
+    if not isinstance(ms, int | float) or isinstance(ms, bool):
+        return "—"
+    delta = now_ms - ms
+    relative = "now" if abs(delta) < 1000 else (
+        f"{format_duration(abs(delta))} ago" if delta > 0 else f"in {format_duration(-delta)}"
+    )
+    return f"{format_time(ms)}  ({relative})"
+
+
+def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str) -> None:
+    from rich import box
+    from rich.console import Console, Group
+    from rich.json import JSON
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=stream, highlight=False)
+    now = time.time() * 1000
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold cyan", justify="right", no_wrap=True)
+    table.add_column(overflow="fold")
+
+    def row(label: str, value: Any, style: str = "") -> None:
+        if value is None or value == "":
+            return
+        table.add_row(label, Text(str(value), style=style))
+
+    name = event.get("session_name") or event.get("event_name")
+    row("session", session_id, "bold green")
+    row("name", name, "bold")
+    if event.get("event_name") and event.get("event_name") != name:
+        row("event name", event.get("event_name"))
+    row("source", event.get("source"))
+    row("project", event.get("project_id"))
+    row("event", event.get("event_id"), "dim")
+    row("started", _when(event.get("start_time"), now))
+    if event.get("end_time") is not None:
+        row("ended", _when(event.get("end_time"), now))
+    duration = event.get("duration")
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        row("duration", format_duration(duration))
+    children = event.get("children_ids")
+    if isinstance(children, list) and children:
+        row("children", ", ".join(map(str, children)))
+    if event.get("error"):
+        row("error", event.get("error"), "bold red")
+
+    parts: list[Any] = [table]
+    for key in OBJECT_FIELDS:
+        value = event.get(key)
+        if value in (None, {}, []):
+            continue
+        parts.append(Text(""))
+        parts.append(Text(key, style="bold cyan"))
+        parts.append(JSON.from_data(value, indent=2))
+    console.print(
+        Panel(
+            Group(*parts),
+            title="[bold]HoneyHive session started[/]",
+            title_align="left",
+            box=box.ROUNDED,
+            expand=False,
+        )
+    )

@@ -1,0 +1,228 @@
+"""Resolve settings (SPEC §4): flag > environment > profile > built-in default.
+
+Plain Python: the CLI passes its flags as a mapping, the environment as another.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .config import KEYS, ConfigFile, config_path, load_config
+from .errors import AuthError, InvalidInput
+
+DEFAULT_API_URL = "https://api.dp1.us.honeyhive.ai"
+DEFAULT_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 5.0
+DEFAULT_MAX_RETRIES = 3
+MAX_RETRIES_LIMIT = 100
+
+#: The environment names of the official HoneyHive Python SDK; first set wins.
+ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "api_key": ("HH_API_KEY", "HONEYHIVE_API_KEY"),
+    "api_url": ("HH_API_URL", "HONEYHIVE_SERVER_URL", "HH_SERVER_URL"),
+    "timeout": ("HH_API_TIMEOUT",),
+    "max_retries": ("HH_MAX_RETRIES",),
+    "source": ("HH_SOURCE",),
+}
+FLAG_NAMES = {key: "--" + key.replace("_", "-") for key in KEYS}
+DEFAULTS: dict[str, Any] = {
+    "api_key": None,
+    "api_url": DEFAULT_API_URL,
+    "timeout": DEFAULT_TIMEOUT,
+    "max_retries": DEFAULT_MAX_RETRIES,
+    "source": None,
+}
+NO_KEY_HINT = (
+    "no API key: set HH_API_KEY, pass --api-key, or store one with "
+    "`hhsession config set api_key`"
+)
+
+
+def mask_secret(secret: str | None) -> str:
+    """At most the first 3 and last 4 characters; short keys are hidden whole."""
+    if not secret:
+        return "(none)"
+    if len(secret) < 16:
+        return "****"
+    return f"{secret[:3]}…{secret[-4:]}"
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove a secret from text that is about to be shown (a server may echo it)."""
+    if secret and len(secret) >= 4 and secret in text:
+        return text.replace(secret, mask_secret(secret))
+    return text
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_value(key: str, raw: Any, where: str) -> Any:
+    """Check and convert one setting. ``where`` names its origin for the message."""
+    if key == "api_key":
+        if not isinstance(raw, str) or not raw.strip():
+            raise InvalidInput(f"{where}: the API key is empty; paste the key from HoneyHive's settings")
+        key_text = raw.strip()
+        if any(not (0x21 <= ord(ch) <= 0x7E) for ch in key_text):
+            # Never echo the value: it is a secret.
+            raise InvalidInput(
+                f"{where}: the API key contains spaces, control or non-ASCII characters; "
+                f"copy it again without extra characters"
+            )
+        return key_text
+    if key == "api_url":
+        return validate_api_url(raw, where)
+    if key == "timeout":
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if isinstance(raw, bool) or not (0 < value <= 3600):
+            raise InvalidInput(f"{where}: timeout {raw!r} must be a number of seconds between 0 and 3600, e.g. 30")
+        return value
+    if key == "max_retries":
+        try:
+            count = int(str(raw).strip())
+        except ValueError:
+            count = -1
+        if isinstance(raw, bool) or isinstance(raw, float) or not 0 <= count <= MAX_RETRIES_LIMIT:
+            raise InvalidInput(
+                f"{where}: max_retries {raw!r} must be a whole number from 0 to {MAX_RETRIES_LIMIT}, e.g. 3"
+            )
+        return count
+    if key == "source":
+        if not isinstance(raw, str) or not raw.strip():
+            raise InvalidInput(f"{where}: source must be a non-empty string, e.g. ci")
+        return raw
+    raise InvalidInput(f"{where}: unknown setting {key!r}")  # pragma: no cover
+
+
+def validate_api_url(raw: Any, where: str) -> str:
+    text = str(raw).strip() if isinstance(raw, str) else ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(
+            f"{where}: {text!r} is not an http(s) URL with a host; use e.g. {DEFAULT_API_URL}"
+        )
+    if parts.query or parts.fragment:
+        raise InvalidInput(f"{where}: {text!r} must not have a query or fragment; give the base URL only")
+    try:
+        parts.port
+    except ValueError:
+        raise InvalidInput(f"{where}: {text!r} has an invalid port") from None
+    return text.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str | None
+    api_url: str
+    timeout: float
+    max_retries: int
+    source: str | None
+    profile: str
+    config_path: Path
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def connect_timeout(self) -> float:
+        return min(CONNECT_TIMEOUT, self.timeout)
+
+    def require_api_key(self) -> str:
+        if not self.api_key:
+            raise AuthError(NO_KEY_HINT)
+        return self.api_key
+
+    def check_transport(self, allow_http: bool) -> None:
+        """Refuse to send the key over plain http except to loopback (before any connection)."""
+        parts = urlsplit(self.api_url)
+        if parts.scheme == "http" and not allow_http and not is_loopback_host(parts.hostname):
+            raise InvalidInput(
+                f"refusing to send the API key over plain http to {parts.hostname} "
+                f"({self.origins.get('api_url', 'api_url')}); use https, or pass --allow-http "
+                f"if the network is trusted"
+            )
+
+    def describe(self) -> list[str]:
+        """One line per setting with where it came from (the key masked)."""
+        lines = [f"profile: {self.profile} ({self.origins.get('profile', 'built-in default')})"]
+        lines.append(f"config file: {self.config_path}")
+        for key in KEYS:
+            value = getattr(self, key)
+            shown = mask_secret(value) if key == "api_key" else ("(none)" if value is None else value)
+            lines.append(f"{key}: {shown} ({self.origins.get(key, 'built-in default')})")
+        lines.append(f"connect timeout: {self.connect_timeout:g} s")
+        return lines
+
+
+def select_profile(flag: str | None, env: Mapping[str, str], config: ConfigFile) -> tuple[str, str, bool]:
+    """(name, origin, named explicitly): --profile > HHSESSION_PROFILE > default_profile > default."""
+    if flag:
+        return flag, "flag --profile", True
+    if env.get("HHSESSION_PROFILE"):
+        return env["HHSESSION_PROFILE"], "environment HHSESSION_PROFILE", True
+    if config.default_profile:
+        return config.default_profile, f"default_profile in {config.path}", True
+    return "default", "built-in default", False
+
+
+def resolve_settings(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    config: ConfigFile | None = None,
+    profile: str | None = None,
+) -> Settings:
+    """Each setting: flag > environment (first name set wins) > profile > default."""
+    if config is None:
+        config = load_config(config_path(env))
+    name, profile_origin, explicit = select_profile(profile, env, config)
+    stored = config.profile(name)
+    if explicit and not stored and name not in config.profiles:
+        known = ", ".join(sorted(config.profiles)) or "none yet"
+        raise InvalidInput(
+            f"profile {name!r} ({profile_origin}) is not in {config.path} (profiles: {known}); "
+            f"create it with `hhsession config set --profile {name} api_key`"
+        )
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {"profile": profile_origin}
+    for key in KEYS:
+        raw, where = None, None
+        if flags.get(key) is not None:
+            raw, where = flags[key], f"flag {FLAG_NAMES[key]}"
+        else:
+            for env_name in ENV_NAMES[key]:
+                if env.get(env_name):
+                    raw, where = env[env_name], f"environment {env_name}"
+                    break
+            else:
+                if stored.get(key) is not None:
+                    raw, where = stored[key], f"profile {name!r} in {config.path}"
+        if where is None:
+            values[key], origins[key] = DEFAULTS[key], "built-in default"
+        else:
+            values[key], origins[key] = validate_value(key, raw, where), where
+    return Settings(
+        api_key=values["api_key"],
+        api_url=values["api_url"],
+        timeout=values["timeout"],
+        max_retries=values["max_retries"],
+        source=values["source"],
+        profile=name,
+        config_path=config.path,
+        origins=origins,
+    )
