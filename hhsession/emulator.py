@@ -332,7 +332,9 @@ class Emulator:
     # -------------------------------------------------------------- lifecycle
 
     def start(self) -> Emulator:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="hhsession-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="hhsession-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

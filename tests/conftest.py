@@ -1,0 +1,104 @@
+"""Shared fixtures. Every test gets its own HOME and config directory, and no
+HoneyHive environment variable leaks in from the machine running the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from hhsession.cli import app
+from hhsession.emulator import Emulator
+from tests.fakeserver import FakeServer
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+API_KEY = "hh_test_0123456789abcdef_SECRETKEY"
+
+_PREFIXES = ("HH_", "HONEYHIVE_", "HHSESSION_")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in list(os.environ):
+        if name.startswith(_PREFIXES) or name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NETRC"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("NO_PROXY", "*")
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    return home
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+class Invoker:
+    """Run the CLI in-process with an environment, like a user's shell would."""
+
+    def __init__(self, runner: CliRunner) -> None:
+        self.runner = runner
+
+    def __call__(self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Any:
+        return self.runner.invoke(app, list(args), input=input, env=env)
+
+
+@pytest.fixture
+def cli(runner: CliRunner) -> Invoker:
+    return Invoker(runner)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(port=0) as emu:
+        yield emu
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def key_env(fake: FakeServer) -> dict[str, str]:
+    """Environment pointing at the recording fake server with a key."""
+    return {"HH_API_URL": fake.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"}
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load_request_schema() -> dict[str, Any]:
+    import yaml
+
+    spec = yaml.safe_load((SHARED / "api" / "openapi-sessions.yaml").read_text())
+    return spec["components"]["schemas"]["StartSessionRequest"]
+
+
+@pytest.fixture(scope="session")
+def request_schema() -> dict[str, Any]:
+    return load_request_schema()
+
+
+def assert_valid_request(body: bytes, schema: dict[str, Any]) -> dict[str, Any]:
+    """What reached the server validates against the vendor's StartSessionRequest."""
+    import jsonschema
+
+    payload = json.loads(body)
+    jsonschema.validate(payload, schema)
+    return payload

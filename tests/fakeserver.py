@@ -1,0 +1,195 @@
+"""A socket-level HTTP server on loopback that records requests and follows a script.
+
+It stands in for a misbehaving network: it can answer a scripted sequence of
+statuses, drop the connection after reading the request (before or after
+storing the session), close it in the middle of the response, or stall past
+the client's read timeout. Like the real server it is idempotent on
+``session_id``, so tests can count how many sessions a run created.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    """Answer with this status (default: store the session and return its event)."""
+
+    status: int = 200
+    body: Any = None  # dict/list -> JSON; bytes/str -> as is; None -> the stored event
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class Drop:
+    """Read the request, then close without answering (optionally storing it first)."""
+
+    store: bool = False
+    reset: bool = False  # send a TCP RST instead of a clean FIN
+
+
+@dataclass
+class Partial:
+    """Store the session, send headers and half of the body, then close."""
+
+
+Action = Reply | Drop | Partial
+
+
+class FakeServer:
+    def __init__(self, script: Iterable[Action] = ()) -> None:
+        self.script: list[Action] = list(script)
+        self.requests: list[Recorded] = []
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def start(self) -> FakeServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping = True
+        try:
+            socket.create_connection(self._sock.getsockname(), timeout=1).close()
+        except OSError:
+            pass
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ serving
+
+    def _serve(self) -> None:
+        while not self._stopping:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            if self._stopping:
+                conn.close()
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _next_action(self) -> Action:
+        with self._lock:
+            return self.script.pop(0) if self.script else Reply()
+
+    def _store(self, body: bytes) -> dict[str, Any]:
+        try:
+            session = json.loads(body)
+        except ValueError:
+            session = {}
+        if not isinstance(session, dict):
+            session = {}
+        session_id = session.get("session_id") or str(uuid.uuid4())
+        with self._lock:
+            if session_id not in self.sessions:
+                self.sessions[session_id] = {
+                    **session,
+                    "session_id": session_id,
+                    "event_id": str(uuid.uuid4()),
+                    "event_type": "session",
+                    "org_id": "org_fake",
+                    "workspace_id": "ws_fake",
+                    "project_id": "proj_fake",
+                }
+            return self.sessions[session_id]
+
+    def _handle(self, conn: socket.socket) -> None:
+        with self._lock:
+            self.connections += 1
+        try:
+            request = _read_request(conn)
+            if request is None:
+                return
+            with self._lock:
+                self.requests.append(request)
+            action = self._next_action()
+            if isinstance(action, Drop):
+                if action.store:
+                    self._store(request.body)
+                if action.reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            if isinstance(action, Partial):
+                payload = json.dumps(self._store(request.body)).encode()
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+                conn.sendall(head.encode() + payload[: len(payload) // 2])
+                return
+            if action.delay:
+                time.sleep(action.delay)
+            body = action.body
+            if body is None:
+                body = self._store(request.body) if action.status == 200 else {}
+            data = body if isinstance(body, bytes) else (
+                body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            )
+            headers = {"Content-Type": "application/json", "Content-Length": str(len(data)), "Connection": "close"}
+            headers.update(action.headers)
+            head = f"HTTP/1.1 {action.status} X\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            conn.sendall(head.encode() + b"\r\n" + data)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+def _read_request(conn: socket.socket) -> Recorded | None:
+    conn.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return Recorded(method=method, path=path, headers=headers, body=rest[:length])

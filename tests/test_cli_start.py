@@ -1,0 +1,285 @@
+"""`hhsession start` end to end against a recording server on loopback."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import API_KEY, Invoker, assert_valid_request
+from tests.fakeserver import FakeServer, Reply
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def test_start_sends_the_bare_payload_with_bearer_auth(
+    cli: Invoker, fake: FakeServer, key_env: dict[str, str], request_schema: dict[str, Any]
+) -> None:
+    result = cli(
+        "start", "--name", "nightly-eval", "--source", "ci", "-m", "branch=main", "-m", "run:=42",
+        "-u", "gen_ai.user=alice", "--config", '{"model": "gpt"}', "--child", "c1", "--child", "c2",
+        "--start-time", "2026-11-26T10:00:00Z", "--end-time", "2026-11-26T10:00:01.5Z",
+        env=key_env,
+    )
+    assert result.exit_code == 0, result.stderr
+    (request,) = fake.requests
+    assert (request.method, request.path) == ("POST", "/v1/sessions")
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
+    assert request.headers["content-type"] == "application/json"
+    sent = assert_valid_request(request.body, request_schema)
+    assert UUID.match(sent["session_id"])
+    assert sent == {
+        "session_id": sent["session_id"],
+        "session_name": "nightly-eval",
+        "event_name": "nightly-eval",
+        "source": "ci",
+        "start_time": 1795687200000,
+        "end_time": 1795687201500,
+        "duration": 1500,
+        "config": {"model": "gpt"},
+        "metadata": {"branch": "main", "run": 42},
+        "user_properties": {"gen_ai.user": "alice"},
+        "children_ids": ["c1", "c2"],
+    }
+    # Not a terminal: the returned event as one JSON document.
+    event = json.loads(result.stdout)
+    assert event["session_id"] == sent["session_id"]
+    assert event["project_id"] == "proj_fake"
+
+
+def test_session_name_alias(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    assert cli("start", "--session-name", "a", "-o", "none", env=key_env).exit_code == 0
+    assert fake.requests[0].json()["session_name"] == "a"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "check"),
+    [
+        ("id", lambda out, sid: out == f"{sid}\n"),
+        ("env", lambda out, sid: out.startswith(f"HH_SESSION_ID={sid}\nHH_SESSION_EVENT_ID=")),
+        ("none", lambda out, sid: out == ""),
+        ("json", lambda out, sid: json.loads(out)["session_id"] == sid),
+    ],
+)
+def test_output_formats(cli: Invoker, fake: FakeServer, key_env: dict[str, str], fmt: str, check: Any) -> None:
+    sid = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
+    result = cli("start", "--session-id", sid, "-o", fmt, env=key_env)
+    assert result.exit_code == 0, result.stderr
+    assert check(result.stdout, sid)
+
+
+def test_pretty_output_is_a_readable_panel(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    result = cli(
+        "start", "-n", "demo", "--source", "ci", "-m", "branch=main",
+        "--start-time", "2026-11-26T10:00:00Z", "--duration", "90s", "-o", "pretty", env=key_env,
+    )
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    sid = fake.requests[0].json()["session_id"]
+    assert "HoneyHive session started" in out
+    for text in (sid, "demo", "ci", "proj_fake", "2026-11-26", "1 m 30 s", '"branch": "main"'):
+        assert text in out, text
+    assert "\x1b[" not in out  # not a terminal: no colour codes
+
+
+def test_file_and_flags_layer(cli: Invoker, fake: FakeServer, key_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "session.json"
+    path.write_text(json.dumps({"session_name": "from-file", "source": "file", "metadata": {"a": 1, "b": 1}}))
+    result = cli("start", "-f", str(path), "--source", "flag", "-m", "b=2", "-o", "id", env=key_env)
+    assert result.exit_code == 0, result.stderr
+    sent = fake.requests[0].json()
+    assert (sent["session_name"], sent["source"], sent["metadata"]) == ("from-file", "flag", {"a": 1, "b": "2"})
+
+
+def test_stdin_only_when_asked(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    piped = '{"session_name": "etl", "start_time": "2026-11-26T10:00:00Z"}'
+    result = cli("start", "-f", "-", "-o", "id", input=piped, env=key_env)
+    assert result.exit_code == 0, result.stderr
+    assert fake.requests[0].json()["session_name"] == "etl"
+    assert result.stdout.strip() == fake.requests[0].json()["session_id"]
+    # Without -f -, standard input is left alone.
+    result = cli("start", "-o", "id", input=piped, env=key_env)
+    assert result.exit_code == 0
+    assert "session_name" not in fake.requests[1].json()
+
+
+def test_source_default_from_hh_source(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    assert cli("start", "-o", "none", env={**key_env, "HH_SOURCE": "nightly"}).exit_code == 0
+    assert fake.requests[0].json()["source"] == "nightly"
+
+
+def test_legacy_wrapper_file_is_sent_bare(cli: Invoker, fake: FakeServer, key_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    path.write_text('{"session": {"session_name": "old"}}')
+    assert cli("start", "-f", str(path), "-o", "none", env=key_env).exit_code == 0
+    sent = fake.requests[0].json()
+    assert "session" not in sent and sent["session_name"] == "old"
+
+
+def test_dry_run_needs_no_key_and_sends_nothing(cli: Invoker, fake: FakeServer) -> None:
+    result = cli("start", "-n", "x", "--session-id", "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17",
+                 "--start-time", "1764151200000", "--dry-run", env={"HH_API_URL": fake.url})
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "session_id": "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17",
+        "session_name": "x",
+        "event_name": "x",
+        "source": "unknown",
+        "start_time": 1764151200000,
+    }
+    assert fake.requests == [] and fake.connections == 0
+
+
+def test_lenient_warns_and_sends(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    result = cli("start", "--session-id", "not-a-uuid", "--lenient", "-o", "id", env=key_env)
+    assert result.exit_code == 0
+    assert "hhsession: warning: --session-id: 'not-a-uuid' is not a UUID; using" in result.stderr
+    assert UUID.match(fake.requests[0].json()["session_id"])
+
+
+# ----------------------------------------------------------------------------- bad input: exit 2, nothing sent
+
+BAD_INPUTS = [
+    (["--session-id", "abc"], "--session-id: 'abc' is not a UUID"),
+    (["--start-time", "1764151200"], "--start-time: 1764151200 looks like Unix seconds, not milliseconds; write 1764151200s"),
+    (["--start-time", "next tuesday"], "--start-time: cannot read 'next tuesday' as a time"),
+    (["--start-time", "now", "--end-time", "now-1h"], "--end-time: end_time"),
+    (["--start-time", "1764151200000", "--end-time", "1764151201000", "--duration", "5s"], "does not match end_time - start_time"),
+    (["--duration", "fast"], "--duration: cannot read 'fast' as a duration"),
+    (["-m", "novalue"], "--metadata 'novalue': expected key=value, key:=JSON"),
+    (["-m", "n:={bad"], "invalid JSON at line 1 column 2"),
+    (["--children-ids", '["a", 1]'], "--children-ids[1]: expected a string id"),
+    (["--children-ids", '"a"'], "--children-ids: expected an array of strings"),
+    (["-f", "/no/such/file.json"], "/no/such/file.json: no such file"),
+    (["-o", "yaml"], "Invalid value for '--output' / '-o'"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_sends_nothing(
+    cli: Invoker, fake: FakeServer, key_env: dict[str, str], args: list[str], message: str
+) -> None:
+    result = cli("start", *args, env=key_env)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert fake.requests == [] and fake.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ('{"sessionName": "x"}', "standard input: sessionName: unknown field; did you mean session_name?"),
+        ('{"metadata": "x"}', "standard input: metadata: expected an object"),
+        ('{"session_name": "x",\n "start_time": }', "standard input: invalid JSON at line 2 column 16"),
+        ("[1]", "standard input: expected a JSON object {...}, got an array"),
+        ('{"start_time": 1764151200}', "standard input: start_time: 1764151200 looks like Unix seconds"),
+    ],
+)
+def test_bad_documents_on_stdin(cli: Invoker, fake: FakeServer, key_env: dict[str, str], document: str, message: str) -> None:
+    result = cli("start", "-f", "-", input=document, env=key_env)
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(message) or message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert fake.requests == []
+
+
+def test_non_utf8_and_oversized_files(cli: Invoker, fake: FakeServer, key_env: dict[str, str], tmp_path: Path) -> None:
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"session_name": "caf\xe9"}')
+    result = cli("start", "-f", str(latin), env=key_env)
+    assert result.exit_code == 2 and "not UTF-8" in result.stderr
+    big = tmp_path / "big.json"
+    with big.open("w") as handle:
+        handle.write('{"inputs": {"x": "' + "a" * (16 * 1024 * 1024) + '"}}')
+    result = cli("start", "-f", str(big), env=key_env)
+    assert result.exit_code == 2 and "larger than 16 MiB" in result.stderr
+    assert fake.requests == []
+
+
+def test_no_api_key_is_exit_3_and_sends_nothing(cli: Invoker, fake: FakeServer) -> None:
+    result = cli("start", "-n", "x", env={"HH_API_URL": fake.url})
+    assert result.exit_code == 3
+    assert "no API key: set HH_API_KEY" in result.stderr
+    assert fake.connections == 0
+
+
+# ----------------------------------------------------------------------------- server answers
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "message"),
+    [
+        (Reply(400, {"statusCode": 400, "message": "Invalid session data", "success": False, "errorCode": "BAD_REQUEST"}), 4,
+         "the server rejected the session (400 X: Invalid session data)"),
+        (Reply(422, "plain text problem"), 4, "422 X: plain text problem"),
+        (Reply(401, {"message": "Invalid API key"}), 3, "the server refused the API key (401 X: Invalid API key)"),
+        (Reply(403, {"message": "Forbidden"}), 3, "refused the API key"),
+        (Reply(500, {"message": "boom"}), 5, "500 X: boom (1 attempt over"),
+        (Reply(501, {"message": "nope"}), 5, "the server failed"),
+        (Reply(200, "<html>login page</html>"), 5, "not with a JSON object: '<html>login page</html>'"),
+        (Reply(200, [1, 2]), 5, "not with a JSON object"),
+        (Reply(302, b"", {"Location": "https://elsewhere.example/v1/sessions"}), 5,
+         "redirecting to https://elsewhere.example/v1/sessions; redirects are not followed"),
+    ],
+)
+def test_server_answers_map_to_exit_codes(
+    cli: Invoker, fake: FakeServer, key_env: dict[str, str], reply: Reply, code: int, message: str
+) -> None:
+    fake.script = [reply]
+    result = cli("start", "-n", "x", env=key_env)
+    assert result.exit_code == code, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(fake.requests) == 1  # not retried, redirect not followed
+
+
+def test_long_non_json_body_is_cut_to_200_characters(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    fake.script = [Reply(200, "x" * 1000)]
+    result = cli("start", env=key_env)
+    assert result.exit_code == 5
+    assert "'" + "x" * 200 + "'" in result.stderr and "x" * 201 not in result.stderr
+
+
+def test_netrc_cannot_replace_the_bearer(cli: Invoker, fake: FakeServer, key_env: dict[str, str], isolated_home: Path) -> None:
+    netrc = isolated_home / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password hunter2\n")
+    netrc.chmod(0o600)
+    assert cli("start", "-o", "none", env=key_env).exit_code == 0
+    assert fake.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
+
+
+def test_read_timeout_is_a_network_failure(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    fake.script = [Reply(delay=1.5)]
+    result = cli("start", "--timeout", "0.3", env=key_env)
+    assert result.exit_code == 5
+    assert "no response within 0.3 s (read timeout)" in result.stderr
+
+
+def test_the_key_never_appears_even_when_the_server_echoes_it(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    fake.script = [Reply(400, {"message": f"bad key {API_KEY} in request"})]
+    result = cli("start", "-v", env=key_env)
+    assert result.exit_code == 4
+    assert API_KEY not in result.stdout + result.stderr
+    assert "hh_…TKEY" in result.stderr  # masked: first 3, last 4
+    assert "Authorization: Bearer hh_…TKEY" in result.stderr
+
+
+def test_verbose_says_where_settings_came_from(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    result = cli("start", "-v", "-o", "none", env=key_env)
+    assert result.exit_code == 0
+    assert "api_key: hh_…TKEY (environment HH_API_KEY)" in result.stderr
+    assert f"api_url: {fake.url} (environment HH_API_URL)" in result.stderr
+    assert "attempt 1/1: 200" in result.stderr
+    assert API_KEY not in result.stderr
+
+
+def test_schema_command_prints_a_json_schema(cli: Invoker) -> None:
+    result = cli("schema")
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) >= {"session_id", "start_time", "children_ids"}

@@ -1,0 +1,240 @@
+"""`hhsession emulator`: the server's rules of SPEC §1 over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from hhsession.emulator import Emulator, Faults
+
+AUTH = {"Authorization": "Bearer anything"}
+SID = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
+
+
+def post(emu: Emulator, body: Any, path: str = "/v1/sessions", headers: dict[str, str] | None = None) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return requests.post(emu.url + path, data=data, headers=AUTH if headers is None else headers, timeout=10)
+
+
+def assert_error_body(response: requests.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status
+    body = response.json()
+    assert set(body) == {"statusCode", "message", "success", "errorCode"}
+    assert body["statusCode"] == status and body["success"] is False and body["message"]
+    return body
+
+
+def test_full_session_event_is_returned(emulator: Emulator) -> None:
+    response = post(emulator, {"session_id": SID, "session_name": "n", "start_time": 1764151200000, "metadata": {"a": 1}})
+    assert response.status_code == 200
+    event = response.json()
+    for key in ("event_id", "session_id", "org_id", "workspace_id", "project_id"):
+        assert isinstance(event[key], str) and event[key]
+    assert event["session_id"] == SID
+    assert event["event_type"] == "session"
+    assert event["event_name"] == "n"
+    assert event["source"] == "unknown"
+    assert event["start_time"] == 1764151200000
+    assert event["metadata"] == {"a": 1}
+
+
+def test_silent_fallbacks_as_the_vendor_documents(emulator: Emulator) -> None:
+    before = int(time.time() * 1000)
+    event = post(emulator, {"session_id": "not-a-uuid", "start_time": "2026-11-26T10:00:00Z", "end_time": "later"}).json()
+    after = int(time.time() * 1000)
+    assert event["session_id"] != "not-a-uuid"
+    assert uuid.UUID(event["session_id"]).version == 4
+    assert before <= event["start_time"] <= after  # a string time becomes "now"
+    assert before <= event["end_time"] <= after
+    assert event["event_name"] == "unknown" and event["source"] == "unknown"
+    assert post(emulator, {"session_name": "s"}).json()["event_name"] == "s"
+    assert post(emulator, {}).json()["start_time"] >= before
+
+
+def test_same_session_id_merges_metadata_and_user_properties(emulator: Emulator) -> None:
+    first = post(emulator, {"session_id": SID, "session_name": "first", "metadata": {"a": 1, "b": 1}, "user_properties": {"u": 1}}).json()
+    second = post(emulator, {"session_id": SID, "session_name": "second", "metadata": {"b": 2}, "user_properties": {"v": 2}}).json()
+    assert second["event_id"] == first["event_id"]
+    assert second["session_name"] == "first"  # the existing event, not a new one
+    assert second["metadata"] == {"a": 1, "b": 2}
+    assert second["user_properties"] == {"u": 1, "v": 2}
+    assert emulator.store.count() == 1
+
+
+def test_legacy_route_takes_the_wrapper(emulator: Emulator) -> None:
+    event = post(emulator, {"session": {"session_id": SID, "session_name": "old", "extra": 1}}, path="/session/start").json()
+    assert event["session_id"] == SID and event["session_name"] == "old"
+    assert_error_body(post(emulator, {"session_name": "bare"}, path="/session/start"), 400)
+
+
+def test_get_returns_the_stored_event_or_404(emulator: Emulator) -> None:
+    post(emulator, {"session_id": SID, "session_name": "n"})
+    got = requests.get(f"{emulator.url}/v1/sessions/{SID}", headers=AUTH, timeout=5)
+    assert got.status_code == 200 and got.json()["session_name"] == "n"
+    missing = requests.get(f"{emulator.url}/v1/sessions/{uuid.uuid4()}", headers=AUTH, timeout=5)
+    assert_error_body(missing, 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [(b"{not json", "Invalid JSON body"), (b"[1, 2]", "must be a JSON object"), (b"\xff\xfe", "Invalid JSON body"),
+     (json.dumps({"sessionName": "x"}).encode(), "unknown field(s) sessionName"),
+     (json.dumps({"metadata": "x"}).encode(), "metadata must be an object")],
+)
+def test_bad_bodies_are_400_with_the_documented_error(emulator: Emulator, body: bytes, message: str) -> None:
+    error = assert_error_body(post(emulator, body), 400)
+    assert message in error["message"] and error["errorCode"] == "BAD_REQUEST"
+    assert emulator.store.count() == 0
+
+
+def test_missing_bearer_is_401(emulator: Emulator) -> None:
+    assert_error_body(post(emulator, {}, headers={}), 401)
+    assert_error_body(post(emulator, {}, headers={"Authorization": "Bearer "}), 401)
+    assert_error_body(post(emulator, {}, headers={"Authorization": "Basic abc"}), 401)
+
+
+def test_token_restricts_the_bearer() -> None:
+    with Emulator(port=0, token="s3cret") as emu:
+        assert_error_body(post(emu, {}, headers={"Authorization": "Bearer other"}), 401)
+        assert post(emu, {}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_unknown_path_is_404(emulator: Emulator) -> None:
+    assert_error_body(requests.get(emulator.url + "/v2/nothing", timeout=5), 404)
+    assert_error_body(requests.get(emulator.url + "/v1/sessions", timeout=5), 405)
+
+
+def test_sqlite_file_survives_a_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "sessions.sqlite")
+    with Emulator(port=0, db=db) as emu:
+        post(emu, {"session_id": SID, "metadata": {"a": 1}})
+    with Emulator(port=0, db=db) as emu:
+        got = requests.get(f"{emu.url}/v1/sessions/{SID}", headers=AUTH, timeout=5)
+        assert got.json()["metadata"] == {"a": 1}
+        post(emu, {"session_id": SID, "metadata": {"b": 2}})
+        assert emu.store.count() == 1
+        assert emu.store.get(SID)["metadata"] == {"a": 1, "b": 2}  # type: ignore[index]
+
+
+def test_concurrent_clients_lose_and_double_nothing(emulator: Emulator) -> None:
+    threads, per_thread = 50, 20
+    ids = [[str(uuid.uuid4()) for _ in range(per_thread)] for _ in range(threads)]
+    shared = str(uuid.uuid4())
+    errors: list[str] = []
+
+    def worker(mine: list[str], index: int) -> None:
+        with requests.Session() as http:
+            for sid in mine:
+                response = http.post(emulator.url + "/v1/sessions", json={"session_id": sid}, headers=AUTH, timeout=30)
+                if response.status_code != 200 or response.json()["session_id"] != sid:
+                    errors.append(f"{sid}: {response.status_code}")
+            # Everyone also merges one key into the same session, at once.
+            http.post(emulator.url + "/v1/sessions", json={"session_id": shared, "metadata": {f"k{index}": index}}, headers=AUTH, timeout=30)
+
+    pool = [threading.Thread(target=worker, args=(ids[i], i)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert errors == []
+    assert emulator.store.count() == threads * per_thread + 1
+    merged = emulator.store.get(shared)
+    assert merged is not None and len(merged["metadata"]) == threads  # no lost merge
+
+
+def test_fault_injection_share_status_and_retry_after() -> None:
+    with Emulator(port=0, faults=Faults(fail_rate=0.5, fail_status=503, retry_after=2), seed=7) as emu:
+        statuses = [post(emu, {}) for _ in range(200)]
+        stored = emu.store.count()
+    failed = [r for r in statuses if r.status_code == 503]
+    assert 60 <= len(failed) <= 140
+    assert all(r.headers["Retry-After"] == "2" for r in failed)
+    assert all(r.json()["errorCode"] == "SERVICE_UNAVAILABLE" for r in failed)
+    assert stored == 200 - len(failed)  # an injected failure stores nothing
+
+
+def test_fault_rate_one_fails_everything_and_stores_nothing() -> None:
+    with Emulator(port=0, faults=Faults(fail_rate=1.0, fail_status=429)) as emu:
+        response = post(emu, {"session_id": SID})
+        assert_error_body(response, 429)
+        assert "Retry-After" not in response.headers
+        assert emu.store.count() == 0
+
+
+def test_latency_does_not_block_other_requests() -> None:
+    with Emulator(port=0, faults=Faults(latency_ms=400)) as emu:
+        results: list[float] = []
+
+        def one() -> None:
+            started = time.monotonic()
+            post(emu, {})
+            results.append(time.monotonic() - started)
+
+        started = time.monotonic()
+        pool = [threading.Thread(target=one) for _ in range(8)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        total = time.monotonic() - started
+    assert min(results) >= 0.4
+    # Eight delayed answers in parallel take about one delay, not eight.
+    assert total < 0.4 * 8 / 2
+
+
+def _emulator_process(*args: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hhsession", "emulator", "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.match(r"export HH_API_URL=(http://127\.0\.0\.1:\d+)", line)
+    assert match, line
+    assert proc.stdout.readline().startswith("export HH_API_KEY=")
+    return proc, match[1]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_command_prints_exports_logs_requests_and_stops_cleanly(sig: int) -> None:
+    proc, url = _emulator_process()
+    try:
+        response = requests.post(url + "/v1/sessions", json={"session_id": SID}, headers=AUTH, timeout=5)
+        assert response.status_code == 200
+    finally:
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert re.search(rf"POST /v1/sessions 200 \d+ms session={SID} created", err)
+    assert "stopped after 1 request(s)" in err
+    assert "Traceback" not in err
+
+
+def test_command_does_not_echo_the_token() -> None:
+    proc, url = _emulator_process("--token", "very-secret-token")
+    try:
+        ok = requests.post(url + "/v1/sessions", json={}, headers={"Authorization": "Bearer very-secret-token"}, timeout=5)
+        assert ok.status_code == 200
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert "very-secret-token" not in out + err
+
+
+def test_port_in_use_is_a_clear_error(emulator: Emulator) -> None:
+    port = emulator.url.rsplit(":", 1)[1]
+    result = subprocess.run([sys.executable, "-m", "hhsession", "emulator", "--port", port], capture_output=True, text=True, timeout=20)
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
