@@ -111,6 +111,28 @@ def _run(verbose: bool, body: Callable[[Environment], None]) -> None:
         raise typer.Exit(stop.code) from None
 
 
+def _load_config(env: Environment) -> Any:
+    from .config import config_path, load_config
+
+    config = load_config(config_path(env.env))
+    if config.insecure_permissions():
+        env.warn(
+            f"{config.path} holds an API key and is readable by group or others; "
+            f"run: chmod 600 {config.path}"
+        )
+    return config
+
+
+def _settings(env: Environment, profile: Optional[str], **flags: Any) -> Any:
+    """Resolve settings (flag > environment > profile > default) and remember the key as a secret."""
+    from .settings import resolve_settings
+
+    settings = resolve_settings(flags, env.env, _load_config(env), profile=profile)
+    if settings.api_key:
+        env.secrets.append(settings.api_key)
+    return settings
+
+
 # ----------------------------------------------------------------------------- start
 
 START_EPILOG = """Examples:
@@ -163,7 +185,6 @@ def start(
     def body(env: Environment) -> None:
         from .payload import Overrides, build_session, parse_children_json, parse_object_args, read_json_object
         from .render import default_format, dumps_json, render_event
-        from .settings import resolve_settings
 
         fields = {
             "session_name": name,
@@ -190,13 +211,7 @@ def start(
             children_ids=parse_children_json(children_ids) if children_ids is not None else None,
             add_children=list(child or []),
         )
-        settings = resolve_settings(
-            {"api_key": api_key, "api_url": api_url, "timeout": timeout, "max_retries": max_retries},
-            env.env,
-            profile=profile,
-        )
-        if settings.api_key:
-            env.secrets.append(settings.api_key)
+        settings = _settings(env, profile, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         document, origin = None, "input"
         if file is not None:
             document = read_json_object(file, env.stdin)
@@ -240,6 +255,187 @@ def start(
         render_event(result.event, fmt, env.stdout, sent_id=built.session_id)
 
     _run(verbose, body)
+
+
+# ----------------------------------------------------------------------------- config
+
+ConfigProfile = Annotated[
+    Optional[str],
+    typer.Option("--profile", help="Profile to act on (default: HHSESSION_PROFILE, default_profile, 'default').", show_default=False),
+]
+KEY_HELP = "One of: api_key, api_url, source, timeout, max_retries."
+
+
+def _config_profile(env: Environment, config: Any, profile: Optional[str]) -> str:
+    from .settings import select_profile
+
+    return select_profile(profile, env.env, config)[0]
+
+
+@config_app.command("set")
+def config_set(
+    key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False)],
+    value: Annotated[Optional[str], typer.Argument(help="The value. For api_key, leave it out to be prompted (or pipe it in).", show_default=False)] = None,
+    profile: ConfigProfile = None,
+) -> None:
+    """Store a setting in a profile of the config file.
+
+    Examples:
+
+      hhsession config set api_key                 # hidden prompt; or: pass show hh | hhsession config set api_key
+
+      hhsession config set api_url https://api.dp1.us.honeyhive.ai --profile prod
+
+      hhsession config set source ci
+    """
+
+    def body(env: Environment) -> None:
+        from .config import check_key, save_config
+        from .settings import mask_secret, validate_value
+
+        name = check_key(key)
+        config = _load_config(env)
+        target = _config_profile(env, config, profile)
+        raw = value
+        if raw is None:
+            if name != "api_key":
+                raise InvalidInput(f"config set {name}: give a value, e.g. hhsession config set {name} VALUE")
+            raw = _read_secret(env)
+        elif name == "api_key":
+            env.warn("the key given on the command line may stay in your shell history; next time run `hhsession config set api_key` and paste it at the prompt")
+        checked = validate_value(name, raw, f"config set {name}")
+        config.set(target, name, checked)
+        save_config(config)
+        shown = mask_secret(checked) if name == "api_key" else checked
+        env.info(f"set {name} = {shown} in profile {target!r} ({config.path})")
+
+    _run(False, body)
+
+
+def _read_secret(env: Environment) -> str:
+    if env.stdin_isatty:
+        import getpass
+
+        return getpass.getpass("API key (input hidden): ", stream=env.stderr)
+    line = env.stdin.readline()
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
+    if not text.strip():
+        raise InvalidInput("config set api_key: nothing on standard input; pipe the key in or run it in a terminal to be prompted")
+    return text
+
+
+@config_app.command("get")
+def config_get(
+    key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False)],
+    profile: ConfigProfile = None,
+) -> None:
+    """Print a stored setting (api_key is shown masked).
+
+    Example: hhsession config get api_url --profile staging
+    """
+
+    def body(env: Environment) -> None:
+        from .config import check_key
+        from .settings import mask_secret
+
+        name = check_key(key)
+        config = _load_config(env)
+        target = _config_profile(env, config, profile)
+        stored = config.profile(target).get(name)
+        if stored is None:
+            raise InvalidInput(f"{name} is not set in profile {target!r} of {config.path}; set it with `hhsession config set {name}`")
+        env.stdout.write(f"{mask_secret(str(stored)) if name == 'api_key' else stored}\n")
+
+    _run(False, body)
+
+
+@config_app.command("unset")
+def config_unset(
+    key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False)],
+    profile: ConfigProfile = None,
+) -> None:
+    """Remove a setting from a profile.
+
+    Example: hhsession config unset api_key --profile old
+    """
+
+    def body(env: Environment) -> None:
+        from .config import check_key, save_config
+
+        name = check_key(key)
+        config = _load_config(env)
+        target = _config_profile(env, config, profile)
+        if config.unset(target, name):
+            save_config(config)
+            env.info(f"removed {name} from profile {target!r}")
+        else:
+            env.info(f"{name} was not set in profile {target!r}; nothing to do")
+
+    _run(False, body)
+
+
+@config_app.command("list")
+def config_list(profile: ConfigProfile = None) -> None:
+    """Show the profiles and their settings (keys masked); --profile shows one.
+
+    Example: hhsession config list
+    """
+
+    def body(env: Environment) -> None:
+        from .settings import mask_secret, select_profile
+
+        config = _load_config(env)
+        active = select_profile(None, env.env, config)[0]
+        names = [profile] if profile else sorted(config.profiles) or []
+        env.stdout.write(f"# {config.path}{'' if config.exists else ' (not created yet)'}\n")
+        for name in names:
+            marker = "  # active" if name == active else ""
+            env.stdout.write(f"[profiles.{name}]{marker}\n")
+            for key, stored in config.profile(name).items():
+                shown = mask_secret(str(stored)) if key == "api_key" else stored
+                env.stdout.write(f"{key} = {shown!r}\n" if isinstance(shown, str) else f"{key} = {shown}\n")
+
+    _run(False, body)
+
+
+@config_app.command("path")
+def config_path_command() -> None:
+    """Print where the config file is ($HHSESSION_CONFIG, else the platform's config dir)."""
+
+    def body(env: Environment) -> None:
+        from .config import config_path
+
+        env.stdout.write(f"{config_path(env.env)}\n")
+
+    _run(False, body)
+
+
+@config_app.command("use")
+def config_use(
+    name: Annotated[str, typer.Argument(help="The profile to make the default.", show_default=False)],
+    profile: ConfigProfile = None,
+) -> None:
+    """Make a profile the default (default_profile in the file).
+
+    Example: hhsession config use staging
+    """
+
+    def body(env: Environment) -> None:
+        from .config import save_config
+
+        target = profile or name
+        config = _load_config(env)
+        if target not in config.profiles:
+            known = ", ".join(sorted(config.profiles)) or "none yet"
+            raise InvalidInput(
+                f"no profile {target!r} in {config.path} (profiles: {known}); create it with "
+                f"`hhsession config set api_key --profile {target}`"
+            )
+        config.data["default_profile"] = target
+        save_config(config)
+        env.info(f"default profile is now {target!r}")
+
+    _run(False, body)
 
 
 # ----------------------------------------------------------------------------- schema

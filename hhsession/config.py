@@ -27,6 +27,24 @@ APP_NAME = "hhsession"
 KEYS = ("api_key", "api_url", "source", "timeout", "max_retries")
 
 
+def check_key(key: str) -> str:
+    """A config key, or exit 2 with a did-you-mean suggestion."""
+    import difflib
+
+    folded = key.strip().lower().replace("-", "_")
+    if folded in KEYS:
+        return folded
+    aliases = {"key": "api_key", "apikey": "api_key", "token": "api_key", "url": "api_url",
+               "server_url": "api_url", "retries": "max_retries", "host": "api_url"}
+    hint = aliases.get(folded.replace("_", "")) or aliases.get(folded)
+    if hint is None:
+        candidates = {**{k: k for k in KEYS}, **aliases}
+        close = difflib.get_close_matches(folded, list(candidates), n=1, cutoff=0.6)
+        hint = candidates[close[0]] if close else None
+    advice = f"did you mean {hint}? " if hint else ""
+    raise InvalidInput(f"unknown config key {key!r}; {advice}keys: {', '.join(KEYS)}")
+
+
 def config_path(env: Mapping[str, str]) -> Path:
     """``$HHSESSION_CONFIG``, else ``config.toml`` in the platform's config directory."""
     explicit = env.get("HHSESSION_CONFIG")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -58,7 +59,8 @@ Action = Reply | Drop | Partial
 
 
 class FakeServer:
-    def __init__(self, script: Iterable[Action] = ()) -> None:
+    def __init__(self, script: Iterable[Action] = (), ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
         self.script: list[Action] = list(script)
         self.requests: list[Recorded] = []
         self.sessions: dict[str, dict[str, Any]] = {}
@@ -73,7 +75,8 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self._sock.getsockname()[1]}"
 
     def start(self) -> FakeServer:
         self._thread.start()
@@ -136,6 +139,9 @@ class FakeServer:
         with self._lock:
             self.connections += 1
         try:
+            if self.ssl_context is not None:
+                conn.settimeout(10)
+                conn = self.ssl_context.wrap_socket(conn, server_side=True)
             request = _read_request(conn)
             if request is None:
                 return

@@ -1,0 +1,357 @@
+"""Settings resolution, the config file and `hhsession config` (SPEC §4)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import ssl
+from pathlib import Path
+
+import pytest
+
+from hhsession.config import check_key, config_path, load_config
+from hhsession.errors import InvalidInput
+from hhsession.settings import DEFAULT_API_URL, is_loopback_host, mask_secret, resolve_settings
+from tests.conftest import API_KEY, Invoker
+from tests.fakeserver import FakeServer
+
+KEY_A = "hh_profile_key_aaaaaaaaaaaa1111"
+KEY_B = "hh_environ_key_bbbbbbbbbbbb2222"
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def config_file(isolated_home: Path) -> Path:
+    return write_config(
+        isolated_home / ".config" / "hhsession" / "config.toml",
+        f'''default_profile = "default"
+[profiles.default]
+api_key = "{KEY_A}"
+api_url = "https://default.example"
+source = "profile-src"
+timeout = 12
+max_retries = 1
+
+[profiles.staging]
+api_url = "https://staging.example"
+''',
+    )
+
+
+def resolve(env: dict[str, str], flags: dict[str, object] | None = None, profile: str | None = None):  # type: ignore[no-untyped-def]
+    full_env = {"HOME": os.environ["HOME"], "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"], **env}
+    return resolve_settings(flags or {}, full_env, profile=profile)
+
+
+# ----------------------------------------------------------------------------- precedence
+
+
+def test_built_in_defaults(isolated_home: Path) -> None:
+    settings = resolve({})
+    assert (settings.api_key, settings.api_url, settings.timeout, settings.max_retries, settings.source) == (
+        None, DEFAULT_API_URL, 30.0, 3, None)
+    assert settings.connect_timeout == 5.0
+    assert settings.origins["api_url"] == "built-in default"
+
+
+def test_profile_beats_default(config_file: Path) -> None:
+    settings = resolve({})
+    assert (settings.api_key, settings.api_url, settings.timeout, settings.max_retries, settings.source) == (
+        KEY_A, "https://default.example", 12.0, 1, "profile-src")
+    assert settings.origins["api_key"] == f"profile 'default' in {config_file}"
+
+
+@pytest.mark.parametrize(
+    ("setting", "env_name", "raw", "expected"),
+    [
+        ("api_key", "HH_API_KEY", KEY_B, KEY_B),
+        ("api_key", "HONEYHIVE_API_KEY", KEY_B, KEY_B),
+        ("api_url", "HH_API_URL", "https://env.example/", "https://env.example"),
+        ("api_url", "HONEYHIVE_SERVER_URL", "https://env2.example", "https://env2.example"),
+        ("api_url", "HH_SERVER_URL", "https://env3.example", "https://env3.example"),
+        ("timeout", "HH_API_TIMEOUT", "7.5", 7.5),
+        ("max_retries", "HH_MAX_RETRIES", "0", 0),
+        ("source", "HH_SOURCE", "env-src", "env-src"),
+    ],
+)
+def test_each_environment_name_beats_the_profile(
+    config_file: Path, setting: str, env_name: str, raw: str, expected: object
+) -> None:
+    settings = resolve({env_name: raw})
+    assert getattr(settings, setting) == expected
+    assert settings.origins[setting] == f"environment {env_name}"
+
+
+def test_first_environment_name_set_wins(config_file: Path) -> None:
+    settings = resolve({"HH_API_URL": "https://first.example", "HONEYHIVE_SERVER_URL": "https://second.example"})
+    assert settings.api_url == "https://first.example"
+    settings = resolve({"HONEYHIVE_API_KEY": KEY_B, "HH_API_KEY": ""})
+    assert settings.api_key == KEY_B  # an empty variable counts as unset
+
+
+def test_flag_beats_environment(config_file: Path) -> None:
+    settings = resolve({"HH_API_URL": "https://env.example", "HH_MAX_RETRIES": "5"},
+                       flags={"api_url": "https://flag.example", "max_retries": 2})
+    assert (settings.api_url, settings.max_retries) == ("https://flag.example", 2)
+    assert settings.origins["api_url"] == "flag --api-url"
+
+
+def test_profile_selection_order(config_file: Path) -> None:
+    assert resolve({}).profile == "default"
+    assert resolve({"HHSESSION_PROFILE": "staging"}).api_url == "https://staging.example"
+    assert resolve({"HHSESSION_PROFILE": "staging"}, profile="default").api_url == "https://default.example"
+    text = config_file.read_text().replace('default_profile = "default"', 'default_profile = "staging"')
+    config_file.write_text(text)
+    settings = resolve({})
+    assert settings.profile == "staging" and settings.api_key is None  # profiles do not inherit
+
+
+def test_a_named_profile_that_does_not_exist_is_an_error(config_file: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"profile 'prod' \(flag --profile\) is not in .*profiles: default, staging"):
+        resolve({}, profile="prod")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HH_API_TIMEOUT": "soon"}, "environment HH_API_TIMEOUT: timeout 'soon' must be a number of seconds"),
+        ({"HH_API_TIMEOUT": "0"}, "timeout '0' must be"),
+        ({"HH_MAX_RETRIES": "-1"}, "environment HH_MAX_RETRIES: max_retries '-1' must be a whole number"),
+        ({"HH_MAX_RETRIES": "2.5"}, "must be a whole number"),
+        ({"HH_API_URL": "ftp://x"}, "environment HH_API_URL: 'ftp://x' is not an http(s) URL with a host"),
+        ({"HH_API_URL": "https://x?y=1"}, "must not have a query"),
+        ({"HH_API_KEY": "has space inside"}, "the API key contains spaces, control or non-ASCII characters"),
+    ],
+)
+def test_bad_settings_are_named_with_their_origin(isolated_home: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        resolve(env)
+    assert message in info.value.message
+    assert "has space inside" not in info.value.message  # a key is never echoed
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+def test_config_path_rules(tmp_path: Path) -> None:
+    assert config_path({"HHSESSION_CONFIG": str(tmp_path / "x.toml"), "HOME": "/h"}) == tmp_path / "x.toml"
+    assert config_path({"XDG_CONFIG_HOME": "/xdg", "HOME": "/h"}) == Path("/xdg/hhsession/config.toml")
+    assert config_path({"HOME": "/h"}) == Path("/h/.config/hhsession/config.toml")
+    assert config_path({"HOME": "/h", "XDG_CONFIG_HOME": "relative"}) == Path("/h/.config/hhsession/config.toml")
+
+
+def test_corrupt_file_names_path_and_line(cli: Invoker, isolated_home: Path) -> None:
+    path = write_config(isolated_home / ".config" / "hhsession" / "config.toml", '[profiles.default]\napi_url = "x\n')
+    result = cli("start", "--dry-run")
+    assert result.exit_code == 2
+    assert f"config file {path} is not valid TOML" in result.stderr
+    assert "line 2" in result.stderr
+
+
+def test_profiles_must_be_tables(isolated_home: Path) -> None:
+    path = write_config(isolated_home / "c.toml", 'profiles = "x"\n')
+    with pytest.raises(InvalidInput, match="profiles must be tables"):
+        load_config(path)
+
+
+def test_mask_secret() -> None:
+    assert mask_secret("hh_abcdefghijklmnop1234") == "hh_…1234"
+    assert mask_secret("short-key") == "****"
+    assert mask_secret(None) == "(none)"
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]", "app.localhost"])
+def test_loopback_hosts(host: str) -> None:
+    assert is_loopback_host(host)
+
+
+@pytest.mark.parametrize("host", ["example.com", "10.0.0.1", "192.168.1.1", "localhost.example.com", "", None])
+def test_not_loopback_hosts(host: str | None) -> None:
+    assert not is_loopback_host(host)
+
+
+# ----------------------------------------------------------------------------- hhsession config
+
+
+def test_set_api_key_from_stdin_then_use_it(cli: Invoker, emulator_url: str, isolated_home: Path) -> None:
+    result = cli("config", "set", "api_key", input=f"{API_KEY}\n")
+    assert result.exit_code == 0, result.stderr
+    assert API_KEY not in result.stdout + result.stderr
+    path = isolated_home / ".config" / "hhsession" / "config.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert cli("config", "set", "api_url", emulator_url).exit_code == 0
+    started = cli("start", "-n", "from-config", "-o", "id")
+    assert started.exit_code == 0, started.stderr
+
+
+@pytest.fixture
+def emulator_url(emulator) -> str:  # type: ignore[no-untyped-def]
+    return str(emulator.url)
+
+
+def test_set_api_key_on_argv_warns_about_history(cli: Invoker) -> None:
+    result = cli("config", "set", "api_key", API_KEY)
+    assert result.exit_code == 0
+    assert "shell history" in result.stderr
+    assert API_KEY not in result.stderr + result.stdout
+
+
+def test_set_api_key_with_empty_stdin_is_an_error(cli: Invoker, isolated_home: Path) -> None:
+    result = cli("config", "set", "api_key", input="")
+    assert result.exit_code == 2
+    assert "nothing on standard input" in result.stderr
+    assert not (isolated_home / ".config" / "hhsession" / "config.toml").exists()
+
+
+def test_get_list_mask_the_key(cli: Invoker) -> None:
+    cli("config", "set", "api_key", input=API_KEY)
+    cli("config", "set", "source", "ci", "--profile", "ci")
+    got = cli("config", "get", "api_key")
+    assert got.exit_code == 0 and got.stdout == "hh_…TKEY\n"
+    listed = cli("config", "list")
+    assert listed.exit_code == 0
+    assert "[profiles.default]  # active" in listed.stdout
+    assert "api_key = 'hh_…TKEY'" in listed.stdout
+    assert "[profiles.ci]" in listed.stdout and "source = 'ci'" in listed.stdout
+    assert API_KEY not in listed.stdout + got.stdout
+
+
+def test_the_key_is_masked_in_verbose_start(cli: Invoker, fake: FakeServer) -> None:
+    cli("config", "set", "api_key", input=API_KEY)
+    result = cli("start", "-v", "-o", "none", env={"HH_API_URL": fake.url, "HH_MAX_RETRIES": "0"})
+    assert result.exit_code == 0
+    assert "api_key: hh_…TKEY (profile 'default' in" in result.stderr
+    assert API_KEY not in result.stderr + result.stdout
+
+
+def test_unset_and_get_missing(cli: Invoker) -> None:
+    cli("config", "set", "source", "ci")
+    assert cli("config", "get", "source").stdout == "ci\n"
+    assert cli("config", "unset", "source").exit_code == 0
+    missing = cli("config", "get", "source")
+    assert missing.exit_code == 2 and "source is not set in profile 'default'" in missing.stderr
+
+
+def test_use_switches_the_default_profile(cli: Invoker, fake: FakeServer) -> None:
+    cli("config", "set", "api_url", "https://prod.example")
+    cli("config", "set", "api_url", fake.url, "--profile", "local")
+    assert cli("config", "use", "local").exit_code == 0
+    result = cli("start", "-o", "none", env={"HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"})
+    assert result.exit_code == 0, result.stderr
+    assert len(fake.requests) == 1
+    bad = cli("config", "use", "nope")
+    assert bad.exit_code == 2 and "no profile 'nope'" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["set", "urll", "x"], "unknown config key 'urll'; did you mean api_url?"),
+        (["get", "apikey"], "did you mean api_key?"),
+        (["set", "api_url", "not a url"], "is not an http(s) URL with a host"),
+        (["set", "api_url", "https://"], "is not an http(s) URL with a host"),
+        (["set", "max_retries", "many"], "must be a whole number"),
+        (["set", "source"], "config set source: give a value"),
+    ],
+)
+def test_config_errors(cli: Invoker, isolated_home: Path, args: list[str], message: str) -> None:
+    result = cli("config", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not (isolated_home / ".config" / "hhsession" / "config.toml").exists()
+
+
+def test_path_follows_hhsession_config(cli: Invoker, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "c.toml"
+    result = cli("config", "path", env={"HHSESSION_CONFIG": str(target)})
+    assert result.stdout == f"{target}\n"
+    assert cli("config", "set", "source", "x", env={"HHSESSION_CONFIG": str(target)}).exit_code == 0
+    assert 'source = "x"' in target.read_text()
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(cli: Invoker, isolated_home: Path) -> None:
+    for value in ("a", "b", "c"):
+        cli("config", "set", "source", value)
+    directory = isolated_home / ".config" / "hhsession"
+    assert sorted(p.name for p in directory.iterdir()) == ["config.toml"]
+    assert check_key("API-KEY") == "api_key"
+
+
+def test_group_readable_key_file_warns(cli: Invoker, config_file: Path) -> None:
+    config_file.chmod(0o644)
+    result = cli("start", "--dry-run")
+    assert result.exit_code == 0
+    assert f"warning: {config_file} holds an API key and is readable by group or others; run: chmod 600 {config_file}" in result.stderr
+    config_file.chmod(0o600)
+    assert "warning" not in cli("start", "--dry-run").stderr
+
+
+def test_no_key_anywhere_names_both_fixes(cli: Invoker, fake: FakeServer) -> None:
+    result = cli("start", env={"HH_API_URL": fake.url})
+    assert result.exit_code == 3
+    assert "HH_API_KEY" in result.stderr and "hhsession config set api_key" in result.stderr
+    assert fake.connections == 0
+
+
+# ----------------------------------------------------------------------------- transport safety
+
+
+def test_plain_http_to_a_remote_host_is_refused_before_connecting(cli: Invoker, fake: FakeServer) -> None:
+    # Route every request through the fake server as an HTTP proxy: had the
+    # client connected anywhere, the fake server would have seen it.
+    env = {"HH_API_KEY": API_KEY, "HTTP_PROXY": fake.url, "http_proxy": fake.url, "NO_PROXY": "", "no_proxy": "", "HH_MAX_RETRIES": "0"}
+    refused = cli("start", "--api-url", "http://sessions.example.com", env=env)
+    assert refused.exit_code == 2
+    assert "refusing to send the API key over plain http to sessions.example.com" in refused.stderr
+    assert "--allow-http" in refused.stderr
+    assert fake.connections == 0
+    allowed = cli("start", "--api-url", "http://sessions.example.com", "--allow-http", "-o", "none", env=env)
+    assert allowed.exit_code == 0, allowed.stderr
+    assert fake.requests[0].path == "http://sessions.example.com/v1/sessions"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(certificate: tuple[Path, Path]):  # type: ignore[no-untyped-def]
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    with FakeServer(ssl_context=context) as server:
+        yield server
+
+
+def test_tls_is_verified_and_not_retried(cli: Invoker, tls_server: FakeServer) -> None:
+    result = cli("start", env={"HH_API_URL": tls_server.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "3"})
+    assert result.exit_code == 5
+    assert "TLS verification failed" in result.stderr and "REQUESTS_CA_BUNDLE" in result.stderr
+    assert tls_server.connections == 1
+    assert tls_server.requests == []  # the key never left
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_private_ca_from_the_environment(cli: Invoker, tls_server: FakeServer, certificate: tuple[Path, Path], variable: str) -> None:
+    env = {"HH_API_URL": tls_server.url, "HH_API_KEY": API_KEY, variable: str(certificate[0])}
+    result = cli("start", "-o", "id", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert tls_server.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
