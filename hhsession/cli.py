@@ -5,8 +5,8 @@ commands that need them, so ``--help``, ``--version``, completion and
 ``start --dry-run`` stay fast.
 """
 
-import sys
-from typing import Annotated, Any, Callable, Optional
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -183,7 +183,13 @@ def start(
     """Start one session and print the event the server returns."""
 
     def body(env: Environment) -> None:
-        from .payload import Overrides, build_session, parse_children_json, parse_object_args, read_json_object
+        from .payload import (
+            Overrides,
+            build_session,
+            parse_children_json,
+            parse_object_args,
+            read_json_object,
+        )
         from .render import default_format, dumps_json, render_event
 
         fields = {
@@ -316,7 +322,7 @@ def _read_secret(env: Environment) -> str:
     if env.stdin_isatty:
         import getpass
 
-        return getpass.getpass("API key (input hidden): ", stream=env.stderr)
+        return getpass.getpass("API key (input hidden): ", stream=env.stderr)  # type: ignore[arg-type]
     line = env.stdin.readline()
     text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
     if not text.strip():
@@ -515,4 +521,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from enum import Enum
+from enum import StrEnum
 from typing import IO, Any
 
 from .times import format_duration, format_time
@@ -15,7 +15,7 @@ from .times import format_duration, format_time
 OBJECT_FIELDS = ("config", "inputs", "outputs", "metadata", "user_properties", "metrics", "feedback")
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     pretty = "pretty"
     json = "json"
     id = "id"

@@ -122,7 +122,7 @@ def validate_api_url(raw: Any, where: str) -> str:
     if parts.query or parts.fragment:
         raise InvalidInput(f"{where}: {text!r} must not have a query or fragment; give the base URL only")
     try:
-        parts.port
+        _ = parts.port  # raises for a port that is not a number
     except ValueError:
         raise InvalidInput(f"{where}: {text!r} has an invalid port") from None
     return text.rstrip("/")

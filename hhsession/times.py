@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from .errors import InvalidInput
@@ -32,7 +32,7 @@ UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+"
 _NUMBER_WITH_UNIT = re.compile(rf"^(?P<num>[+-]?(?:{_NUMBER}))\s*(?P<unit>ms|s|m|h|d)?$")
 _RELATIVE = re.compile(rf"^now\s*(?:(?P<sign>[+-])\s*(?P<num>{_NUMBER})\s*(?P<unit>ms|s|m|h|d))?$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 TIME_HELP = (
     "use Unix milliseconds (1764151200000), a number with a unit (1764151200s), "

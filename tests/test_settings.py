@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import stat
 import subprocess
-import ssl
 from pathlib import Path
 
 import pytest

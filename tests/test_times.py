@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -122,9 +122,9 @@ def test_small_numbers_are_seconds_mistakes(value: int) -> None:
     assert parse_time(f"{value}s", "t") == value * 1000
 
 
-@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(timezone.utc)))
+@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)))
 def test_iso_round_trip(moment: datetime) -> None:
-    micro = (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+    micro = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     expected = micro // 1000 if micro % 1000 == 0 else micro / 1000
     assert parse_time(moment.isoformat(), "t") == expected
 
