@@ -171,11 +171,10 @@ class SessionsClient:
                 header = outcome.headers.get("Retry-After")
                 retry_after = parse_retry_after(header, policy.wall_clock())
                 if retry_after is not None and retry_after > policy.max_retry_after:
-                    when = datetime.fromtimestamp(policy.wall_clock() + retry_after).astimezone()
                     raise NetworkError(
-                        f"{self._what(outcome)}: the server asks to wait {format_duration(retry_after * 1000)} "
+                        f"{self._what(outcome)}: the server asks to wait {_wait_text(retry_after)} "
                         f"(Retry-After: {header}), longer than hhsession waits; try again after "
-                        f"{when.isoformat(sep=' ', timespec='seconds')}",
+                        f"{_after(policy.wall_clock(), retry_after)}",
                         status=outcome.status,
                     )
             elapsed = policy.clock() - started
@@ -247,6 +246,19 @@ def _server_message(body: bytes) -> str:
         if isinstance(message, str | int | float) and str(message):
             return str(message)[:500]
     return " ".join(text[:200].split())
+
+
+def _wait_text(seconds: float) -> str:
+    return format_duration(seconds * 1000) if seconds < 10 * 365 * 86400 else "years"
+
+
+def _after(now: float, seconds: float) -> str:
+    """The local time after which to try again, or a plain word for absurd waits."""
+    try:
+        when = datetime.fromtimestamp(now + seconds).astimezone()
+    except (OverflowError, OSError, ValueError):
+        return "a very long time (the server's Retry-After is out of range)"
+    return when.isoformat(sep=" ", timespec="seconds")
 
 
 def _attempts(count: int) -> str:
