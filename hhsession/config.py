@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -130,6 +129,8 @@ def load_config(path: Path) -> ConfigFile:
 
 def save_config(config: ConfigFile) -> None:
     """Write atomically (temp file + rename), mode 0600, in a 0700 directory we create."""
+    import tempfile
+
     import tomli_w
 
     directory = config.path.parent

@@ -10,8 +10,6 @@ import time
 from enum import StrEnum
 from typing import IO, Any
 
-from .times import format_duration, format_time
-
 OBJECT_FIELDS = ("config", "inputs", "outputs", "metadata", "user_properties", "metrics", "feedback")
 
 
@@ -47,6 +45,8 @@ def render_event(event: dict[str, Any], fmt: OutputFormat, stream: IO[str], sent
 
 
 def _when(ms: Any, now_ms: float) -> str:
+    from .times import format_duration, format_time
+
     if not isinstance(ms, int | float) or isinstance(ms, bool):
         return "—"
     delta = now_ms - ms
@@ -87,6 +87,8 @@ def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str) -> No
     if event.get("end_time") is not None:
         row("ended", _when(event.get("end_time"), now))
     duration = event.get("duration")
+    from .times import format_duration
+
     if isinstance(duration, int | float) and not isinstance(duration, bool):
         row("duration", format_duration(duration))
     children = event.get("children_ids")

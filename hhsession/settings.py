@@ -5,7 +5,6 @@ Plain Python: the CLI passes its flags as a mapping, the environment as another.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,6 +62,8 @@ def redact(text: str, secret: str | None) -> str:
 def is_loopback_host(host: str | None) -> bool:
     if not host:
         return False
+    import ipaddress
+
     host = host.strip("[]").rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True

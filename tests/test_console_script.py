@@ -57,6 +57,24 @@ def test_json_in_a_pipe_by_default(emulator: Emulator) -> None:
     assert json.loads(result.stdout)["session_name"] == "piped"
 
 
+def test_fast_exit_keeps_output_and_exit_code(tmp_path: Path) -> None:
+    # main() ends the process with os._exit after flushing: nothing may be lost.
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"inputs": {"text": "x" * 200_000}}))
+    result = run([str(BIN), "start", "-f", str(big), "--dry-run"])
+    assert result.returncode == 0
+    assert len(json.loads(result.stdout)["inputs"]["text"]) == 200_000
+    assert run([str(BIN), "start", "--session-id", "x", "--dry-run"]).returncode == 2
+
+
+def test_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"  # more than a pipe buffer holds, so the writer meets a closed pipe
+    big.write_text(json.dumps({"inputs": {"text": "x" * 500_000}}))
+    result = subprocess.run(f"{BIN} start -f {big} --dry-run | head -c 10", shell=True, capture_output=True, text=True, timeout=60)
+    assert result.stdout == '{\n  "sessi'
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
 def test_errors_are_one_line_without_traceback() -> None:
     result = run([str(BIN), "start", "--start-time", "1764151200", "--dry-run"])
     assert result.returncode == 2
@@ -70,6 +88,7 @@ def test_dry_run_does_not_import_requests() -> None:
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('requests' in sys.modules, 'rich' in sys.modules, file=sys.stderr)"
     )
-    result = run([sys.executable, "-c", code])
+    # HHSESSION_SLOW_EXIT: main() raises SystemExit instead of ending the process.
+    result = run([sys.executable, "-c", code], env={"HHSESSION_SLOW_EXIT": "1"})
     assert result.stderr.strip().splitlines()[-1] == "False False"
     assert json.loads(result.stdout)["session_name"] == "x"

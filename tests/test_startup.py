@@ -1,0 +1,46 @@
+"""Start-up stays light: `requests` (and `rich`) load only where needed (SPEC §7, issue 6).
+
+Timings are measured by benchmarks/startup.py, not here; this checks imports.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def imported_modules(args: list[str]) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    env["SHELL"] = "/bin/bash"
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "hhsession", *args], capture_output=True, text=True, env=env, timeout=60)
+    modules = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            modules.add(line.rsplit("|", 1)[1].strip())
+    assert "hhsession.cli" in modules, result.stderr[-500:]
+    return modules
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--version"], ["--help"], ["start", "--help"], ["start", "-n", "x", "--dry-run"], ["--show-completion"], ["schema"]],
+)
+def test_requests_is_not_imported(args: list[str]) -> None:
+    modules = imported_modules(args)
+    assert "requests" not in modules and "urllib3" not in modules
+
+
+@pytest.mark.parametrize("args", [["--version"], ["start", "-n", "x", "--dry-run"]])
+def test_rich_and_pydantic_are_not_imported(args: list[str]) -> None:
+    modules = imported_modules(args)
+    assert "rich" not in modules
+    assert "pydantic" not in modules
+
+
+def test_importtime_sees_requests_when_it_is_used() -> None:
+    # The check above can fail: a real start does import requests.
+    modules = imported_modules(["start", "--api-url", "http://127.0.0.1:9", "--api-key", "k" * 20, "--max-retries", "0", "--timeout", "0.2"])
+    assert "requests" in modules
