@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +112,8 @@ def load_config(path: Path) -> ConfigFile:
         raise InvalidInput(f"config file {path} is a directory; set HHSESSION_CONFIG to a file") from None
     except PermissionError:
         raise InvalidInput(f"config file {path}: permission denied; check its owner and mode") from None
+    import tomllib  # only when there is a file: most CI runs have none
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -65,9 +65,15 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeServer]:
+def fake(request_schema: dict[str, Any]) -> Iterator[FakeServer]:
+    """A recording server. Afterwards, everything that reached it must validate
+    against the vendor's StartSessionRequest: no test may make the client send
+    a payload the real server would not accept as is."""
     with FakeServer() as server:
         yield server
+    for recorded in server.requests:
+        if recorded.method == "POST" and recorded.path.endswith("/v1/sessions"):
+            assert_valid_request(recorded.body, request_schema)
 
 
 @pytest.fixture

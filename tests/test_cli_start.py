@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hhsession.emulator import Emulator
 from tests.conftest import API_KEY, Invoker, assert_valid_request
 from tests.fakeserver import FakeServer, Reply
 
@@ -64,23 +65,25 @@ def test_session_name_alias(cli: Invoker, fake: FakeServer, key_env: dict[str, s
         ("json", lambda out, sid: json.loads(out)["session_id"] == sid),
     ],
 )
-def test_output_formats(cli: Invoker, fake: FakeServer, key_env: dict[str, str], fmt: str, check: Any) -> None:
+def test_output_formats(cli: Invoker, emulator: Emulator, fmt: str, check: Any) -> None:
     sid = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
-    result = cli("start", "--session-id", sid, "-o", fmt, env=key_env)
+    result = cli("start", "--session-id", sid, "-o", fmt, env={"HH_API_URL": emulator.url, "HH_API_KEY": API_KEY})
     assert result.exit_code == 0, result.stderr
     assert check(result.stdout, sid)
+    assert emulator.store.get(sid) is not None
 
 
-def test_pretty_output_is_a_readable_panel(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+def test_pretty_output_is_a_readable_panel(cli: Invoker, emulator: Emulator) -> None:
     result = cli(
         "start", "-n", "demo", "--source", "ci", "-m", "branch=main",
-        "--start-time", "2026-11-26T10:00:00Z", "--duration", "90s", "-o", "pretty", env=key_env,
+        "--start-time", "2026-11-26T10:00:00Z", "--duration", "90s", "-o", "pretty",
+        env={"HH_API_URL": emulator.url, "HH_API_KEY": API_KEY},
     )
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    sid = fake.requests[0].json()["session_id"]
+    assert emulator.store.count() == 1
     assert "HoneyHive session started" in out
-    for text in (sid, "demo", "ci", "proj_fake", "2026-11-26", "1 m 30 s", '"branch": "main"'):
+    for text in ("demo", "ci", "proj_emulator", "2026-11-26", "1 m 30 s", '"branch": "main"'):
         assert text in out, text
     assert "\x1b[" not in out  # not a terminal: no colour codes
 
@@ -283,3 +286,23 @@ def test_schema_command_prints_a_json_schema(cli: Invoker) -> None:
     schema = json.loads(result.stdout)
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) >= {"session_id", "start_time", "children_ids"}
+
+
+def test_unexpected_errors_are_one_line_and_verbose_adds_the_traceback(
+    cli: Invoker, fake: FakeServer, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hhsession.render
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"renderer exploded near {API_KEY}")
+
+    monkeypatch.setattr(hhsession.render, "render_event", broken)
+    quiet = cli("start", "-o", "json", env=key_env)
+    assert quiet.exit_code == 1
+    assert quiet.stderr.startswith("hhsession: error: internal error: RuntimeError: renderer exploded")
+    assert "rerun with --verbose" in quiet.stderr
+    assert len(quiet.stderr.strip().splitlines()) == 1
+    loud = cli("start", "-o", "json", "-v", env=key_env)
+    assert loud.exit_code == 1
+    assert "Traceback (most recent call last)" in loud.stderr
+    assert API_KEY not in quiet.stderr + loud.stderr

@@ -7,6 +7,7 @@ import shutil
 import ssl
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -355,3 +356,36 @@ def test_private_ca_from_the_environment(cli: Invoker, tls_server: FakeServer, c
     result = cli("start", "-o", "id", env=env)
     assert result.exit_code == 0, result.stderr
     assert tls_server.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
+
+
+def test_set_api_key_prompts_hidden_on_a_terminal(isolated_home: Path) -> None:
+    import pty
+    import select
+    import sys
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: hhsession on a terminal
+        os.execv(sys.executable, [sys.executable, "-m", "hhsession", "config", "set", "api_key"])
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 20) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(fd, 1024)
+                except OSError:
+                    return
+
+    read_until(b"API key (input hidden): ")
+    assert b"API key (input hidden): " in seen
+    os.write(fd, API_KEY.encode() + b"\r")
+    read_until(b"in profile")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert API_KEY.encode() not in seen  # not echoed, not printed
+    stored = (isolated_home / ".config" / "hhsession" / "config.toml").read_text()
+    assert f'api_key = "{API_KEY}"' in stored
