@@ -261,6 +261,8 @@ def start(
         settings = _settings(env, profile, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         document, origin = None, "input"
         if file is not None:
+            if str(file) == "-" and env.stdin_isatty:
+                env.info("reading a session object (JSON) from the terminal; end it with Ctrl-D")
             document = read_json_object(str(file), env.stdin)
             origin = "standard input" if str(file) == "-" else str(file)
         built = build_session(

@@ -214,6 +214,12 @@ class SessionsClient:
                 f"the server refused the API key ({outcome.problem}{detail}); check HH_API_KEY, "
                 f"--api-key or `hhsession config set api_key`"
             )
+        if status in (404, 405):
+            return RejectedError(
+                f"the server rejected the session ({outcome.problem}{detail}); {url} does not take "
+                f"sessions: check --api-url (the base URL, without /v1)",
+                status=status,
+            )
         if 400 <= status < 500:
             return RejectedError(f"the server rejected the session ({outcome.problem}{detail})", status=status)
         return NetworkError(f"{self._what(outcome)}; the server failed, try again later", status=status)

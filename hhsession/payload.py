@@ -355,6 +355,13 @@ def build_session(
     for key in ("session_name", "event_name", "source"):
         if key in merged and not isinstance(merged[key], str):
             raise InvalidInput(f"{where(key)}: expected a string, got {json_type(merged[key])}")
+    for key, fallback in (("event_name", "the session name or \"unknown\""), ("source", '"unknown"')):
+        if merged.get(key) == "":
+            # The server treats an empty value as missing and silently falls back.
+            raise InvalidInput(
+                f"{where(key)}: is empty; the server would replace it with {fallback}; "
+                f"give a value or leave the field out"
+            )
 
     # Times: strings and numbers become Unix milliseconds.
     times: dict[str, Number] = {}

@@ -49,11 +49,15 @@ def _when(ms: Any, now_ms: float) -> str:
 
     if not isinstance(ms, int | float) or isinstance(ms, bool):
         return "—"
+    try:
+        shown = format_time(ms)
+    except (OverflowError, OSError, ValueError):
+        return str(ms)  # a server's odd value is shown as it came
     delta = now_ms - ms
     relative = "now" if abs(delta) < 1000 else (
         f"{format_duration(abs(delta))} ago" if delta > 0 else f"in {format_duration(-delta)}"
     )
-    return f"{format_time(ms)}  ({relative})"
+    return f"{shown}  ({relative})"
 
 
 def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str) -> None:

@@ -26,6 +26,9 @@ Clock = Callable[[], float]
 #: Below this, a number of "milliseconds" is before 1973-03-03 and is almost
 #: certainly a Unix time in seconds (SPEC §2).
 SECONDS_THRESHOLD_MS = 100_000_000_000
+#: 9999-12-31T23:59:59.999Z. Beyond it a "millisecond" time is almost certainly
+#: in microseconds or nanoseconds (and would overflow the server's int64 reading).
+MAX_TIME_MS = 253_402_300_799_999
 
 UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -76,6 +79,11 @@ def _seconds_error(field: str, raw: object) -> InvalidInput:
 def _checked_ms(ms: Decimal, field: str, raw: object) -> Number:
     if ms < 0:
         raise InvalidInput(f"{field}: {raw} is before 1970; {TIME_HELP}")
+    if ms > MAX_TIME_MS:
+        raise InvalidInput(
+            f"{field}: {raw} is after the year 9999 as milliseconds; if it is in microseconds "
+            f"divide by 1000, if in nanoseconds by 1000000"
+        )
     return _normalize(ms)
 
 

@@ -219,6 +219,7 @@ def test_no_api_key_is_exit_3_and_sends_nothing(cli: Invoker, fake: FakeServer) 
         (Reply(400, {"statusCode": 400, "message": "Invalid session data", "success": False, "errorCode": "BAD_REQUEST"}), 4,
          "the server rejected the session (400 X: Invalid session data)"),
         (Reply(422, "plain text problem"), 4, "422 X: plain text problem"),
+        (Reply(404, {"message": "Cannot POST /v1/v1/sessions"}), 4, "does not take sessions: check --api-url (the base URL, without /v1)"),
         (Reply(401, {"message": "Invalid API key"}), 3, "the server refused the API key (401 X: Invalid API key)"),
         (Reply(403, {"message": "Forbidden"}), 3, "refused the API key"),
         (Reply(500, {"message": "boom"}), 5, "500 X: boom (1 attempt over"),

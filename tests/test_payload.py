@@ -154,6 +154,8 @@ REJECTIONS = [
     ({"start_time": T0, "end_time": T0 + 1000, "duration": 5000}, "duration 5000 ms does not match end_time - start_time = 1000 ms", ""),
     ({"duration": "-1s"}, "duration: -1s is negative", ""),
     ({"duration": "long"}, "cannot read 'long' as a duration", ""),
+    ({"event_name": ""}, 'f.json: event_name: is empty; the server would replace it with the session name or "unknown"', ""),
+    ({"source": ""}, "f.json: source: is empty", "leave the field out"),
 ]
 
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hhsession.errors import InvalidInput
-from hhsession.times import format_duration, parse_duration, parse_time
+from hhsession.times import MAX_TIME_MS, format_duration, parse_duration, parse_time
 
 NOW = 1_795_000_000.123456  # a fixed clock, in seconds
 
@@ -82,6 +82,9 @@ def test_naive_iso_is_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"a": 1}, "expected a time, got an object"),
         (float("nan"), "not a finite number"),
         ("2026-13-40T10:00:00Z", "cannot read"),
+        (1764151200000000, "after the year 9999 as milliseconds; if it is in microseconds divide by 1000"),
+        ("1764151200000000000", "if in nanoseconds by 1000000"),
+        ("now+3000000d", "after the year 9999"),
     ],
 )
 def test_parse_time_rejects(value: object, message: str) -> None:
@@ -107,11 +110,17 @@ def test_parse_duration_rejects(value: object, message: str) -> None:
         parse_duration(value, "--duration")
 
 
-@given(st.integers(min_value=100_000_000_000, max_value=10**15))
+@given(st.integers(min_value=100_000_000_000, max_value=MAX_TIME_MS))
 def test_millisecond_integers_round_trip(ms: int) -> None:
     assert parse_time(ms, "t") == ms
     assert parse_time(str(ms), "t") == ms
     assert parse_time(f"{ms}ms", "t") == ms
+
+
+@given(st.integers(min_value=MAX_TIME_MS + 1, max_value=10**22))
+def test_microseconds_and_nanoseconds_are_refused(value: int) -> None:
+    with pytest.raises(InvalidInput, match="after the year 9999"):
+        parse_time(value, "t")
 
 
 @given(st.integers(min_value=0, max_value=99_999_999_999))
