@@ -321,15 +321,22 @@ def _config_keys() -> list[str]:
     return list(KEYS)
 
 
-def _config_profile(env: Environment, config: Any, profile: Optional[str]) -> str:
+ConfigKey = Annotated[str, typer.Argument(help=KEY_HELP, show_default=False, autocompletion=_config_keys)]
+
+
+def _config_target(env: Environment, key: str, profile: Optional[str]) -> tuple[str, Any, str]:
+    """(the checked key, the loaded config file, the profile to act on)."""
+    from .config import check_key
     from .settings import select_profile
 
-    return select_profile(profile, env.env, config)[0]
+    name = check_key(key)
+    config = _load_config(env)
+    return name, config, select_profile(profile, env.env, config)[0]
 
 
 @config_app.command("set")
 def config_set(
-    key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False, autocompletion=_config_keys)],
+    key: ConfigKey,
     value: Annotated[Optional[str], typer.Argument(help="The value. For api_key, leave it out to be prompted (or pipe it in).", show_default=False)] = None,
     profile: ConfigProfile = None,
 ) -> None:
@@ -345,12 +352,10 @@ def config_set(
     """
 
     def body(env: Environment) -> None:
-        from .config import check_key, save_config
-        from .settings import mask_secret, validate_value
+        from .config import save_config
+        from .settings import shown_value, validate_value
 
-        name = check_key(key)
-        config = _load_config(env)
-        target = _config_profile(env, config, profile)
+        name, config, target = _config_target(env, key, profile)
         raw = value
         if raw is None:
             if name != "api_key":
@@ -361,8 +366,7 @@ def config_set(
         checked = validate_value(name, raw, f"config set {name}")
         config.set(target, name, checked)
         save_config(config)
-        shown = mask_secret(checked) if name == "api_key" else checked
-        env.info(f"set {name} = {shown} in profile {target!r} ({config.path})")
+        env.info(f"set {name} = {shown_value(name, checked)} in profile {target!r} ({config.path})")
 
     _run(False, body)
 
@@ -381,7 +385,7 @@ def _read_secret(env: Environment) -> str:
 
 @config_app.command("get")
 def config_get(
-    key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False, autocompletion=_config_keys)],
+    key: ConfigKey,
     profile: ConfigProfile = None,
 ) -> None:
     """Print a stored setting (api_key is shown masked).
@@ -390,23 +394,20 @@ def config_get(
     """
 
     def body(env: Environment) -> None:
-        from .config import check_key
-        from .settings import mask_secret
+        from .settings import shown_value
 
-        name = check_key(key)
-        config = _load_config(env)
-        target = _config_profile(env, config, profile)
+        name, config, target = _config_target(env, key, profile)
         stored = config.profile(target).get(name)
         if stored is None:
             raise InvalidInput(f"{name} is not set in profile {target!r} of {config.path}; set it with `hhsession config set {name}`")
-        env.stdout.write(f"{mask_secret(str(stored)) if name == 'api_key' else stored}\n")
+        env.stdout.write(f"{shown_value(name, stored)}\n")
 
     _run(False, body)
 
 
 @config_app.command("unset")
 def config_unset(
-    key: Annotated[str, typer.Argument(help=KEY_HELP, show_default=False, autocompletion=_config_keys)],
+    key: ConfigKey,
     profile: ConfigProfile = None,
 ) -> None:
     """Remove a setting from a profile.
@@ -415,11 +416,9 @@ def config_unset(
     """
 
     def body(env: Environment) -> None:
-        from .config import check_key, save_config
+        from .config import save_config
 
-        name = check_key(key)
-        config = _load_config(env)
-        target = _config_profile(env, config, profile)
+        name, config, target = _config_target(env, key, profile)
         if config.unset(target, name):
             save_config(config)
             env.info(f"removed {name} from profile {target!r}")
@@ -437,7 +436,7 @@ def config_list(profile: ConfigProfile = None) -> None:
     """
 
     def body(env: Environment) -> None:
-        from .settings import mask_secret, select_profile
+        from .settings import select_profile, shown_value
 
         config = _load_config(env)
         active = select_profile(None, env.env, config)[0]
@@ -447,7 +446,7 @@ def config_list(profile: ConfigProfile = None) -> None:
             marker = "  # active" if name == active else ""
             env.stdout.write(f"[profiles.{name}]{marker}\n")
             for key, stored in config.profile(name).items():
-                shown = mask_secret(str(stored)) if key == "api_key" else stored
+                shown = shown_value(key, stored)
                 env.stdout.write(f"{key} = {shown!r}\n" if isinstance(shown, str) else f"{key} = {shown}\n")
 
     _run(False, body)

@@ -52,6 +52,11 @@ def mask_secret(secret: str | None) -> str:
     return f"{secret[:3]}…{secret[-4:]}"
 
 
+def shown_value(key: str, value: Any) -> Any:
+    """A setting as it may be shown: the API key masked, anything else as is."""
+    return mask_secret(str(value)) if key == "api_key" else value
+
+
 def redact(text: str, secret: str | None) -> str:
     """Remove a secret from text that is about to be shown (a server may echo it)."""
     if secret and len(secret) >= 4 and secret in text:
@@ -165,7 +170,7 @@ class Settings:
         lines.append(f"config file: {self.config_path}")
         for key in KEYS:
             value = getattr(self, key)
-            shown = mask_secret(value) if key == "api_key" else ("(none)" if value is None else value)
+            shown = "(none)" if value is None else shown_value(key, value)
             lines.append(f"{key}: {shown} ({self.origins.get(key, 'built-in default')})")
         lines.append(f"connect timeout: {self.connect_timeout:g} s")
         return lines
