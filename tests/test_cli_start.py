@@ -307,3 +307,23 @@ def test_unexpected_errors_are_one_line_and_verbose_adds_the_traceback(
     assert loud.exit_code == 1
     assert "Traceback (most recent call last)" in loud.stderr
     assert API_KEY not in quiet.stderr + loud.stderr
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("1", False)])
+def test_pretty_is_the_default_on_a_terminal(emulator: Emulator, no_color: str | None, coloured: bool) -> None:
+    import os
+
+    from tests.terminal import Terminal
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update({"HH_API_URL": emulator.url, "HH_API_KEY": API_KEY, "TERM": "xterm-256color"})
+    if no_color:
+        env["NO_COLOR"] = no_color
+    term = Terminal(["start", "-n", "on-a-tty"], env=env)
+    assert term.wait() == 0
+    screen = term.output.decode()
+    assert "HoneyHive session started" in screen and "on-a-tty" in screen
+    # NO_COLOR removes colours (SGR 30-38, 90-97), not bold: rich's rules.
+    colours = re.findall(r"\x1b\[(?:[0-9;]*;)?(?:3[0-8]|9[0-7])(?:;[0-9;]*)?m", screen)
+    assert bool(colours) is coloured
+    assert not screen.lstrip().startswith("{")  # not JSON

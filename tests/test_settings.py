@@ -7,7 +7,6 @@ import shutil
 import ssl
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -359,33 +358,12 @@ def test_private_ca_from_the_environment(cli: Invoker, tls_server: FakeServer, c
 
 
 def test_set_api_key_prompts_hidden_on_a_terminal(isolated_home: Path) -> None:
-    import pty
-    import select
-    import sys
+    from tests.terminal import Terminal
 
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: hhsession on a terminal
-        os.execv(sys.executable, [sys.executable, "-m", "hhsession", "config", "set", "api_key"])
-    seen = b""
-
-    def read_until(marker: bytes, timeout: float = 20) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while marker not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
-                try:
-                    seen += os.read(fd, 1024)
-                except OSError:
-                    return
-
-    read_until(b"API key (input hidden): ")
-    assert b"API key (input hidden): " in seen
-    os.write(fd, API_KEY.encode() + b"\r")
-    read_until(b"in profile")
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, seen
-    assert API_KEY.encode() not in seen  # not echoed, not printed
+    term = Terminal(["config", "set", "api_key"])
+    assert b"API key (input hidden): " in term.read_until(b"API key (input hidden): ")
+    term.type(API_KEY + "\r")
+    assert term.wait() == 0, term.output
+    assert API_KEY.encode() not in term.output  # not echoed, not printed
     stored = (isolated_home / ".config" / "hhsession" / "config.toml").read_text()
     assert f'api_key = "{API_KEY}"' in stored
