@@ -25,6 +25,30 @@ _hhsession_takes_value() {
         "start|--profile") return 0 ;;
         "start|--timeout") return 0 ;;
         "start|--max-retries") return 0 ;;
+        "replay|--name"|"replay|-n"|"replay|--session-name") return 0 ;;
+        "replay|--event-name") return 0 ;;
+        "replay|--source") return 0 ;;
+        "replay|--start-time") return 0 ;;
+        "replay|--end-time") return 0 ;;
+        "replay|--duration") return 0 ;;
+        "replay|--config") return 0 ;;
+        "replay|--inputs") return 0 ;;
+        "replay|--outputs") return 0 ;;
+        "replay|--metadata"|"replay|-m") return 0 ;;
+        "replay|--user-properties"|"replay|-u") return 0 ;;
+        "replay|--child") return 0 ;;
+        "replay|--children-ids") return 0 ;;
+        "replay|--workers") return 0 ;;
+        "replay|--rate") return 0 ;;
+        "replay|--journal") return 0 ;;
+        "replay|--failures") return 0 ;;
+        "replay|--shard") return 0 ;;
+        "replay|--output"|"replay|-o") return 0 ;;
+        "replay|--api-key") return 0 ;;
+        "replay|--api-url") return 0 ;;
+        "replay|--profile") return 0 ;;
+        "replay|--timeout") return 0 ;;
+        "replay|--max-retries") return 0 ;;
         "emulator|--host") return 0 ;;
         "emulator|--port") return 0 ;;
         "emulator|--db") return 0 ;;
@@ -55,7 +79,7 @@ _hhsession_complete() {
             -*) _hhsession_takes_value "$path" "$word" && skip=1 ;;
             *)
                 case "$path" in
-                    "") case " start schema emulator config " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
+                    "") case " start replay schema emulator config " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
                     "config") case " set get unset list path use " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
                 esac
                 npos=$((npos + 1)) ;;
@@ -66,13 +90,17 @@ _hhsession_complete() {
         case "$path|$prev" in
             "start|--file"|"start|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "start|--output"|"start|-o") COMPREPLY=($(compgen -W "pretty json id env none" -- "$cur")) ;;
+            "replay|--journal") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+            "replay|--failures") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+            "replay|--output"|"replay|-o") COMPREPLY=($(compgen -W "jsonl none" -- "$cur")) ;;
             "emulator|--db") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
         esac
         return 0
     fi
     case "$path" in
-        "") opts="--version -V --install-completion --show-completion -h --help"; subs="start schema emulator config" ;;
+        "") opts="--version -V --install-completion --show-completion -h --help"; subs="start replay schema emulator config" ;;
         "start") opts="--name -n --session-name --event-name --source --session-id --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --api-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "replay") opts="--name -n --session-name --event-name --source --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --workers --rate --journal --failures --shard --new-ids --fail-fast --dry-run --lenient --output -o --api-key --api-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "schema") opts="-h --help"; subs="" ;;
         "emulator") opts="--host --port --db --token --fail-rate --fail-status --retry-after --latency --seed -h --help"; subs="" ;;
         "config") opts="-h --help"; subs="set get unset list path use" ;;
@@ -89,6 +117,7 @@ _hhsession_complete() {
         COMPREPLY=($(compgen -W "$subs" -- "$cur"))
     else
         case "$path|$npos" in
+            "replay|0") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "config set|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;
             "config get|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;
             "config unset|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;

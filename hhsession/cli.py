@@ -14,8 +14,8 @@ import typer
 
 from . import __version__
 from .context import CommandExit, Environment, edge
-from .errors import InvalidInput
-from .render import OutputFormat
+from .errors import ExitCode, InvalidInput
+from .render import OutputFormat, ReplayOutput
 
 HELP = """Start HoneyHive sessions from a shell, a CI pipeline or a script.
 
@@ -193,25 +193,84 @@ Object flags: key=value, key:=JSON, '{"k": 1}' or @file.json; repeatable.
 """
 
 
+def _field(*names: str, help: str) -> Any:
+    return typer.Option(*names, help=help, show_default=False, rich_help_panel=FIELDS)
+
+
+def _object_help(field: str) -> str:
+    return f"Add to {field}: key=value, key:=JSON, a JSON object or @file.json (repeatable)."
+
+
+# The field flags, shared by start and replay (replay has no --session-id).
+SessionName = Annotated[Optional[str], _field("--name", "-n", "--session-name", help="session_name: display name.")]
+EventName = Annotated[Optional[str], _field("--event-name", help="event_name (default: the session name, else 'unknown').")]
+Source = Annotated[Optional[str], _field("--source", help="source (default: HH_SOURCE, the profile, else 'unknown').")]
+StartTime = Annotated[Optional[str], _field("--start-time", help="Start time (default: now).")]
+EndTime = Annotated[Optional[str], _field("--end-time", help="End time.")]
+Duration = Annotated[Optional[str], _field("--duration", help="Duration: ms, or 250ms, 1.5s, 2m, 1h (default: end - start).")]
+ConfigValues = Annotated[Optional[list[str]], _field("--config", help=_object_help("config"))]
+InputsValues = Annotated[Optional[list[str]], _field("--inputs", help=_object_help("inputs"))]
+OutputsValues = Annotated[Optional[list[str]], _field("--outputs", help=_object_help("outputs"))]
+MetadataValues = Annotated[Optional[list[str]], _field("--metadata", "-m", help=_object_help("metadata"))]
+UserPropertiesValues = Annotated[Optional[list[str]], _field("--user-properties", "-u", help=_object_help("user_properties"))]
+Child = Annotated[Optional[list[str]], _field("--child", help="Append an id to children_ids (repeatable).")]
+ChildrenIds = Annotated[Optional[str], _field("--children-ids", help='children_ids as a JSON array: \'["a","b"]\'.')]
+Lenient = Annotated[bool, typer.Option("--lenient", help="Mirror the server: replace an invalid session_id, drop unknown keys (with warnings).")]
+
+
+def _overrides(fields: dict[str, Optional[str]], objects: dict[str, Optional[list[str]]],
+               child: Optional[list[str]], children_ids: Optional[str]) -> Any:
+    """Layer 3 of the payload builder from the field flags."""
+    from .payload import Overrides, parse_children_json, parse_object_args
+
+    return Overrides(
+        fields={k: v for k, v in fields.items() if v is not None},
+        objects={key: parse_object_args(key, values or []) for key, values in objects.items()},
+        children_ids=parse_children_json(children_ids) if children_ids is not None else None,
+        add_children=list(child or []),
+    )
+
+
+def _client_factory(env: Environment, settings: Any, allow_http: bool, verbose: bool, gate: Any = None) -> Any:
+    """Check the key and the transport (nothing is sent before), then make clients."""
+    api_key = settings.require_api_key()
+    settings.check_transport(allow_http)
+
+    def make_client() -> Any:
+        from .client import SessionsClient
+        from .retry import RetryPolicy
+
+        return SessionsClient(
+            api_url=settings.api_url,
+            api_key=api_key,
+            timeout=settings.timeout,
+            connect_timeout=settings.connect_timeout,
+            retry=RetryPolicy(max_retries=settings.max_retries, gate=gate),
+            log=env.info if verbose else None,
+        )
+
+    return make_client
+
+
 @app.command(epilog=START_EPILOG)
 def start(
-    name: Annotated[Optional[str], typer.Option("--name", "-n", "--session-name", help="session_name: display name.", show_default=False, rich_help_panel=FIELDS)] = None,
-    event_name: Annotated[Optional[str], typer.Option("--event-name", help="event_name (default: the session name, else 'unknown').", show_default=False, rich_help_panel=FIELDS)] = None,
-    source: Annotated[Optional[str], typer.Option("--source", help="source (default: HH_SOURCE, the profile, else 'unknown').", show_default=False, rich_help_panel=FIELDS)] = None,
-    session_id: Annotated[Optional[str], typer.Option("--session-id", help="session_id: a UUID (default: a new UUIDv4).", show_default=False, rich_help_panel=FIELDS)] = None,
-    start_time: Annotated[Optional[str], typer.Option("--start-time", help="Start time (default: now).", show_default=False, rich_help_panel=FIELDS)] = None,
-    end_time: Annotated[Optional[str], typer.Option("--end-time", help="End time.", show_default=False, rich_help_panel=FIELDS)] = None,
-    duration: Annotated[Optional[str], typer.Option("--duration", help="Duration: ms, or 250ms, 1.5s, 2m, 1h (default: end - start).", show_default=False, rich_help_panel=FIELDS)] = None,
-    config: Annotated[Optional[list[str]], typer.Option("--config", help="Add to config: key=value, key:=JSON, a JSON object or @file.json (repeatable).", show_default=False, rich_help_panel=FIELDS)] = None,
-    inputs: Annotated[Optional[list[str]], typer.Option("--inputs", help="Add to inputs: key=value, key:=JSON, a JSON object or @file.json (repeatable).", show_default=False, rich_help_panel=FIELDS)] = None,
-    outputs: Annotated[Optional[list[str]], typer.Option("--outputs", help="Add to outputs: key=value, key:=JSON, a JSON object or @file.json (repeatable).", show_default=False, rich_help_panel=FIELDS)] = None,
-    metadata: Annotated[Optional[list[str]], typer.Option("--metadata", "-m", help="Add to metadata: key=value, key:=JSON, a JSON object or @file.json (repeatable).", show_default=False, rich_help_panel=FIELDS)] = None,
-    user_properties: Annotated[Optional[list[str]], typer.Option("--user-properties", "-u", help="Add to user_properties: key=value, key:=JSON, a JSON object or @file.json (repeatable).", show_default=False, rich_help_panel=FIELDS)] = None,
-    child: Annotated[Optional[list[str]], typer.Option("--child", help="Append an id to children_ids (repeatable).", show_default=False, rich_help_panel=FIELDS)] = None,
-    children_ids: Annotated[Optional[str], typer.Option("--children-ids", help='children_ids as a JSON array: \'["a","b"]\'.', show_default=False, rich_help_panel=FIELDS)] = None,
+    name: SessionName = None,
+    event_name: EventName = None,
+    source: Source = None,
+    session_id: Annotated[Optional[str], _field("--session-id", help="session_id: a UUID (default: a new UUIDv4).")] = None,
+    start_time: StartTime = None,
+    end_time: EndTime = None,
+    duration: Duration = None,
+    config: ConfigValues = None,
+    inputs: InputsValues = None,
+    outputs: OutputsValues = None,
+    metadata: MetadataValues = None,
+    user_properties: UserPropertiesValues = None,
+    child: Child = None,
+    children_ids: ChildrenIds = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Read a session object from a JSON file ('-' = standard input).", show_default=False, dir_okay=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact payload and exit; no key, no network.")] = False,
-    lenient: Annotated[bool, typer.Option("--lenient", help="Mirror the server: replace an invalid session_id, drop unknown keys (with warnings).")] = False,
+    lenient: Lenient = False,
     output: Annotated[Optional[OutputFormat], typer.Option("--output", "-o", help="pretty, json, id, env or none (default: pretty on a terminal, else json).", show_default=False, case_sensitive=False)] = None,
     api_key: ApiKey = None,
     api_url: ApiUrl = None,
@@ -224,39 +283,15 @@ def start(
     """Start one session and print the event the server returns."""
 
     def body(env: Environment) -> None:
-        from .payload import (
-            Overrides,
-            build_session,
-            parse_children_json,
-            parse_object_args,
-            read_json_object,
-        )
+        from .payload import build_session, read_json_object
         from .render import default_format, dumps_json, render_event
 
-        fields = {
-            "session_name": name,
-            "event_name": event_name,
-            "source": source,
-            "session_id": session_id,
-            "start_time": start_time,
-            "end_time": end_time,
-            "duration": duration,
-        }
-        objects = {
-            key: parse_object_args(key, values or [])
-            for key, values in (
-                ("config", config),
-                ("inputs", inputs),
-                ("outputs", outputs),
-                ("metadata", metadata),
-                ("user_properties", user_properties),
-            )
-        }
-        overrides = Overrides(
-            fields={k: v for k, v in fields.items() if v is not None},
-            objects=objects,
-            children_ids=parse_children_json(children_ids) if children_ids is not None else None,
-            add_children=list(child or []),
+        overrides = _overrides(
+            {"session_name": name, "event_name": event_name, "source": source, "session_id": session_id,
+             "start_time": start_time, "end_time": end_time, "duration": duration},
+            {"config": config, "inputs": inputs, "outputs": outputs, "metadata": metadata,
+             "user_properties": user_properties},
+            child, children_ids,
         )
         settings = _settings(env, profile, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         document, origin = None, "input"
@@ -281,19 +316,7 @@ def start(
             env.stdout.write(dumps_json(built.payload) + "\n")
             return
 
-        api_key_value = settings.require_api_key()
-        settings.check_transport(allow_http)
-        from .client import SessionsClient
-        from .retry import RetryPolicy
-
-        client = SessionsClient(
-            api_url=settings.api_url,
-            api_key=api_key_value,
-            timeout=settings.timeout,
-            connect_timeout=settings.connect_timeout,
-            retry=RetryPolicy(max_retries=settings.max_retries),
-            log=env.info if verbose else None,
-        )
+        client = _client_factory(env, settings, allow_http, verbose)()
         try:
             result = client.start_session(built.payload)
         finally:
@@ -304,6 +327,184 @@ def start(
         render_event(result.event, fmt, env.stdout, sent_id=built.session_id)
 
     _run(verbose, body)
+
+
+# ----------------------------------------------------------------------------- replay
+
+REPLAY_EPILOG = """Examples:
+
+  hhsession replay sessions.jsonl --journal replay.journal --failures failed.jsonl
+
+  cat export.json | hhsession replay --source backfill -m replayed:=true -o none
+
+  hhsession replay big.jsonl --workers 16 --rate 50 --shard 0/4 --journal shard0.journal
+
+  hhsession replay failed.jsonl --dry-run          # validate, print payloads, send nothing
+
+Ctrl-C, a crash or a lost network: run the same command with the same
+--journal; only what is left is sent, and no record gets a second session.
+"""
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InvalidInput(f"--shard {text!r}: expected K/N, e.g. 0/4 (this job takes records whose index % 4 == 0)") from None
+    if n < 1 or not 0 <= k < n:
+        raise InvalidInput(f"--shard {text!r}: K must be from 0 to N-1 and N at least 1, e.g. 0/4")
+    return k, n
+
+
+@app.command(epilog=REPLAY_EPILOG)
+def replay(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="JSON Lines files, or files holding one JSON array ('-' or none: standard input).", show_default=False, dir_okay=False)] = None,
+    name: SessionName = None,
+    event_name: EventName = None,
+    source: Source = None,
+    start_time: StartTime = None,
+    end_time: EndTime = None,
+    duration: Duration = None,
+    config: ConfigValues = None,
+    inputs: InputsValues = None,
+    outputs: OutputsValues = None,
+    metadata: MetadataValues = None,
+    user_properties: UserPropertiesValues = None,
+    child: Child = None,
+    children_ids: ChildrenIds = None,
+    workers: Annotated[int, typer.Option("--workers", help="Concurrent requests over keep-alive connections.", min=1, max=256)] = 8,
+    rate: Annotated[Optional[float], typer.Option("--rate", help="At most this many sessions per second.", min=0.001, show_default=False)] = None,
+    journal: Annotated[Optional[Path], typer.Option("--journal", help="Record successes and ids here; rerun with it to resume.", show_default=False, dir_okay=False)] = None,
+    failures: Annotated[Optional[Path], typer.Option("--failures", help="Write failed and invalid records here (JSON Lines, replayable).", show_default=False, dir_okay=False)] = None,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: only records whose index % N == K.", show_default=False)] = None,
+    new_ids: Annotated[bool, typer.Option("--new-ids", help="Give every record a new session id (replay as new sessions).")] = False,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed or invalid record.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate every record and print the payloads; send nothing.")] = False,
+    lenient: Lenient = False,
+    output: Annotated[Optional[ReplayOutput], typer.Option("--output", "-o", help="jsonl: one result per record on stdout; none (default: jsonl unless stdout is a terminal).", show_default=False, case_sensitive=False)] = None,
+    api_key: ApiKey = None,
+    api_url: ApiUrl = None,
+    profile: Profile = None,
+    timeout: Timeout = None,
+    max_retries: MaxRetries = None,
+    allow_http: AllowHttp = False,
+    verbose: Verbose = False,
+) -> None:
+    """Start one session per recorded record, concurrently and resumably."""
+
+    def body(env: Environment) -> None:
+        from .replay import Journal, RateLimiter, Replay, ReplayOptions, iter_records, write_jsonl
+        from .retry import Gate
+
+        overrides = _overrides(
+            {"session_name": name, "event_name": event_name, "source": source, "start_time": start_time,
+             "end_time": end_time, "duration": duration},
+            {"config": config, "inputs": inputs, "outputs": outputs, "metadata": metadata,
+             "user_properties": user_properties},
+            child, children_ids,
+        )
+        options = ReplayOptions(
+            workers=workers, rate=rate, shard=_parse_shard(shard) if shard else None, new_ids=new_ids,
+            fail_fast=fail_fast, dry_run=dry_run, lenient=lenient, overrides=overrides,
+        )
+        settings = _settings(env, profile, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
+        options.defaults = {"source": settings.source} if settings.source else None
+        if verbose:
+            for line in settings.describe():
+                env.info(line)
+        make_sender = None
+        if not dry_run:
+            make_client = _client_factory(env, settings, allow_http, verbose, gate=Gate())
+
+            def make_sender() -> Any:
+                client = make_client()
+
+                def send(payload: dict[str, Any]) -> dict[str, Any]:
+                    return dict(client.start_session(payload).event)
+
+                send.close = client.close  # type: ignore[attr-defined]
+                return send
+
+        inputs_list = [str(p) for p in paths] if paths else ["-"]
+        if "-" in inputs_list and env.stdin_isatty:
+            env.info("reading records (JSON Lines) from the terminal; end with Ctrl-D")
+        run_journal = Journal(journal, create=not dry_run) if journal is not None else None
+        failures_file = open(failures, "w", encoding="utf-8") if failures is not None and not dry_run else None  # noqa: SIM115
+        show = output or (ReplayOutput.none if env.stdout_isatty else ReplayOutput.jsonl)
+        progress = _Progress(env) if env.stderr_isatty and not dry_run else None
+        runner = Replay(options, run_journal, make_sender, RateLimiter(rate) if rate else None)
+
+        def on_outcome(outcome: Any) -> None:
+            if dry_run:
+                if outcome.status == "ok":
+                    write_jsonl(env.stdout, outcome.payload)
+                elif outcome.status == "invalid":
+                    env.error(f"{outcome.record.source}: {outcome.error}")
+                return
+            if show is ReplayOutput.jsonl:
+                write_jsonl(env.stdout, outcome.result_line())
+            if outcome.status in ("failed", "invalid"):
+                if failures_file is not None:
+                    write_jsonl(failures_file, outcome.failure_line())
+                if verbose or progress is None and show is ReplayOutput.none:
+                    env.warn(f"{outcome.record.source}: {outcome.status}: {outcome.error}")
+            if progress is not None:
+                progress.update(outcome.status)
+
+        try:
+            summary = runner.run(iter_records(inputs_list, env.stdin), on_outcome)
+        except KeyboardInterrupt:
+            # The journal is flushed below; say where the run got to before exit 130.
+            env.stderr.write("\n" + runner.summary.line() + "; interrupted: run the same command to resume\n")
+            raise
+        finally:
+            if progress is not None:
+                progress.close()
+            if run_journal is not None:
+                run_journal.close()
+            if failures_file is not None:
+                failures_file.close()
+        line = summary.line(dry_run=dry_run)
+        if summary.stopped:
+            line += f"; stopped: {summary.stopped}"
+        env.stderr.write(env.redact(line) + "\n")
+        if runner.fatal is not None:
+            raise runner.fatal
+        if not summary.clean:
+            raise CommandExit(int(ExitCode.REPLAY_FAILURES))
+
+    _run(verbose, body)
+
+
+class _Progress:
+    """A progress bar on stderr: count, rate, failures, elapsed."""
+
+    def __init__(self, env: Environment) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.failed = 0
+        self.done = 0
+        self.started = __import__("time").monotonic()
+        self.progress = Progress(
+            TextColumn("[bold]replay[/]"), BarColumn(), TextColumn("{task.completed} done"),
+            TextColumn("{task.fields[rate]}/s"), TextColumn("[red]{task.fields[failed]} failed[/]"),
+            TimeElapsedColumn(), console=Console(file=env.stderr), transient=True,
+        )
+        self.task = self.progress.add_task("replay", total=None, rate="0", failed=0)
+        self.progress.start()
+
+    def update(self, status: str) -> None:
+        import time
+
+        self.done += 1
+        if status in ("failed", "invalid"):
+            self.failed += 1
+        rate = self.done / max(time.monotonic() - self.started, 1e-6)
+        self.progress.update(self.task, advance=1, rate=f"{rate:.0f}", failed=self.failed)
+
+    def close(self) -> None:
+        self.progress.stop()
 
 
 # ----------------------------------------------------------------------------- config

@@ -153,6 +153,10 @@ class SessionsClient:
         attempt = 0
         while True:
             attempt += 1
+            if policy.gate is not None:
+                held = policy.gate.wait()
+                if held:
+                    self._say(f"waited {held:.2f} s: the server asked the whole run to slow down")
             attempt_started = policy.clock()
             outcome = self._attempt(url, body)
             took = policy.clock() - attempt_started
@@ -185,6 +189,8 @@ class SessionsClient:
                     status=outcome.status,
                 )
             delay = policy.wait_before(attempt, retry_after)
+            if outcome.status == 429 and policy.gate is not None:
+                policy.gate.hold(delay)  # every worker waits, not just this one
             why = f" (Retry-After: {outcome.headers.get('Retry-After')})" if retry_after is not None and outcome.headers else ""
             self._say(f"waiting {delay:.2f} s before attempt {attempt + 1}{why}")
             policy.sleep(delay)

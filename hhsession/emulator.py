@@ -214,7 +214,11 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "hhsession-emulator"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-        pass  # one line per request is written by _finish instead
+        pass  # one line per request is written by log_request instead
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.emulator.count_connection()
 
     def do_POST(self) -> None:
         self._handle("POST")
@@ -320,6 +324,7 @@ class Emulator:
         self._random_lock = threading.Lock()
         self._log_lock = threading.Lock()
         self.requests = 0
+        self.connections = 0
         self.httpd = _Server((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -354,6 +359,10 @@ class Emulator:
         self.stop()
 
     # -------------------------------------------------------------- behaviour
+
+    def count_connection(self) -> None:
+        with self._log_lock:
+            self.connections += 1
 
     def should_fail(self) -> bool:
         if self.faults.fail_rate <= 0:

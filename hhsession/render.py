@@ -21,6 +21,11 @@ class OutputFormat(StrEnum):
     none = "none"
 
 
+class ReplayOutput(StrEnum):
+    jsonl = "jsonl"
+    none = "none"
+
+
 def default_format(stdout_isatty: bool) -> OutputFormat:
     return OutputFormat.pretty if stdout_isatty else OutputFormat.json
 

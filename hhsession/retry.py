@@ -7,6 +7,7 @@ before the first attempt and the server is idempotent on it.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,33 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, seconds)
 
 
+class Gate:
+    """A pause shared by every worker of a run: one 429 slows the whole run down."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.clock = clock
+        self.sleep = sleep
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        """Nobody starts an attempt for the next ``seconds``."""
+        with self._lock:
+            self._until = max(self._until, self.clock() + seconds)
+
+    def wait(self) -> float:
+        """Wait while the gate is held; returns how long that was."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                remaining = self._until - self.clock()
+            if remaining <= 0:
+                return waited
+            step = min(remaining, 0.5)
+            self.sleep(step)
+            waited += step
+
+
 @dataclass
 class RetryPolicy:
     """Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, 4 s, capped at 8 s."""
@@ -57,6 +85,8 @@ class RetryPolicy:
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
     jitter: Callable[[], float] = field(default=random.random)
+    #: Shared by the workers of a replay; None for a single start.
+    gate: Gate | None = None
 
     @property
     def attempts(self) -> int:

@@ -27,6 +27,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when the request was read
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -198,4 +199,4 @@ def _read_request(conn: socket.socket) -> Recorded | None:
         if not chunk:
             break
         rest += chunk
-    return Recorded(method=method, path=path, headers=headers, body=rest[:length])
+    return Recorded(method=method, path=path, headers=headers, body=rest[:length], at=time.monotonic())
