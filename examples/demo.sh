@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job against the built-in emulator: start it, start a session with
-# pretty output, start a few more from examples/, show one back, stop it.
+# pretty output, start a few more from examples/, replay a recording (with a
+# journal, so a second replay sends nothing), show one back, stop it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,14 @@ for file in examples/sessions/*.json; do
   echo "$file -> $id"
 done
 
-echo "== the last one, read back from the emulator"
+echo "== hhsession replay examples/recorded.jsonl (one record has a typo: reported, the run goes on)"
+journal=$(mktemp -u)
+hhsession replay examples/recorded.jsonl --journal "$journal" --workers 4 || echo "(exit $?: some records were invalid)"
+echo "== the same replay again, with the same journal: nothing is sent twice"
+hhsession replay examples/recorded.jsonl --journal "$journal" -o none || true
+rm -f "$journal"
+
+echo "== the last session started from examples/sessions/, read back from the emulator"
 python3 - "$HH_API_URL" "$id" <<'PY'
 import json, sys, urllib.request
 url, sid = sys.argv[1], sys.argv[2]

@@ -433,6 +433,8 @@ def replay(
         show = output or (ReplayOutput.none if env.stdout_isatty else ReplayOutput.jsonl)
         progress = _Progress(env) if env.stderr_isatty and not dry_run else None
         runner = Replay(options, run_journal, make_sender, RateLimiter(rate) if rate else None)
+        if progress is not None:
+            progress.count_in_background(inputs_list, options.shard[1] if options.shard else 1)
 
         def on_outcome(outcome: Any) -> None:
             if dry_run:
@@ -446,8 +448,11 @@ def replay(
             if outcome.status in ("failed", "invalid"):
                 if failures_file is not None:
                     write_jsonl(failures_file, outcome.failure_line())
-                if verbose or progress is None and show is ReplayOutput.none:
-                    env.warn(f"{outcome.record.source}: {outcome.status}: {outcome.error}")
+                message = env.redact(f"{outcome.record.source}: {outcome.status}: {outcome.error}")
+                if progress is not None:
+                    progress.note(message)
+                elif verbose or show is ReplayOutput.none:
+                    env.warn(message)
             if progress is not None:
                 progress.update(outcome.status)
 
@@ -481,7 +486,7 @@ class _Progress:
 
     def __init__(self, env: Environment) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.failed = 0
         self.done = 0
@@ -489,10 +494,31 @@ class _Progress:
         self.progress = Progress(
             TextColumn("[bold]replay[/]"), BarColumn(), TextColumn("{task.completed} done"),
             TextColumn("{task.fields[rate]}/s"), TextColumn("[red]{task.fields[failed]} failed[/]"),
-            TimeElapsedColumn(), console=Console(file=env.stderr), transient=True,
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=Console(file=env.stderr), transient=True,
         )
         self.task = self.progress.add_task("replay", total=None, rate="0", failed=0)
         self.progress.start()
+
+    def count_in_background(self, paths: list[str], shards: int) -> None:
+        """Count the lines of the input files for an ETA, without delaying the run."""
+        import threading
+
+        from .replay import count_lines
+
+        def count() -> None:
+            total = count_lines(paths)
+            if total is not None:
+                self.progress.update(self.task, total=max(1, total // shards))
+
+        threading.Thread(target=count, name="replay-count", daemon=True).start()
+
+    def note(self, message: str) -> None:
+        """A failure, printed above the bar (the first 20; the rest go to --failures)."""
+        if self.failed < 20:
+            self.progress.console.print(f"hhsession: warning: {message}", markup=False, highlight=False, soft_wrap=True)
+        elif self.failed == 20:
+            self.progress.console.print("hhsession: warning: more failures not shown; use --failures FILE", markup=False)
 
     def update(self, status: str) -> None:
         import time

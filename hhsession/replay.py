@@ -200,6 +200,27 @@ def _iter_array(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
         yield Record(0, f"{label}:{start_line}", _key(name, start_line, text), text, value=value)
 
 
+def count_lines(paths: Iterable[str]) -> int | None:
+    """Non-empty lines of JSON Lines files, for a progress bar's ETA; None when it cannot tell."""
+    total = 0
+    for path in paths:
+        if path == "-":
+            return None
+        try:
+            with open(path, "rb") as handle:
+                if _peek_first_byte(handle) == b"[":  # type: ignore[arg-type]
+                    return None
+                previous = b"\n"
+                while chunk := handle.read(CHUNK):
+                    total += chunk.count(b"\n")
+                    previous = chunk[-1:]
+                if previous != b"\n":
+                    total += 1
+        except OSError:
+            return None
+    return total
+
+
 def unwrap_failure(value: Any) -> Any:
     """A line of a --failures file is replayed as the record it holds."""
     if isinstance(value, dict) and "record" in value and "source" in value and set(value) <= FAILURE_KEYS:

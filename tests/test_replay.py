@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -358,3 +359,17 @@ def test_cut_short_array_is_a_clear_error(tmp_path: Path) -> None:
     assert next(records).value == {"session_name": "a"}
     with pytest.raises(InvalidInput, match=r"cut.json:1: invalid JSON in the array"):
         next(records)
+
+
+def test_progress_bar_on_a_terminal(emulator: Emulator, tmp_path: Path) -> None:
+    from tests.terminal import Terminal
+
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"r{i}"} for i in range(40)] + [{"start_time": 5}])
+    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY, "TERM": "xterm"}
+    term = Terminal(["replay", str(path)], env=env)
+    assert term.wait(60) == 6
+    screen = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", term.output.decode(errors="replace"))
+    assert "done" in screen and "failed" in screen and "ETA" in screen
+    assert f"hhsession: warning: {path}:41: invalid: start_time: 5 looks like Unix seconds" in screen
+    assert "replay: 41 records: 40 ok, 1 invalid" in screen
+    assert '"status"' not in screen  # -o none on a terminal
