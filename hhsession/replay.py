@@ -70,7 +70,9 @@ def iter_records(paths: Iterable[str], stdin: BinaryIO | None) -> Iterator[Recor
                 raise InvalidInput(f"{path}: is a directory, not a JSON Lines file") from None
             except PermissionError:
                 raise InvalidInput(f"{path}: permission denied") from None
-            label, name, close = path, os.path.realpath(path), True
+            # The path as given (not its real path): the same command resumes even
+            # where a CI checkout lands in another directory.
+            label, name, close = path, os.path.normpath(path), True
         try:
             for record in _iter_stream(stream, label, name):
                 record.index = index
