@@ -412,31 +412,26 @@ def replay(
         if verbose:
             for line in settings.describe():
                 env.info(line)
-        make_sender = None
-        if not dry_run:
-            make_client = _client_factory(env, settings, allow_http, verbose, gate=Gate())
-
-            def make_sender() -> Any:
-                client = make_client()
-
-                def send(payload: dict[str, Any]) -> dict[str, Any]:
-                    return dict(client.start_session(payload).event)
-
-                send.close = client.close  # type: ignore[attr-defined]
-                return send
-
+        make_client = None if dry_run else _client_factory(env, settings, allow_http, verbose, gate=Gate())
         inputs_list = [str(p) for p in paths] if paths else ["-"]
         if "-" in inputs_list and env.stdin_isatty:
             env.info("reading records (JSON Lines) from the terminal; end with Ctrl-D")
+        failures_file = None
+        if failures is not None and not dry_run:
+            try:
+                failures_file = open(failures, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise InvalidInput(f"--failures {failures}: cannot write it ({exc.strerror}); check the path") from None
         run_journal = Journal(journal, create=not dry_run) if journal is not None else None
-        failures_file = open(failures, "w", encoding="utf-8") if failures is not None and not dry_run else None  # noqa: SIM115
         show = output or (ReplayOutput.none if env.stdout_isatty else ReplayOutput.jsonl)
         progress = _Progress(env) if env.stderr_isatty and not dry_run else None
-        runner = Replay(options, run_journal, make_sender, RateLimiter(rate) if rate else None)
+        runner = Replay(options, run_journal, make_client, RateLimiter(rate) if rate else None)
         if progress is not None:
             progress.count_in_background(inputs_list, options.shard[1] if options.shard else 1)
 
         def on_outcome(outcome: Any) -> None:
+            if outcome.error:
+                outcome.error = env.redact(outcome.error)  # a server may echo the key
             if dry_run:
                 if outcome.status == "ok":
                     write_jsonl(env.stdout, outcome.payload)
@@ -448,7 +443,7 @@ def replay(
             if outcome.status in ("failed", "invalid"):
                 if failures_file is not None:
                     write_jsonl(failures_file, outcome.failure_line())
-                message = env.redact(f"{outcome.record.source}: {outcome.status}: {outcome.error}")
+                message = f"{outcome.record.source}: {outcome.status}: {outcome.error}"
                 if progress is not None:
                     progress.note(message)
                 elif verbose or show is ReplayOutput.none:
@@ -456,11 +451,11 @@ def replay(
             if progress is not None:
                 progress.update(outcome.status)
 
+        interrupted = False
         try:
             summary = runner.run(iter_records(inputs_list, env.stdin), on_outcome)
         except KeyboardInterrupt:
-            # The journal is flushed below; say where the run got to before exit 130.
-            env.stderr.write("\n" + runner.summary.line() + "; interrupted: run the same command to resume\n")
+            interrupted = True
             raise
         finally:
             if progress is not None:
@@ -469,6 +464,8 @@ def replay(
                 run_journal.close()
             if failures_file is not None:
                 failures_file.close()
+            if interrupted:  # the journal is flushed: say where the run got to, then exit 130
+                env.stderr.write("\n" + runner.summary.line() + "; interrupted: run the same command to resume\n")
         line = summary.line(dry_run=dry_run)
         if summary.stopped:
             line += f"; stopped: {summary.stopped}"

@@ -21,10 +21,10 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Protocol
 
 from .errors import AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError
 from .payload import MAX_INPUT_BYTES, Overrides, build_session, parse_json
@@ -420,17 +420,22 @@ class ReplayOptions:
     overrides: Overrides | None = None
 
 
-Sender = Callable[[dict[str, Any]], dict[str, Any]]
+class Client(Protocol):
+    """What a worker needs: hhsession.client.SessionsClient, or a stand-in."""
+
+    def start_session(self, payload: Mapping[str, Any]) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 class Replay:
     """Reader -> bounded queue -> workers -> results, handled on the calling thread."""
 
     def __init__(self, options: ReplayOptions, journal: Journal | None = None,
-                 make_sender: Callable[[], Sender] | None = None, limiter: RateLimiter | None = None) -> None:
+                 make_client: Callable[[], Client] | None = None, limiter: RateLimiter | None = None) -> None:
         self.options = options
         self.journal = journal
-        self.make_sender = make_sender
+        self.make_client = make_client
         self.limiter = limiter
         self.stop = threading.Event()
         self.fatal: HHSessionError | None = None
@@ -466,12 +471,12 @@ class Replay:
             return Outcome(record, "invalid", error=exc.message.removeprefix(f"{record.source}: "))
         return record, built.payload
 
-    def _send(self, send: Sender, record: Record, payload: dict[str, Any]) -> Outcome:
+    def _send(self, client: Client, record: Record, payload: dict[str, Any]) -> Outcome:
         session_id = str(payload["session_id"])
         try:
             if self.limiter is not None:
                 self.limiter.acquire()
-            event = send(payload)
+            event = client.start_session(payload).event
         except (AuthError, InvalidInput) as exc:
             # Nothing else will work either: stop the run, keep what is done.
             self.fatal = self.fatal or exc
@@ -532,8 +537,8 @@ class Replay:
                 put(None)
 
         def worker() -> None:
-            assert self.make_sender is not None
-            send = self.make_sender()
+            assert self.make_client is not None
+            client = self.make_client()  # its own keep-alive connection
             try:
                 while True:
                     item = work.get()
@@ -541,14 +546,12 @@ class Replay:
                         break
                     if self.stop.is_set():
                         continue  # drain without sending
-                    put(self._send(send, *item))
+                    put(self._send(client, *item))
             except BaseException as exc:  # noqa: BLE001
                 put(exc)
             finally:
                 put(None)
-                close = getattr(send, "close", None)
-                if close:
-                    close()
+                client.close()
 
         self._abandoned = False
         threads = [threading.Thread(target=reader, name="replay-reader", daemon=True)]

@@ -373,3 +373,27 @@ def test_progress_bar_on_a_terminal(emulator: Emulator, tmp_path: Path) -> None:
     assert f"hhsession: warning: {path}:41: invalid: start_time: 5 looks like Unix seconds" in screen
     assert "replay: 41 records: 40 ok, 1 invalid" in screen
     assert '"status"' not in screen  # -o none on a terminal
+
+
+def test_rejected_records_are_failed_and_the_key_never_leaks(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": "a"}, {"session_name": "b"}])
+    failures = tmp_path / "failed.jsonl"
+    fake.script = [Reply(400, {"message": f"bad request from {API_KEY}"})]
+    env = {"HH_API_URL": fake.url, "HH_API_KEY": API_KEY}
+    result = cli("replay", str(path), "--workers", "1", "--failures", str(failures), "-v", env=env)
+    assert result.exit_code == 6
+    lines = results(result.stdout)
+    assert sorted(line["status"] for line in lines) == ["failed", "ok"]
+    (failed,) = results(failures.read_text())
+    assert failed["http_status"] == 400 and "the server rejected the session" in failed["error"]
+    everything = result.stdout + result.stderr + failures.read_text()
+    assert API_KEY not in everything and "hh_…TKEY" in everything
+
+
+def test_unwritable_failures_file_is_exit_2(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": "a"}])
+    result = cli("replay", str(path), "--failures", str(tmp_path / "no" / "dir" / "f.jsonl"),
+                 env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2
+    assert "cannot write it (No such file or directory)" in result.stderr
+    assert fake.requests == []
