@@ -234,7 +234,9 @@ def _overrides(fields: dict[str, Optional[str]], objects: dict[str, Optional[lis
 def _client_factory(env: Environment, settings: Any, allow_http: bool, verbose: bool, gate: Any = None) -> Any:
     """Check the key and the transport (nothing is sent before), then make clients."""
     api_key = settings.require_api_key()
-    settings.check_transport(allow_http)
+    warning = settings.check_transport(allow_http)
+    if warning:
+        env.warn(warning)
 
     def make_client() -> Any:
         from .client import SessionsClient
@@ -576,8 +578,10 @@ def config_set(
     """
 
     def body(env: Environment) -> None:
+        from urllib.parse import urlsplit
+
         from .config import save_config
-        from .settings import shown_value, validate_value
+        from .settings import is_loopback_host, shown_value, validate_value
 
         name, config, target = _config_target(env, key, profile)
         raw = value
@@ -588,6 +592,8 @@ def config_set(
         elif name == "api_key":
             env.warn("the key given on the command line may stay in your shell history; next time run `hhsession config set api_key` and paste it at the prompt")
         checked = validate_value(name, raw, f"config set {name}")
+        if name == "api_url" and checked.startswith("http://") and not is_loopback_host(urlsplit(checked).hostname):
+            env.warn(f"{checked} is plain http: hhsession will refuse to send the key there unless given --allow-http")
         config.set(target, name, checked)
         save_config(config)
         env.info(f"set {name} = {shown_value(name, checked)} in profile {target!r} ({config.path})")

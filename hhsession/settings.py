@@ -154,15 +154,21 @@ class Settings:
             raise AuthError(NO_KEY_HINT)
         return self.api_key
 
-    def check_transport(self, allow_http: bool) -> None:
-        """Refuse to send the key over plain http except to loopback (before any connection)."""
+    def check_transport(self, allow_http: bool) -> str | None:
+        """Refuse to send the key over plain http except to loopback (before any connection).
+
+        Returns a warning to show when --allow-http lets it through.
+        """
         parts = urlsplit(self.api_url)
-        if parts.scheme == "http" and not allow_http and not is_loopback_host(parts.hostname):
+        if parts.scheme != "http" or is_loopback_host(parts.hostname):
+            return None
+        if not allow_http:
             raise InvalidInput(
                 f"refusing to send the API key over plain http to {parts.hostname} "
                 f"({self.origins.get('api_url', 'api_url')}); use https, or pass --allow-http "
                 f"if the network is trusted"
             )
+        return f"sending the API key over plain http to {parts.hostname} (--allow-http): anyone on the path can read it"
 
     def describe(self) -> list[str]:
         """One line per setting with where it came from (the key masked)."""

@@ -327,3 +327,23 @@ def test_pretty_is_the_default_on_a_terminal(emulator: Emulator, no_color: str |
     colours = re.findall(r"\x1b\[(?:[0-9;]*;)?(?:3[0-8]|9[0-7])(?:;[0-9;]*)?m", screen)
     assert bool(colours) is coloured
     assert not screen.lstrip().startswith("{")  # not JSON
+
+
+def test_ctrl_c_is_exit_130(fake: FakeServer) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fake.script = [Reply(delay=10)]
+    env = {**os.environ, "HH_API_URL": fake.url, "HH_API_KEY": API_KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "hhsession", "start", "-n", "x"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not fake.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert "hhsession: interrupted" in err and "Traceback" not in err

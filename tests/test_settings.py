@@ -270,6 +270,14 @@ def test_config_errors(cli: Invoker, isolated_home: Path, args: list[str], messa
     assert not (isolated_home / ".config" / "hhsession" / "config.toml").exists()
 
 
+def test_setting_a_plain_http_url_warns(cli: Invoker) -> None:
+    remote = cli("config", "set", "api_url", "http://hh.internal.example")
+    assert remote.exit_code == 0
+    assert "will refuse to send the key there unless given --allow-http" in remote.stderr
+    local = cli("config", "set", "api_url", "http://127.0.0.1:8787")
+    assert local.exit_code == 0 and "warning" not in local.stderr
+
+
 def test_path_follows_hhsession_config(cli: Invoker, tmp_path: Path) -> None:
     target = tmp_path / "elsewhere" / "c.toml"
     result = cli("config", "path", env={"HHSESSION_CONFIG": str(target)})
@@ -316,6 +324,7 @@ def test_plain_http_to_a_remote_host_is_refused_before_connecting(cli: Invoker, 
     assert fake.connections == 0
     allowed = cli("start", "--api-url", "http://sessions.example.com", "--allow-http", "-o", "none", env=env)
     assert allowed.exit_code == 0, allowed.stderr
+    assert "warning: sending the API key over plain http to sessions.example.com (--allow-http)" in allowed.stderr
     assert fake.requests[0].path == "http://sessions.example.com/v1/sessions"
 
 
