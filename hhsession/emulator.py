@@ -245,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
             if emulator.faults.latency_ms:
                 time.sleep(emulator.faults.latency_ms / 1000)
             path = self.path.split("?", 1)[0]
-            if emulator.should_fail():
+            if path != "/healthz" and emulator.should_fail():  # readiness checks stay truthful
                 status = emulator.faults.fail_status
                 raise BadRequest(status, f"Injected failure ({status})", injected=True)
             status, payload, note = emulator.route(method, path, self.headers.get("Authorization"), body_bytes)

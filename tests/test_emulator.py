@@ -171,6 +171,8 @@ def test_fault_rate_one_fails_everything_and_stores_nothing() -> None:
         assert_error_body(response, 429)
         assert "Retry-After" not in response.headers
         assert emu.store.count() == 0
+        # The health check is not a fault target: scripts wait on it.
+        assert requests.get(emu.url + "/healthz", timeout=5).json() == {"ok": True, "sessions": 0}
 
 
 def test_latency_does_not_block_other_requests() -> None:
