@@ -315,17 +315,17 @@ def build_session(
     layer2 = _check_document(unwrap_legacy(dict(document or {})), origin, lenient, warnings)
 
     merged: dict[str, Any] = {}
-    flag_origin: dict[str, str] = {}
+    origin_of: dict[str, str] = {}
     for layer, label in ((defaults or {}, "default"), (layer2, origin)):
         for key, value in layer.items():
             if value is None:
                 continue
             merged[key] = {**merged.get(key, {}), **value} if key in OBJECT_FIELDS else value
-            flag_origin[key] = label
+            origin_of[key] = label
     for key, value in overrides.fields.items():
         if value is not None:
             merged[key] = value
-            flag_origin[key] = f"--{key.replace('_', '-')}"
+            origin_of[key] = f"--{key.replace('_', '-')}"
     for key, value in overrides.objects.items():
         if value:
             merged[key] = {**merged.get(key, {}), **value}
@@ -335,7 +335,7 @@ def build_session(
         merged["children_ids"] = list(merged.get("children_ids", [])) + overrides.add_children
 
     def where(key: str) -> str:
-        label = flag_origin.get(key, origin)
+        label = origin_of.get(key, origin)
         return f"{label}: {key}" if not label.startswith("--") else label
 
     # session_id: refuse what the server would silently replace.
@@ -352,9 +352,6 @@ def build_session(
             f"{where('session_id')}: {session_id!r} is not a UUID; using {replacement} instead"
         )
         merged["session_id"] = replacement
-    for key in ("session_name", "event_name", "source"):
-        if key in merged and not isinstance(merged[key], str):
-            raise InvalidInput(f"{where(key)}: expected a string, got {json_type(merged[key])}")
     for key, fallback in (("event_name", "the session name or \"unknown\""), ("source", '"unknown"')):
         if merged.get(key) == "":
             # The server treats an empty value as missing and silently falls back.
