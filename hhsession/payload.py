@@ -128,8 +128,11 @@ def parse_json(data: bytes | str, origin: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
+        hint = ""
+        if exc.msg == "Extra data":
+            hint = "; more than one JSON value: for JSON Lines (one object per line) use hhsession replay"
         raise InvalidInput(
-            f"{origin}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            f"{origin}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
         ) from None
     except (ValueError, RecursionError) as exc:
         raise InvalidInput(f"{origin}: invalid JSON: {exc}") from None

@@ -132,6 +132,11 @@ def _parsed(record: Record) -> Record:
         record.value = parse_json(record.text, record.source)
     except InvalidInput as exc:
         record.error = exc.message.removeprefix(f"{record.source}: ")
+        if record.text.startswith("{") and not record.text.endswith("}"):
+            record.error += (
+                " (JSON Lines holds one whole object per line; for one pretty-printed object "
+                "use hhsession start -f, for many put them in a JSON array)"
+            )
     return record
 
 

@@ -282,6 +282,11 @@ def test_inputs_over_16_mib_are_refused(tmp_path: Path) -> None:
         read_json_object(str(path))
 
 
+def test_json_lines_given_to_start_points_to_replay() -> None:
+    with pytest.raises(InvalidInput, match="line 2 column 1: Extra data; more than one JSON value: for JSON Lines"):
+        parse_json('{"a": 1}\n{"a": 2}\n', "f")
+
+
 def test_parse_json_error_position() -> None:
     with pytest.raises(InvalidInput, match="x: invalid JSON at line 2 column 3"):
         parse_json('{"a":\n  }', "x")

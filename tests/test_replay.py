@@ -397,3 +397,13 @@ def test_unwritable_failures_file_is_exit_2(cli: Invoker, fake: FakeServer, tmp_
     assert result.exit_code == 2
     assert "cannot write it (No such file or directory)" in result.stderr
     assert fake.requests == []
+
+
+def test_a_pretty_printed_object_is_explained(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = tmp_path / "one.json"
+    path.write_text('{\n  "session_name": "x"\n}\n')
+    result = cli("replay", str(path), env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 6
+    first = results(result.stdout)[0]
+    assert first["source"] == f"{path}:1" and "use hhsession start -f" in first["error"]
+    assert fake.requests == []
