@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from . import __version__
 from .context import CommandExit, Environment, edge
@@ -27,8 +28,31 @@ Environment: HH_API_KEY, HH_API_URL, HH_API_TIMEOUT, HH_MAX_RETRIES, HH_SOURCE,
 HHSESSION_PROFILE, HHSESSION_CONFIG.
 """
 
+class _OneLineErrors(TyperGroup):
+    """Usage errors (an unknown flag, a bad choice) as one line, like every other error (SPEC §6)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `hhsession config`: show the help
+                exc.show()  # type: ignore[attr-defined]
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            hint = f"; see {ctx.command_path} --help" if ctx is not None else ""
+            sys.stderr.write(f"hhsession: error: {exc.format_message().rstrip('.')}{hint}\n")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.stderr.write("hhsession: aborted\n")
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
     name="hhsession",
+    cls=_OneLineErrors,
     help=HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -395,7 +419,15 @@ def replay(
     """Start one session per recorded record, concurrently and resumably."""
 
     def body(env: Environment) -> None:
-        from .replay import Journal, RateLimiter, Replay, ReplayOptions, iter_records, write_jsonl
+        from .replay import (
+            Journal,
+            RateLimiter,
+            Replay,
+            ReplayOptions,
+            check_inputs,
+            iter_records,
+            write_jsonl,
+        )
         from .retry import Gate
 
         overrides = _overrides(
@@ -414,8 +446,9 @@ def replay(
         if verbose:
             for line in settings.describe():
                 env.info(line)
-        make_client = None if dry_run else _client_factory(env, settings, allow_http, verbose, gate=Gate())
         inputs_list = [str(p) for p in paths] if paths else ["-"]
+        check_inputs(inputs_list)
+        make_client = None if dry_run else _client_factory(env, settings, allow_http, verbose, gate=Gate())
         if "-" in inputs_list and env.stdin_isatty:
             env.info("reading records (JSON Lines) from the terminal; end with Ctrl-D")
         failures_file = None

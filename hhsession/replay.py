@@ -53,6 +53,21 @@ def _key(name: str, line: int, text: str) -> str:
     return f"{name}:{line}:{digest}"
 
 
+def check_inputs(paths: list[str]) -> None:
+    """Every input is readable, before anything is sent (a missing third file is exit 2, not exit 6)."""
+    if paths.count("-") > 1:
+        raise InvalidInput("- (standard input) is given more than once; give it once")
+    for path in paths:
+        if path == "-":
+            continue
+        if not os.path.exists(path):
+            raise InvalidInput(f"{path}: no such file; check the path")
+        if os.path.isdir(path):
+            raise InvalidInput(f"{path}: is a directory, not a JSON Lines file")
+        if not os.access(path, os.R_OK):
+            raise InvalidInput(f"{path}: permission denied")
+
+
 def iter_records(paths: Iterable[str], stdin: BinaryIO | None) -> Iterator[Record]:
     """Every record of every input, in order, one at a time."""
     index = 0
@@ -140,7 +155,28 @@ def _parsed(record: Record) -> Record:
     return record
 
 
+class _BrokenArray(Exception):
+    """The rest of an array cannot be read (cut short, invalid, not UTF-8)."""
+
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(why)
+        self.line = line
+        self.why = why
+
+
 def _iter_array(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
+    """The elements of one JSON array; where the rest is unreadable, one invalid record ends it.
+
+    Elements before the damage were already sent, so this is not a usage error:
+    the run goes on with the next input and ends with exit 6.
+    """
+    try:
+        yield from _array_elements(stream, label, name)
+    except _BrokenArray as exc:
+        yield Record(0, f"{label}:{exc.line}", _key(name, exc.line, exc.why), "", error=exc.why)
+
+
+def _array_elements(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
     """The elements of one JSON array, parsed as they come, never the whole file at once."""
     decoder = json.JSONDecoder()
     utf8 = codecs.getincrementaldecoder("utf-8-sig")()
@@ -154,7 +190,7 @@ def _iter_array(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
         try:
             text = utf8.decode(chunk, final=not chunk)
         except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{label}: not UTF-8 (bad byte near offset {exc.start})") from None
+            raise _BrokenArray(line, f"not UTF-8 (bad byte near offset {exc.start} of a chunk); the rest of the file is skipped") from None
         if not chunk:
             eof = True
         buf = buf[pos:] + text
@@ -182,10 +218,10 @@ def _iter_array(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
         if char == "]":
             return
         if char == "":
-            raise InvalidInput(f"{label}:{line}: the JSON array is not closed; the file may be cut short")
+            raise _BrokenArray(line, "the JSON array is not closed; the file may be cut short")
         if not expect_value:
             if char != ",":
-                raise InvalidInput(f"{label}:{line}: expected , or ] between array elements, got {char!r}")
+                raise _BrokenArray(line, f"expected , or ] between array elements, got {char!r}; the rest of the file is skipped")
             pos += 1
             expect_value = True
             continue
@@ -196,10 +232,10 @@ def _iter_array(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
                 break
             except json.JSONDecodeError as exc:
                 if len(buf) - pos > MAX_INPUT_BYTES:
-                    raise InvalidInput(f"{label}:{start_line}: an array element is larger than 16 MiB or invalid") from None
+                    raise _BrokenArray(start_line, "an array element is larger than 16 MiB or invalid; the rest of the file is skipped") from None
                 if not fill():
                     lineno = start_line + buf.count("\n", pos, exc.pos)
-                    raise InvalidInput(f"{label}:{lineno}: invalid JSON in the array: {exc.msg}") from None
+                    raise _BrokenArray(lineno, f"invalid JSON in the array: {exc.msg}; the rest of the file is skipped") from None
         text = buf[pos:end]
         line += text.count("\n")
         pos = end

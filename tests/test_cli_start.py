@@ -157,7 +157,8 @@ BAD_INPUTS = [
     (["--children-ids", '["a", 1]'], "--children-ids[1]: expected a string id"),
     (["--children-ids", '"a"'], "--children-ids: expected an array of strings"),
     (["-f", "/no/such/file.json"], "/no/such/file.json: no such file"),
-    (["-o", "yaml"], "Invalid value for '--output' / '-o'"),
+    (["-o", "yaml"], "hhsession: error: Invalid value for '--output' / '-o': 'yaml' is not one of 'pretty', 'json', 'id', 'env', 'none'; see hhsession start --help"),
+    (["--nmae", "x"], "hhsession: error: No such option: --nmae"),
 ]
 
 
@@ -168,6 +169,7 @@ def test_bad_input_exits_2_with_one_line_and_sends_nothing(
     result = cli("start", *args, env=key_env)
     assert result.exit_code == 2
     assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
     assert fake.requests == [] and fake.connections == 0
 

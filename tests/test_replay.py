@@ -109,16 +109,25 @@ def test_bad_arguments_are_exit_2_and_send_nothing(cli: Invoker, fake: FakeServe
         (["--shard", "4/4"], "--shard '4/4': K must be from 0 to N-1"),
         (["--shard", "x"], "--shard 'x': expected K/N"),
         (["/no/such.jsonl"], "/no/such.jsonl: no such file"),
+        ([str(tmp_path)], "is a directory; see hhsession replay --help"),
+        (["-", "-"], "standard input) is given more than once"),
         (["--workers", "0"], "Invalid value for '--workers'"),
         (["-m", "oops"], "--metadata 'oops': expected key=value"),
     ]:
-        result = cli("replay", *([str(path)] if not args[0].startswith("/") else []), *args, env=env)
+        result = cli("replay", *([] if args[0].startswith(("/", "-")) and not args[0].startswith("--") else [str(path)]), *args, env=env)
         assert result.exit_code == 2, (args, result.stderr)
         assert message in result.stderr
     not_journal = tmp_path / "notes.txt"
     not_journal.write_text("hello\n")
     result = cli("replay", str(path), "--journal", str(not_journal), env=env)
     assert result.exit_code == 2 and "is not an hhsession replay journal" in result.stderr
+    assert fake.requests == []
+
+
+def test_a_missing_later_file_sends_nothing(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": "a"}])
+    result = cli("replay", str(path), str(tmp_path / "missing.jsonl"), env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2 and "missing.jsonl: no such file" in result.stderr
     assert fake.requests == []
 
 
@@ -350,15 +359,17 @@ def test_array_reader_is_incremental(tmp_path: Path) -> None:
     assert peak < path.stat().st_size / 2  # never the whole file at once
 
 
-def test_cut_short_array_is_a_clear_error(tmp_path: Path) -> None:
-    from hhsession.errors import InvalidInput
-
+def test_cut_short_array_ends_with_an_invalid_record(cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "cut.json"
-    path.write_text('[{"session_name": "a"}, {"session_name": "b"')
-    records = iter_records([str(path)], None)
-    assert next(records).value == {"session_name": "a"}
-    with pytest.raises(InvalidInput, match=r"cut.json:1: invalid JSON in the array"):
-        next(records)
+    path.write_text('[{"session_name": "a"},\n {"session_name": "b"')
+    records = list(iter_records([str(path)], None))
+    assert records[0].value == {"session_name": "a"}
+    assert records[1].source == f"{path}:2" and "invalid JSON in the array" in (records[1].error or "")
+    more = jsonl(tmp_path / "more.jsonl", [{"session_name": "c"}])
+    result = cli("replay", str(path), str(more), env=emu_env)
+    assert result.exit_code == 6  # the good records were sent; the run went on to the next file
+    assert emulator.store.count() == 2
+    assert "replay: 3 records: 2 ok, 1 invalid" in result.stderr
 
 
 def test_progress_bar_on_a_terminal(emulator: Emulator, tmp_path: Path) -> None:
