@@ -31,11 +31,19 @@ HHSESSION_PROFILE, HHSESSION_CONFIG.
 class _OneLineErrors(TyperGroup):
     """Usage errors (an unknown flag, a bad choice) as one line, like every other error (SPEC §6)."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        call = {"args": args, "prog_name": prog_name, "complete_var": complete_var, **kwargs}
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(standalone_mode=False, **call)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(standalone_mode=False, **call)
         except typer.TyperException as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `hhsession config`: show the help
                 exc.show()  # type: ignore[attr-defined]
