@@ -624,7 +624,7 @@ class Replay:
             self._abandoned = True
             summary.elapsed = time.monotonic() - started
         if self.fatal is not None:
-            summary.stopped = self.fatal.message
+            summary.stopped = "every further request would fail the same way (see below)"
         return summary
 
 
