@@ -260,6 +260,9 @@ class _Handler(BaseHTTPRequestHandler):
             status = 500
             body = json.dumps(error_body(500, f"Emulator error: {type(exc).__name__}")).encode()
             note = repr(exc)
+        # Logged before answering: once a client has its answer, the line is already written
+        # (a Ctrl-C right after a request must not lose it).
+        emulator.log_request(self.client_address[0], method, self.path, status, note, time.monotonic() - started)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -267,7 +270,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
-        emulator.log_request(self.client_address[0], method, self.path, status, note, time.monotonic() - started)
 
     def _read_body(self) -> bytes:
         length_header = self.headers.get("Content-Length")
