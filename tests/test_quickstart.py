@@ -1,0 +1,39 @@
+"""The README opens with two commands; both must keep working as written."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    head = text.split("\n## ", 1)[0]  # before the first section: the quick start
+    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", head, re.S)]
+
+
+def test_readme_opens_with_exactly_two_commands() -> None:
+    first, second = readme_commands()
+    assert "examples/demo.sh" in first and "pip install" in first
+    assert "pytest" in second
+    # CI runs the README's test command, word for word.
+    assert second in (REPO / ".ci" / "run").read_text()
+
+
+def test_the_demo_runs_the_main_job_against_the_emulator() -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {k: v for k, v in env.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    result = subprocess.run(["bash", str(REPO / "examples" / "demo.sh")], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "== emulator running at http://127.0.0.1:" in out
+    assert "HoneyHive session started" in out and "quickstart" in out
+    assert out.count("examples/sessions/") >= 3
+    assert '"status":"ok"' in out and "replay: 5 records: 4 ok, 1 invalid" in result.stdout + result.stderr
+    assert "replay: 5 records: 0 ok, 1 invalid, 4 skipped" in result.stdout + result.stderr
+    assert "GET /v1/sessions/" in out
