@@ -136,7 +136,7 @@ def validate_api_url(raw: Any, where: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    api_key: str | None
+    api_key: str | None = field(repr=False)  # never in a repr, a log or a traceback
     api_url: str
     timeout: float
     max_retries: int

@@ -376,3 +376,9 @@ def test_set_api_key_prompts_hidden_on_a_terminal(isolated_home: Path) -> None:
     assert API_KEY.encode() not in term.output  # not echoed, not printed
     stored = (isolated_home / ".config" / "hhsession" / "config.toml").read_text()
     assert f'api_key = "{API_KEY}"' in stored
+
+
+def test_settings_repr_hides_the_key(isolated_home: Path) -> None:
+    settings = resolve({"HH_API_KEY": KEY_B})
+    assert settings.api_key == KEY_B
+    assert KEY_B not in repr(settings) and KEY_B not in str(settings)
