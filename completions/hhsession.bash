@@ -117,7 +117,7 @@ _hhsession_complete() {
         COMPREPLY=($(compgen -W "$subs" -- "$cur"))
     else
         case "$path|$npos" in
-            "replay|0") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+            "replay|"*) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "config set|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;
             "config get|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;
             "config unset|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;

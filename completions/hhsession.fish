@@ -71,6 +71,7 @@ complete -c hhsession -n '__fish_seen_subcommand_from replay' -l max-retries -x 
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l allow-http -d 'Allow sending the key over plain http to a non-loopback host.'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -s v -l verbose -d 'Explain settings, requests, attempts and waits on stderr (the key masked).'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -s h -l help -d 'Show help and exit.'
+complete -c hhsession -n '__fish_seen_subcommand_from replay' -F
 
 complete -c hhsession -n '__fish_seen_subcommand_from schema' -s h -l help -d 'Show help and exit.'
 

@@ -44,6 +44,7 @@ class Arg:
     name: str
     choices: list[str] = field(default_factory=list)
     files: bool = False
+    variadic: bool = False  # takes any number of values (nargs=-1)
 
 
 @dataclass
@@ -109,7 +110,7 @@ def command_tree(command: Any, path: tuple[str, ...] = ()) -> Node:
                 )
             )
         else:
-            arguments.append(Arg(name=param.name, choices=choices, files=files))
+            arguments.append(Arg(name=param.name, choices=choices, files=files, variadic=getattr(param, "nargs", 1) == -1))
     options.append(Opt(names=list(HELP_NAMES), help="Show help and exit.", takes_value=False))
     children = {
         name: command_tree(sub, (*path, name))
@@ -144,10 +145,11 @@ def render_bash(root: Node) -> str:
         subs = _bash_words(list(node.children))
         word_cases.append(f'        "{node.key}") opts="{opts}"; subs="{subs}" ;;')
         for index, arg in enumerate(node.arguments):
+            where = f'"{node.key}|"*' if arg.variadic else f'"{node.key}|{index}"'
             if arg.choices:
-                arg_cases.append(f'            "{node.key}|{index}") COMPREPLY=($(compgen -W "{_bash_words(arg.choices)}" -- "$cur")) ;;')
+                arg_cases.append(f'            {where}) COMPREPLY=($(compgen -W "{_bash_words(arg.choices)}" -- "$cur")) ;;')
             elif arg.files:
-                arg_cases.append(f'            "{node.key}|{index}") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;')
+                arg_cases.append(f'            {where}) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;')
     return f"""# bash completion for {PROG}. {HEADER}
 # Install: source this file from ~/.bashrc, or copy it to
 # ~/.local/share/bash-completion/completions/{PROG}
@@ -257,7 +259,8 @@ def render_zsh(root: Node) -> str:
     esac"""
         else:
             for index, arg in enumerate(node.arguments, start=1):
-                specs.append(f"'{index}{_zsh_action(arg.choices, arg.files, arg.name)}'")
+                position = "*" if arg.variadic else str(index)
+                specs.append(f"'{position}{_zsh_action(arg.choices, arg.files, arg.name)}'")
             body = "    _arguments \\\n        " + (" \\\n        ").join(specs)
         functions.append(f"{node.ident}() {{\n{body}\n}}")
     joined = "\n\n".join(functions)
@@ -309,6 +312,8 @@ def render_fish(root: Node) -> str:
         for arg in node.arguments[:1]:
             if arg.choices:
                 lines.append(f"complete -c {PROG} -n {_fish_text(here)} -x -a {_fish_text(' '.join(arg.choices))}")
+            elif arg.files:
+                lines.append(f"complete -c {PROG} -n {_fish_text(here)} -F")
     return "\n".join(lines) + "\n"
 
 

@@ -68,13 +68,15 @@ def test_bash_completion(line: str, expected: list[str]) -> None:
 
 def test_bash_completes_files_for_file_options() -> None:
     assert bash_complete("hhsession start -f completions/hhsession.ba") == ["completions/hhsession.bash"]
+    # replay takes any number of files, each completed
+    assert bash_complete("hhsession replay examples/recorded.jsonl examples/sess") == ["examples/session.json", "examples/sessions"]
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
-@pytest.mark.parametrize(("line", "expected"), [("hhsession st", "start"), ("hhsession start --meta", "--metadata"), ("hhsession config set api_k", "api_key")])
+@pytest.mark.parametrize(("line", "expected"), [("hhsession st", "start"), ("hhsession start --meta", "--metadata"), ("hhsession config set api_k", "api_key"), ("hhsession replay examples/recorded.js", "examples/recorded.jsonl")])
 def test_fish_completion(line: str, expected: str) -> None:
     command = f"source {COMPLETIONS / 'hhsession.fish'}; complete -C '{line}'"
-    result = subprocess.run(["fish", "--no-config", "-c", command], capture_output=True, text=True)
+    result = subprocess.run(["fish", "--no-config", "-c", command], capture_output=True, text=True, cwd=REPO)
     assert [row.split("\t")[0] for row in result.stdout.splitlines()] == [expected]
 
 
