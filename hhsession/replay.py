@@ -579,8 +579,9 @@ class Replay:
 
         def worker() -> None:
             assert self.make_client is not None
-            client = self.make_client()  # its own keep-alive connection
+            client: Client | None = None
             try:
+                client = self.make_client()  # its own keep-alive connection
                 while True:
                     item = work.get()
                     if item is None:
@@ -592,7 +593,8 @@ class Replay:
                 put(exc)
             finally:
                 put(None)
-                client.close()
+                if client is not None:
+                    client.close()
 
         self._abandoned = False
         threads = [threading.Thread(target=reader, name="replay-reader", daemon=True)]

@@ -420,3 +420,39 @@ def test_a_pretty_printed_object_is_explained(cli: Invoker, fake: FakeServer, tm
     first = results(result.stdout)[0]
     assert first["source"] == f"{path}:1" and "use hhsession start -f" in first["error"]
     assert fake.requests == []
+
+
+def test_library_use_without_the_cli(emulator: Emulator, tmp_path: Path) -> None:
+    from hhsession.client import SessionsClient
+    from hhsession.replay import Replay, ReplayOptions
+
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"lib{i}"} for i in range(5)])
+    seen: list[str] = []
+    runner = Replay(ReplayOptions(workers=2), make_client=lambda: SessionsClient(api_url=emulator.url, api_key=API_KEY))
+    summary = runner.run(iter_records([str(path)], None), lambda outcome: seen.append(outcome.status))
+    assert summary.counts["ok"] == 5 and seen == ["ok"] * 5
+    assert emulator.store.count() == 5
+
+
+def test_a_worker_that_cannot_start_ends_the_run_instead_of_hanging(tmp_path: Path) -> None:
+    import threading
+
+    from hhsession.replay import Replay, ReplayOptions
+
+    def broken_client() -> Any:
+        raise RuntimeError("no client today")
+
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"r{i}"} for i in range(50)])
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            Replay(ReplayOptions(workers=3), make_client=broken_client).run(iter_records([str(path)], None), lambda o: None)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the run hung"
+    assert len(errors) == 1 and "no client today" in str(errors[0])
