@@ -415,6 +415,7 @@ class Outcome:
     error: str | None = None
     http_status: int | None = None
     payload: dict[str, Any] | None = None
+    unreachable: bool = False  # failed on the network or the server, not on the record
 
     def result_line(self) -> dict[str, Any]:
         return {"source": self.record.source, "session_id": self.session_id, "status": self.status, "error": self.error}
@@ -459,6 +460,10 @@ class ReplayOptions:
     lenient: bool = False
     defaults: dict[str, Any] | None = None
     overrides: Overrides | None = None
+    #: Stop when this many records in a row failed to reach the server (each after
+    #: all its retries): a server or network that is down would otherwise grind
+    #: through every record. None: 3 per worker, at least 10.
+    max_unreachable: int | None = None
 
 
 class Client(Protocol):
@@ -523,8 +528,10 @@ class Replay:
             self.fatal = self.fatal or exc
             self.stop.set()
             return Outcome(record, "failed", session_id, exc.message)
-        except (RejectedError, NetworkError) as exc:
+        except RejectedError as exc:
             return Outcome(record, "failed", session_id, exc.message, http_status=exc.status)
+        except NetworkError as exc:
+            return Outcome(record, "failed", session_id, exc.message, http_status=exc.status, unreachable=True)
         return Outcome(record, "ok", str(event.get("session_id") or session_id), payload=payload)
 
     # ---------------------------------------------------------------- the run
@@ -602,6 +609,8 @@ class Replay:
         for thread in threads:
             thread.start()
         finished = 0
+        unreachable = 0
+        limit = options.max_unreachable or max(10, 3 * options.workers)
         try:
             while finished < len(threads):
                 try:
@@ -621,6 +630,13 @@ class Replay:
                 if options.fail_fast and item.status in ("failed", "invalid") and not self.stop.is_set():
                     self.stop.set()
                     summary.stopped = f"--fail-fast: {item.record.source} {item.status}"
+                unreachable = unreachable + 1 if item.unreachable else (0 if item.status == "ok" else unreachable)
+                if unreachable >= limit and self.fatal is None:
+                    self.fatal = NetworkError(
+                        f"{unreachable} records in a row could not reach the server (the last: {item.error}); "
+                        f"stopped; run the same command later to resume (with --journal, nothing is sent twice)"
+                    )
+                    self.stop.set()
         finally:
             self.stop.set()
             self._abandoned = True

@@ -456,3 +456,13 @@ def test_a_worker_that_cannot_start_ends_the_run_instead_of_hanging(tmp_path: Pa
     thread.join(timeout=20)
     assert not thread.is_alive(), "the run hung"
     assert len(errors) == 1 and "no client today" in str(errors[0])
+
+
+def test_a_server_that_is_down_stops_the_run_with_exit_5(cli: Invoker, free_port: int, tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"r{i}"} for i in range(500)])
+    env = {"HH_API_URL": f"http://127.0.0.1:{free_port}", "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"}
+    result = cli("replay", str(path), "--workers", "2", env=env)
+    assert result.exit_code == 5
+    assert "records in a row could not reach the server" in result.stderr
+    assert "connection refused" in result.stderr
+    assert len(results(result.stdout)) < 30  # stopped early, not 500 failures
