@@ -170,28 +170,25 @@ class SessionsClient:
             if not outcome.retryable:
                 raise self._final_error(outcome, url)
 
-            retry_after = None
-            if outcome.headers is not None:
-                header = outcome.headers.get("Retry-After")
-                retry_after = parse_retry_after(header, policy.wall_clock())
-                if retry_after is not None and retry_after > policy.max_retry_after:
-                    raise NetworkError(
-                        f"{self._what(outcome)}: the server asks to wait {_wait_text(retry_after)} "
-                        f"(Retry-After: {header}), longer than hhsession waits; try again after "
-                        f"{_after(policy.wall_clock(), retry_after)}",
-                        status=outcome.status,
-                    )
-            elapsed = policy.clock() - started
-            if attempt >= policy.attempts:
+            header = outcome.headers.get("Retry-After") if outcome.headers is not None else None
+            retry_after = parse_retry_after(header, policy.wall_clock())
+            if retry_after is not None and retry_after > policy.max_retry_after:
                 raise NetworkError(
-                    f"{self._what(outcome)} ({_attempts(attempt)} over {elapsed:.1f} s); "
-                    f"check the server or the network and try again, or raise --max-retries",
+                    f"{self._what(outcome)}: the server asks to wait {_wait_text(retry_after)} "
+                    f"(Retry-After: {header}), longer than hhsession waits; try again after "
+                    f"{_after(policy.wall_clock(), retry_after)}",
                     status=outcome.status,
                 )
             delay = policy.wait_before(attempt, retry_after)
             if outcome.status == 429 and policy.gate is not None:
-                policy.gate.hold(delay)  # every worker waits, not just this one
-            why = f" (Retry-After: {outcome.headers.get('Retry-After')})" if retry_after is not None and outcome.headers else ""
+                policy.gate.hold(delay)  # the server said slow down: every worker waits, not just this one
+            if attempt >= policy.attempts:
+                raise NetworkError(
+                    f"{self._what(outcome)} ({_attempts(attempt)} over {policy.clock() - started:.1f} s); "
+                    f"check the server or the network and try again, or raise --max-retries",
+                    status=outcome.status,
+                )
+            why = f" (Retry-After: {header})" if retry_after is not None else ""
             self._say(f"waiting {delay:.2f} s before attempt {attempt + 1}{why}")
             policy.sleep(delay)
 
