@@ -138,22 +138,27 @@ def parse_json(data: bytes | str, origin: str) -> Any:
         raise InvalidInput(f"{origin}: invalid JSON: {exc}") from None
 
 
-def read_bytes(path: str, stdin: BinaryIO | None = None) -> bytes:
-    """Read a file, or standard input for ``-``, refusing more than 16 MiB."""
+def open_input(path: str) -> BinaryIO:
+    """Open a file for reading, with errors a person can act on."""
     try:
-        if path == "-":
-            if stdin is None:
-                raise InvalidInput("-: standard input is not available")
-            data = stdin.read(MAX_INPUT_BYTES + 1)
-        else:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_INPUT_BYTES + 1)
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
     except FileNotFoundError:
         raise InvalidInput(f"{path}: no such file; check the path") from None
     except IsADirectoryError:
-        raise InvalidInput(f"{path}: is a directory, not a JSON file") from None
+        raise InvalidInput(f"{path}: is a directory, not a file") from None
     except PermissionError:
         raise InvalidInput(f"{path}: permission denied; check the file's permissions") from None
+
+
+def read_bytes(path: str, stdin: BinaryIO | None = None) -> bytes:
+    """Read a file, or standard input for ``-``, refusing more than 16 MiB."""
+    if path == "-":
+        if stdin is None:
+            raise InvalidInput("-: standard input is not available")
+        data = stdin.read(MAX_INPUT_BYTES + 1)
+    else:
+        with open_input(path) as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)
     if len(data) > MAX_INPUT_BYTES:
         label = "standard input" if path == "-" else path
         raise InvalidInput(f"{label}: input is larger than 16 MiB; split it into smaller files")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
 from .errors import AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError
-from .payload import MAX_INPUT_BYTES, Overrides, build_session, parse_json
+from .payload import MAX_INPUT_BYTES, Overrides, build_session, open_input, parse_json
 from .times import json_type
 
 CHUNK = 256 * 1024
@@ -58,14 +58,8 @@ def check_inputs(paths: list[str]) -> None:
     if paths.count("-") > 1:
         raise InvalidInput("- (standard input) is given more than once; give it once")
     for path in paths:
-        if path == "-":
-            continue
-        if not os.path.exists(path):
-            raise InvalidInput(f"{path}: no such file; check the path")
-        if os.path.isdir(path):
-            raise InvalidInput(f"{path}: is a directory, not a JSON Lines file")
-        if not os.access(path, os.R_OK):
-            raise InvalidInput(f"{path}: permission denied")
+        if path != "-":
+            open_input(path).close()
 
 
 def iter_records(paths: Iterable[str], stdin: BinaryIO | None) -> Iterator[Record]:
@@ -77,14 +71,7 @@ def iter_records(paths: Iterable[str], stdin: BinaryIO | None) -> Iterator[Recor
                 raise InvalidInput("-: standard input is not available")
             label, name, stream, close = "-", "-", stdin, False
         else:
-            try:
-                stream = open(path, "rb")  # noqa: SIM115 - closed below
-            except FileNotFoundError:
-                raise InvalidInput(f"{path}: no such file; check the path") from None
-            except IsADirectoryError:
-                raise InvalidInput(f"{path}: is a directory, not a JSON Lines file") from None
-            except PermissionError:
-                raise InvalidInput(f"{path}: permission denied") from None
+            stream = open_input(path)
             # The path as given (not its real path): the same command resumes even
             # where a CI checkout lands in another directory.
             label, name, close = path, os.path.normpath(path), True
