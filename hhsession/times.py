@@ -128,7 +128,7 @@ def parse_time(value: object, field: str = "time", *, clock: Clock = time.time) 
         return _checked_ms(amount * UNIT_MS[unit or "ms"], field, text)
 
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text.upper())  # RFC 3339 allows a lowercase t and z
     except ValueError:
         raise InvalidInput(f"{field}: cannot read {text!r} as a time; {TIME_HELP}") from None
     if moment.tzinfo is None:
