@@ -44,3 +44,18 @@ def test_importtime_sees_requests_when_it_is_used() -> None:
     # The check above can fail: a real start does import requests.
     modules = imported_modules(["start", "--api-url", "http://127.0.0.1:9", "--api-key", "k" * 20, "--max-retries", "0", "--timeout", "0.2"])
     assert "requests" in modules
+
+
+def test_the_package_exports_its_python_api_lazily() -> None:
+    code = (
+        "import sys, hhsession\n"
+        "assert 'requests' not in sys.modules\n"
+        "from hhsession import Overrides, build_session, SessionsClient, Replay, Emulator\n"
+        "assert 'requests' in sys.modules\n"
+        "print(build_session(overrides=Overrides(fields={'session_name': 'x'})).payload['event_name'])\n"
+        "import hhsession as h\n"
+        "assert all(getattr(h, name) for name in h.__all__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "x\n"
