@@ -810,6 +810,8 @@ def emulator(
     """
 
     def body(env: Environment) -> None:
+        import sqlite3
+
         from .emulator import Emulator, Faults, serve
 
         try:
@@ -824,6 +826,8 @@ def emulator(
             )
         except OSError as exc:
             raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 = any free port)") from None
+        except sqlite3.Error as exc:
+            raise InvalidInput(f"--db {db}: cannot open it as an SQLite database ({exc}); check the path") from None
         # The token is the emulator's own, but it is still a credential: not echoed.
         hint = "'<the --token you passed>'" if token else "emulator"
         serve(server, env.stdout, env.stderr, hint)

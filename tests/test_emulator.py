@@ -240,3 +240,14 @@ def test_port_in_use_is_a_clear_error(emulator: Emulator) -> None:
     result = subprocess.run([sys.executable, "-m", "hhsession", "emulator", "--port", port], capture_output=True, text=True, timeout=20)
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+@pytest.mark.parametrize("content", [None, b"this is not a database at all, just text\n" * 10])
+def test_bad_db_path_is_a_clear_error(tmp_path: Path, content: bytes | None) -> None:
+    db = tmp_path / "no-such-dir" / "x.db" if content is None else tmp_path / "notes.db"
+    if content is not None:
+        db.write_bytes(content)
+    result = subprocess.run([sys.executable, "-m", "hhsession", "emulator", "--port", "0", "--db", str(db)],
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 2
+    assert f"--db {db}: cannot open it as an SQLite database" in result.stderr
