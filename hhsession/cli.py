@@ -525,12 +525,14 @@ class _Progress:
     """A progress bar on stderr: count, rate, failures, elapsed."""
 
     def __init__(self, env: Environment) -> None:
+        import time
+
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.failed = 0
         self.done = 0
-        self.started = __import__("time").monotonic()
+        self.started = time.monotonic()
         self.progress = Progress(
             TextColumn("[bold]replay[/]"), BarColumn(), TextColumn("{task.completed} done"),
             TextColumn("{task.fields[rate]}/s"), TextColumn("[red]{task.fields[failed]} failed[/]"),
