@@ -96,3 +96,28 @@ def test_jsonl_reader_keeps_every_record_and_its_line(
     assert [r.value for r in records] == elements
     assert [r.source for r in records] == [f"{path}:{i}" for i in range(1, len(elements) + 1)]
     assert len({r.key for r in records}) == len(records)
+
+
+field_names = st.sampled_from(
+    ["session_id", "session_name", "event_name", "source", "start_time", "end_time", "duration",
+     "config", "inputs", "outputs", "metadata", "user_properties", "children_ids", "session", "name", "x"]
+)
+wild_values = json_values | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40) | st.sampled_from(
+    ["now", "now-5m", "1764151200s", "2026-11-26T10:00:00Z", "1.5s", "-1", "1e400", str(SECONDS_THRESHOLD_MS)]
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(field_names, wild_values, max_size=6), st.booleans())
+def test_any_document_is_built_or_refused_never_crashes(document: dict[str, Any], lenient: bool) -> None:
+    """Whatever a file holds, the builder answers with a payload or a clear refusal (exit 2), never exit 1."""
+    import jsonschema
+
+    from hhsession.errors import InvalidInput
+
+    try:
+        payload = build_session(document=document, origin="f.json", lenient=lenient).payload
+    except InvalidInput as exc:
+        assert exc.message.startswith("f.json") and exc.exit_code == 2
+        return
+    jsonschema.validate(payload, SCHEMA)
