@@ -357,6 +357,11 @@ def start(
             client.close()
         if verbose:
             env.info(f"session {result.session_id} started ({result.attempts} attempt(s), {result.elapsed:.2f} s)")
+        from .client import existing_session_note
+
+        note = existing_session_note(built.payload, result.event)
+        if note:
+            env.warn(note)
         fmt = output or default_format(env.stdout_isatty)
         render_event(result.event, fmt, env.stdout, sent_id=built.session_id)
 

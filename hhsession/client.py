@@ -228,6 +228,34 @@ class SessionsClient:
         return NetworkError(f"{self._what(outcome)}; the server failed, try again later", status=status)
 
 
+def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:
+    """Say so when the server answered with a session that already existed.
+
+    The server is idempotent on session_id: for an id it already has, it merges
+    metadata and user_properties and returns the existing event, silently
+    ignoring every other field that was sent. (A retry after a lost response
+    gets back exactly what was sent, so it is not flagged.)
+    """
+    sent_id, got_id = payload.get("session_id"), event.get("session_id")
+    if got_id and sent_id and got_id != sent_id:
+        return f"the server stored the session under {got_id}, not the id sent ({sent_id})"
+    def differs(key: str) -> bool:
+        sent, got = payload.get(key), event.get(key)
+        if sent is None or got is None:
+            return False
+        if key in ("start_time", "end_time", "duration") and isinstance(got, int | float):
+            return abs(got - sent) >= 1  # the server may keep whole milliseconds only
+        return bool(got != sent)
+
+    differing = [key for key in ("session_name", "event_name", "source", "start_time", "end_time", "duration") if differs(key)]
+    if not differing:
+        return None
+    return (
+        f"session {sent_id} already existed: the server kept its {', '.join(differing)} and merged only "
+        f"metadata and user_properties; use a new --session-id (or none) to start a new session"
+    )
+
+
 def _parse_event(outcome: _Outcome) -> dict[str, Any]:
     try:
         event = json.loads(outcome.body.decode("utf-8"))

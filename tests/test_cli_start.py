@@ -349,3 +349,23 @@ def test_ctrl_c_is_exit_130(fake: FakeServer) -> None:
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert "hhsession: interrupted" in err and "Traceback" not in err
+
+
+def test_an_existing_session_id_is_flagged(cli: Invoker, emulator: Emulator) -> None:
+    env = {"HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
+    sid = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
+    first = cli("start", "--session-id", sid, "-n", "first", "-m", "a=1", "-o", "id", env=env)
+    assert first.exit_code == 0 and "warning" not in first.stderr
+    second = cli("start", "--session-id", sid, "-n", "second", "-m", "b=2", "-o", "json", env=env)
+    assert second.exit_code == 0
+    assert f"warning: session {sid} already existed: the server kept its session_name, event_name, start_time" in second.stderr
+    event = json.loads(second.stdout)
+    assert event["session_name"] == "first" and event["metadata"] == {"a": "1", "b": "2"}
+
+
+def test_a_retry_after_a_lost_response_is_not_flagged(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    from tests.fakeserver import Drop
+
+    fake.script = [Drop(store=True)]
+    result = cli("start", "-n", "once", "-o", "id", env={**key_env, "HH_MAX_RETRIES": "1"})
+    assert result.exit_code == 0 and "warning" not in result.stderr

@@ -284,3 +284,13 @@ def test_failure_reasons_are_short(text: str, reason: str) -> None:
     from hhsession.client import _reason
 
     assert _reason(Exception(text)) == reason
+
+
+def test_existing_session_note() -> None:
+    from hhsession.client import existing_session_note
+
+    sent = {"session_id": "a", "session_name": "n", "start_time": 1764151200000.5}
+    assert existing_session_note(sent, {**sent, "start_time": 1764151200000}) is None  # whole ms kept
+    assert existing_session_note(sent, {**sent, "metrics": {}}) is None
+    assert "already existed: the server kept its session_name" in (existing_session_note(sent, {**sent, "session_name": "old"}) or "")
+    assert "stored the session under b" in (existing_session_note(sent, {**sent, "session_id": "b"}) or "")
