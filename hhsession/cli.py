@@ -488,6 +488,8 @@ def replay(
                 return
             if show is ReplayOutput.jsonl:
                 write_jsonl(env.stdout, outcome.result_line())
+            if outcome.note and verbose:
+                env.warn(f"{outcome.record.source}: {outcome.note}")
             if outcome.status in ("failed", "invalid"):
                 if failures_file is not None:
                     write_jsonl(failures_file, outcome.failure_line())

@@ -403,6 +403,7 @@ class Outcome:
     http_status: int | None = None
     payload: dict[str, Any] | None = None
     unreachable: bool = False  # failed on the network or the server, not on the record
+    note: str | None = None  # e.g. the session already existed (only metadata merged)
 
     def result_line(self) -> dict[str, Any]:
         return {"source": self.record.source, "session_id": self.session_id, "status": self.status, "error": self.error}
@@ -418,6 +419,7 @@ class Summary:
     counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "invalid": 0, "skipped": 0})
     elapsed: float = 0.0
     stopped: str | None = None  # why the run stopped early, if it did
+    existed: int = 0  # ok, but the server already had the session: only metadata merged
 
     @property
     def total(self) -> int:
@@ -432,6 +434,9 @@ class Summary:
             return (f"replay --dry-run: {self.total} records: {self.counts['ok']} valid, "
                     f"{self.counts['invalid']} invalid, {self.counts['skipped']} skipped; nothing sent")
         parts = ", ".join(f"{n} {name}" for name, n in self.counts.items() if n or name == "ok")
+        if self.existed:
+            parts += (f" ({self.existed} of the ok already existed on the server: only their metadata and "
+                      f"user_properties were merged; --new-ids starts new sessions)")
         rate = self.counts["ok"] / self.elapsed if self.elapsed > 0 else 0.0
         return f"replay: {self.total} records: {parts} in {self.elapsed:.1f} s ({rate:.0f}/s)"
 
@@ -519,7 +524,10 @@ class Replay:
             return Outcome(record, "failed", session_id, exc.message, http_status=exc.status)
         except NetworkError as exc:
             return Outcome(record, "failed", session_id, exc.message, http_status=exc.status, unreachable=True)
-        return Outcome(record, "ok", str(event.get("session_id") or session_id), payload=payload)
+        from .client import existing_session_note
+
+        return Outcome(record, "ok", str(event.get("session_id") or session_id), payload=payload,
+                       note=existing_session_note(payload, event))
 
     # ---------------------------------------------------------------- the run
 
@@ -611,6 +619,8 @@ class Replay:
                     self.stop.set()
                     raise item
                 summary.counts[item.status] += 1
+                if item.note:
+                    summary.existed += 1
                 if item.status == "ok" and self.journal is not None and not options.dry_run:
                     self.journal.record_ok(item.record.key, item.record.source, item.session_id or "")
                 on_outcome(item)

@@ -248,6 +248,9 @@ def test_shards_split_the_records_without_overlap(cli: Invoker, emulator: Emulat
 def test_new_ids_replay_a_recording_as_new_sessions(cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path) -> None:
     path = jsonl(tmp_path / "r.jsonl", [{"session_id": SID, "session_name": "recorded"}])
     assert cli("replay", str(path), env=emu_env).exit_code == 0
+    again = cli("replay", str(path), env={**emu_env, "HH_SOURCE": "second-run"})
+    assert again.exit_code == 0  # merged into the existing session, and the summary says so
+    assert "(1 of the ok already existed on the server" in again.stderr
     journal = tmp_path / "j"
     first = results(cli("replay", str(path), "--new-ids", "--journal", str(journal), env=emu_env).stdout)
     assert first[0]["session_id"] != SID
