@@ -620,7 +620,9 @@ def config_set(
 
     Examples:
 
-      hhsession config set api_key                 # hidden prompt; or: pass show hh | hhsession config set api_key
+      hhsession config set api_key                 # a hidden prompt
+
+      pass show honeyhive | hhsession config set api_key     # or standard input
 
       hhsession config set api_url https://api.dp1.us.honeyhive.ai --profile prod
 
