@@ -239,12 +239,13 @@ def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any]) 
     sent_id, got_id = payload.get("session_id"), event.get("session_id")
     if got_id and sent_id and got_id != sent_id:
         return f"the server stored the session under {got_id}, not the id sent ({sent_id})"
+
     def differs(key: str) -> bool:
         sent, got = payload.get(key), event.get(key)
         if sent is None or got is None:
             return False
         if key in ("start_time", "end_time", "duration") and isinstance(got, int | float):
-            return abs(got - sent) >= 1  # the server may keep whole milliseconds only
+            return bool(abs(got - sent) >= 1)  # the server may keep whole milliseconds only
         return bool(got != sent)
 
     differing = [key for key in ("session_name", "event_name", "source", "start_time", "end_time", "duration") if differs(key)]

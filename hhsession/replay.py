@@ -97,9 +97,8 @@ def _peek_first_byte(stream: BinaryIO) -> bytes:
     peek = getattr(stream, "peek", None)
     if peek is None:
         return b""
-    data = peek(CHUNK)
-    text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
-    return text[:1]
+    data: bytes = peek(CHUNK)
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
 
 
 def _iter_lines(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
@@ -238,7 +237,7 @@ def count_lines(paths: Iterable[str]) -> int | None:
             return None
         try:
             with open(path, "rb") as handle:
-                if _peek_first_byte(handle) == b"[":  # type: ignore[arg-type]
+                if _peek_first_byte(handle) == b"[":
                     return None
                 previous = b"\n"
                 while chunk := handle.read(CHUNK):

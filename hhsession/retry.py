@@ -94,8 +94,8 @@ class RetryPolicy:
 
     def backoff(self, retry: int) -> float:
         """The wait before retry number ``retry`` (1 for the first retry), ±25 % jitter."""
-        nominal = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
-        return min(self.max_delay, nominal * (0.75 + 0.5 * self.jitter()))
+        nominal = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
+        return float(min(self.max_delay, nominal * (0.75 + 0.5 * self.jitter())))
 
     def wait_before(self, retry: int, retry_after: float | None) -> float:
         """Backoff, with the server's ``Retry-After`` as the minimum."""
