@@ -62,6 +62,13 @@ app = typer.Typer(
     name="hhsession",
     cls=_OneLineErrors,
     help=HELP,
+    epilog=(
+        "Examples:\n\n"
+        "  hhsession start --name nightly-eval -m branch=main\n\n"
+        "  echo '{\"session_name\": \"etl\"}' | hhsession start -f - -o id\n\n"
+        "  hhsession replay recorded.jsonl --journal replay.journal\n\n"
+        "  hhsession emulator --port 8787"
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     # Our own --install-completion writes the static scripts of completions/.
@@ -71,6 +78,13 @@ app = typer.Typer(
 config_app = typer.Typer(
     name="config",
     help="Read and write the config file: keys, URLs and profiles.",
+    epilog=(
+        "Examples:\n\n"
+        "  hhsession config set api_key                    # a hidden prompt\n\n"
+        "  hhsession config set api_url https://hh.internal.example --profile staging\n\n"
+        "  hhsession config use staging\n\n"
+        "  hhsession config list"
+    ),
     no_args_is_help=True,
 )
 app.add_typer(config_app)
