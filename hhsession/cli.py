@@ -750,7 +750,10 @@ def config_list(profile: ConfigProfile = None) -> None:
 
 @config_app.command("path")
 def config_path_command() -> None:
-    """Print where the config file is ($HHSESSION_CONFIG, else the platform's config dir)."""
+    """Print where the config file is ($HHSESSION_CONFIG, else the platform's config dir).
+
+    Example: cat "$(hhsession config path)"
+    """
 
     def body(env: Environment) -> None:
         from .config import config_path

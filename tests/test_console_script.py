@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +93,12 @@ def test_dry_run_does_not_import_requests() -> None:
     result = run([sys.executable, "-c", code], env={"HHSESSION_SLOW_EXIT": "1"})
     assert result.stderr.strip().splitlines()[-1] == "False False"
     assert json.loads(result.stdout)["session_name"] == "x"
+
+
+def test_every_command_has_help_with_examples(cli: Any) -> None:
+    from hhsession.completion import app_tree
+
+    for node in app_tree().walk():
+        result = cli(*node.path, "--help")
+        assert result.exit_code == 0, node.path
+        assert "Example" in result.stdout, f"hhsession {' '.join(node.path)} --help has no example"
