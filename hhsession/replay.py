@@ -336,15 +336,24 @@ class Journal:
         data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
         os.write(self._fd, data)  # one write per line: a crash tears at most the last line
 
-    def record_ok(self, key: str, source: str, session_id: str) -> None:
+    def record(self, key: str, source: str, session_id: str, status: str) -> None:
+        """Write down a record's outcome and the session id it was given.
+
+        Only "ok" lines make a record done; a "failed" line says which id a
+        later run will send it with again.
+        """
         with self._lock:
             if self._fd is None:
                 return
-            self._write({"key": key, "source": source, "session_id": session_id, "status": "ok"})
-            self.done[key] = session_id
+            self._write({"key": key, "source": source, "session_id": session_id, "status": status})
+            if status == "ok":
+                self.done[key] = session_id
             if time.monotonic() - self._last_sync > 1.0:
                 os.fsync(self._fd)
                 self._last_sync = time.monotonic()
+
+    def record_ok(self, key: str, source: str, session_id: str) -> None:
+        self.record(key, source, session_id, "ok")
 
     def close(self) -> None:
         with self._lock:
@@ -620,8 +629,8 @@ class Replay:
                 summary.counts[item.status] += 1
                 if item.note:
                     summary.existed += 1
-                if item.status == "ok" and self.journal is not None and not options.dry_run:
-                    self.journal.record_ok(item.record.key, item.record.source, item.session_id or "")
+                if item.status in ("ok", "failed") and item.session_id and self.journal is not None and not options.dry_run:
+                    self.journal.record(item.record.key, item.record.source, item.session_id, item.status)
                 on_outcome(item)
                 if options.fail_fast and item.status in ("failed", "invalid") and not self.stop.is_set():
                     self.stop.set()

@@ -168,6 +168,11 @@ def test_resume_sends_only_what_is_left_and_keeps_the_ids(cli: Invoker, fake: Fa
     assert {line["source"]: line["session_id"] for line in results(second.stdout)} == first_ids
     assert len(fake.sessions) == 11
     assert SID in fake.sessions
+    # The journal says which id each record was given, the failed ones included.
+    entries = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    failed_first = {e["source"]: e["session_id"] for e in entries if e["status"] == "failed"}
+    assert len(failed_first) == 4
+    assert all(first_ids[source] == sid for source, sid in failed_first.items())
 
 
 def test_a_torn_journal_line_is_dropped(tmp_path: Path) -> None:
