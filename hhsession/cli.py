@@ -28,6 +28,7 @@ Environment: HH_API_KEY, HH_API_URL, HH_API_TIMEOUT, HH_MAX_RETRIES, HH_SOURCE,
 HHSESSION_PROFILE, HHSESSION_CONFIG.
 """
 
+
 class _OneLineErrors(TyperGroup):
     """Usage errors (an unknown flag, a bad choice) as one line, like every other error (SPEC §6)."""
 
