@@ -211,13 +211,17 @@ def _load_config(env: Environment) -> Any:
     return config
 
 
-def _settings(env: Environment, profile: Optional[str], **flags: Any) -> Any:
-    """Resolve settings (flag > environment > profile > default) and remember the key as a secret."""
+def _settings(env: Environment, profile: Optional[str], verbose: bool, **flags: Any) -> Any:
+    """Resolve settings (flag > environment > profile > default), remember the key as a
+    secret, and with --verbose say where each setting came from."""
     from .settings import resolve_settings
 
     settings = resolve_settings(flags, env.env, _load_config(env), profile=profile)
     if settings.api_key:
         env.secrets.append(settings.api_key)
+    if verbose:
+        for line in settings.describe():
+            env.info(line)
     return settings
 
 
@@ -342,7 +346,7 @@ def start(
              "user_properties": user_properties},
             child, children_ids,
         )
-        settings = _settings(env, profile, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
+        settings = _settings(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         document, origin = None, "input"
         if file is not None:
             if str(file) == "-" and env.stdin_isatty:
@@ -358,9 +362,6 @@ def start(
         )
         for warning in built.warnings:
             env.warn(warning)
-        if verbose:
-            for line in settings.describe():
-                env.info(line)
         if dry_run:
             env.stdout.write(dumps_json(built.payload) + "\n")
             return
@@ -469,11 +470,8 @@ def replay(
             workers=workers, rate=rate, shard=_parse_shard(shard) if shard else None, new_ids=new_ids,
             fail_fast=fail_fast, dry_run=dry_run, lenient=lenient, overrides=overrides,
         )
-        settings = _settings(env, profile, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
+        settings = _settings(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         options.defaults = {"source": settings.source} if settings.source else None
-        if verbose:
-            for line in settings.describe():
-                env.info(line)
         inputs_list = [str(p) for p in paths] if paths else ["-"]
         check_inputs(inputs_list)
         make_client = None if dry_run else _client_factory(env, settings, allow_http, verbose, gate=Gate())

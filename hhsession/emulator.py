@@ -246,8 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(emulator.faults.latency_ms / 1000)
             path = self.path.split("?", 1)[0]
             if path != "/healthz" and emulator.should_fail():  # readiness checks stay truthful
-                status = emulator.faults.fail_status
-                raise BadRequest(status, f"Injected failure ({status})", injected=True)
+                fail = emulator.faults.fail_status
+                raise BadRequest(fail, f"Injected failure ({fail})", injected=True)
             status, payload, note = emulator.route(method, path, self.headers.get("Authorization"), body_bytes)
             body = json.dumps(payload).encode()
         except BadRequest as exc:

@@ -73,6 +73,8 @@ def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str) -> No
     from rich.table import Table
     from rich.text import Text
 
+    from .times import format_duration
+
     console = Console(file=stream, highlight=False)
     now = time.time() * 1000
     table = Table.grid(padding=(0, 2))
@@ -96,8 +98,6 @@ def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str) -> No
     if event.get("end_time") is not None:
         row("ended", _when(event.get("end_time"), now))
     duration = event.get("duration")
-    from .times import format_duration
-
     if isinstance(duration, int | float) and not isinstance(duration, bool):
         row("duration", format_duration(duration))
     children = event.get("children_ids")

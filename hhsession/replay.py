@@ -352,9 +352,6 @@ class Journal:
                 os.fsync(self._fd)
                 self._last_sync = time.monotonic()
 
-    def record_ok(self, key: str, source: str, session_id: str) -> None:
-        self.record(key, source, session_id, "ok")
-
     def close(self) -> None:
         with self._lock:
             if self._fd is not None:

@@ -63,9 +63,9 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _check_finite(value: float, field: str) -> None:
+def _check_finite(value: float, field: str, help_text: str) -> None:
     if value != value or value in (float("inf"), float("-inf")):
-        raise InvalidInput(f"{field}: {value!r} is not a finite number; {TIME_HELP}")
+        raise InvalidInput(f"{field}: {value!r} is not a finite number; {help_text}")
 
 
 def _seconds_error(field: str, raw: object) -> InvalidInput:
@@ -92,7 +92,7 @@ def parse_time(value: object, field: str = "time", *, clock: Clock = time.time) 
     if _is_number(value):
         assert isinstance(value, int | float)
         if isinstance(value, float):
-            _check_finite(value, field)
+            _check_finite(value, field, TIME_HELP)
         if 0 <= value < SECONDS_THRESHOLD_MS:
             raise _seconds_error(field, value)
         return _checked_ms(_decimal(value), field, value)
@@ -141,8 +141,8 @@ def parse_duration(value: object, field: str = "duration") -> Number:
     """Parse a duration (a flag or a JSON value) into milliseconds."""
     if _is_number(value):
         assert isinstance(value, int | float)
-        if isinstance(value, float) and (value != value or abs(value) == float("inf")):
-            raise InvalidInput(f"{field}: {value!r} is not a finite number; {DURATION_HELP}")
+        if isinstance(value, float):
+            _check_finite(value, field, DURATION_HELP)
         if value < 0:
             raise InvalidInput(f"{field}: {value} is negative; {DURATION_HELP}")
         return _normalize(_decimal(value))

@@ -178,13 +178,13 @@ def test_resume_sends_only_what_is_left_and_keeps_the_ids(cli: Invoker, fake: Fa
 def test_a_torn_journal_line_is_dropped(tmp_path: Path) -> None:
     path = tmp_path / "j"
     journal = Journal(path)
-    journal.record_ok("a:1:x", "a:1", SID)
+    journal.record("a:1:x", "a:1", SID, "ok")
     journal.close()
     with path.open("a") as handle:
         handle.write('{"key": "a:2:y", "source": "a:2", "sess')  # a crash mid-write
     again = Journal(path)
     assert again.done == {"a:1:x": SID}
-    again.record_ok("a:3:z", "a:3", SID)
+    again.record("a:3:z", "a:3", SID, "ok")
     again.close()
     assert Journal(path).done == {"a:1:x": SID, "a:3:z": SID}
     assert all(json.loads(line) for line in path.read_text().splitlines())
