@@ -193,16 +193,11 @@ class SessionsClient:
             policy.sleep(delay)
 
     def _what(self, outcome: _Outcome) -> str:
-        if outcome.status is None:
-            return f"POST {self.api_url}{SESSIONS_PATH} failed: {outcome.problem}"
-        message = _server_message(outcome.body)
-        detail = f": {message}" if message else ""
-        return f"POST {self.api_url}{SESSIONS_PATH} failed: {outcome.problem}{detail}"
+        return f"POST {self.api_url}{SESSIONS_PATH} failed: {outcome.problem}{_detail(outcome)}"
 
     def _final_error(self, outcome: _Outcome, url: str) -> HHSessionError:
         status = outcome.status
-        message = _server_message(outcome.body)
-        detail = f": {message}" if message else ""
+        detail = _detail(outcome)
         if status is None:  # pragma: no cover - only retryable problems have no status
             return NetworkError(self._what(outcome))
         if 300 <= status < 400:
@@ -270,6 +265,12 @@ def _parse_event(outcome: _Outcome) -> dict[str, Any]:
             status=outcome.status,
         )
     return event
+
+
+def _detail(outcome: _Outcome) -> str:
+    """The server's message as ": message", or "" when there was no answer or no message."""
+    message = _server_message(outcome.body)
+    return f": {message}" if message else ""
 
 
 def _server_message(body: bytes) -> str:
