@@ -1,15 +1,17 @@
 """hhsession: start HoneyHive sessions from a shell, a CI pipeline or a script.
 
-The library is usable without the CLI::
+The CLI is a thin layer over this library; the same code runs either way::
 
-    from hhsession import Overrides, SessionsClient, build_session
+    import hhsession
 
-    built = build_session(overrides=Overrides(fields={"session_name": "nightly-eval"}))
-    client = SessionsClient(api_url="http://127.0.0.1:8787", api_key="emulator")
-    event = client.start_session(built.payload).event
+    with hhsession.Client.from_env() as hh:        # env > profile > default, as the CLI without flags
+        s = hh.start(session_name="nightly", metadata={"run": 3})
+        hh.end(s.session_id, outputs={"ok": True})
 
-Names are imported on first use, so ``import hhsession`` (and the CLI's
-start-up) does not pay for ``requests``.
+Errors are ``hhsession.HHSessionError`` subclasses carrying ``exit_code``
+(``InvalidInput``: 2, nothing sent; ``AuthError``: 3; ``RejectedError``: 4;
+``NetworkError``: 5). Names are imported on first use, so ``import hhsession``
+stays light.
 """
 
 from __future__ import annotations
@@ -20,24 +22,30 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Client": "client",
+    "StartedSession": "client",
+    "EndedSession": "client",
+    "HHSessionError": "errors",
+    "InvalidInput": "errors",
+    "AuthError": "errors",
+    "RejectedError": "errors",
+    "NetworkError": "errors",
+    "ExitCode": "errors",
+    "read_records": "inputs",
+    "Record": "inputs",
+    "ReplaySummary": "replay",
+    "Outcome": "replay",
+    "Journal": "replay",
     "build_session": "payload",
+    "build_update": "payload",
     "Overrides": "payload",
-    "BuiltSession": "payload",
     "session_json_schema": "payload",
     "parse_time": "times",
     "parse_duration": "times",
     "resolve_settings": "settings",
     "Settings": "settings",
-    "SessionsClient": "client",
-    "StartResult": "client",
     "RetryPolicy": "retry",
-    "Replay": "replay",
-    "ReplayOptions": "replay",
-    "Journal": "replay",
-    "iter_records": "replay",
     "Emulator": "emulator",
-    "HHSessionError": "errors",
-    "ExitCode": "errors",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -1,210 +1,390 @@
-"""The HTTP client (SPEC §4–5): auth, timeouts, retries, error mapping.
+"""``hhsession.Client``: the library every command and every Python caller uses.
 
-Usable without the CLI::
+::
 
-    client = SessionsClient(api_url="http://127.0.0.1:8787", api_key="...")
-    event = client.start_session(build_session(...).payload).event
+    import hhsession
+
+    with hhsession.Client.from_env() as hh:      # flag-less settings: env > profile > default
+        s = hh.start(session_name="nightly", metadata={"run": 3})
+        hh.end(s.session_id, outputs={"ok": True})
+
+One request path serves every verb: ``Client.request`` owns auth, timeouts,
+retries, the 429 gate, the answer bound (in the transport) and the mapping of
+failures to errors with exit codes. ``start``, ``end`` and ``replay`` are the
+payload builders of ``payload.py`` plus that path.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-import requests
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError
-from .payload import encode_payload
-from .retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
-from .settings import mask_secret, redact
-from .times import format_duration
+from .errors import AuthError, HHSessionError, NetworkError, RejectedError
+from .payload import (
+    BuiltSession,
+    BuiltUpdate,
+    Overrides,
+    build_session,
+    build_update,
+    encode_payload,
+    merge_documents,
+    new_session_id,
+)
+from .retry import Gate, RetryPolicy, parse_retry_after
+from .settings import (
+    CONNECT_TIMEOUT,
+    DEFAULT_API_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    NO_KEY_HINT,
+    Settings,
+    check_plain_http,
+    mask_secret,
+    redact,
+    resolve_settings,
+    validate_api_url,
+    validate_value,
+)
+from .times import Number, format_duration
+
+if TYPE_CHECKING:
+    from .inputs import Record
+    from .replay import Outcome, ReplaySummary
+    from .transport import Attempt, Transport
 
 SESSIONS_PATH = "/v1/sessions"
+EVENTS_PATH = "/v1/events"
 Log = Callable[[str], None]
+#: How many start times ``end`` remembers for sessions this client started.
+_REMEMBERED_STARTS = 10_000
 
 
-class BearerAuth(requests.auth.AuthBase):
-    """Setting an auth object stops requests from reading ``~/.netrc`` for this host."""
+@dataclass(frozen=True)
+class Answer:
+    """A 2xx answer, after however many attempts it took."""
 
-    def __init__(self, api_key: str) -> None:
-        self.api_key = api_key
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.api_key}"
-        return request
-
-
-@dataclass
-class StartResult:
-    event: dict[str, Any]
+    status: int
+    body: bytes
     attempts: int
     elapsed: float
+    secret: str | None = field(default=None, repr=False)
+
+    def json(self) -> Any:
+        """The body as JSON, anything that looks like the key masked; None when empty."""
+        text = self.body.decode("utf-8", "replace").strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise self._unexpected("JSON") from None
+        return redact_value(value, self.secret)
+
+    def json_object(self) -> dict[str, Any]:
+        try:
+            value = self.json()
+        except NetworkError:
+            value = None
+        if not isinstance(value, dict):
+            raise self._unexpected("a JSON object")
+        return value
+
+    def _unexpected(self, what: str) -> NetworkError:
+        return NetworkError(
+            f"the server answered {self.status} but not with {what}: {_shown(self.body, self.secret)!r}; "
+            f"check --api-url points at the HoneyHive API",
+            status=self.status,
+        )
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    """A started session: its id, the event the server answered, and what was sent."""
+
+    session_id: str
+    #: The server's answer: the full session event, or only ``{"session_id": ...}``
+    #: from older deployments.
+    event: dict[str, Any]
+    #: The body sent (a ``StartSessionRequest``).
+    payload: dict[str, Any]
+    attempts: int = 1
+    elapsed: float = 0.0
+    #: Set when the server already had this session (only metadata and
+    #: user_properties were merged): what it kept instead of what was sent.
+    note: str | None = None
 
     @property
-    def session_id(self) -> str:
-        return str(self.event.get("session_id", ""))
+    def event_id(self) -> str:
+        """The session's event id: its session id (a session is the root event of its trace)."""
+        value = self.event.get("event_id")
+        return value if isinstance(value, str) and value else self.session_id
+
+    @property
+    def start_time(self) -> Number:
+        value = self.event.get("start_time")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        return self.payload["start_time"]  # type: ignore[no-any-return]
 
 
-@dataclass
-class _Outcome:
-    """What one attempt ended with: a response, or a failure to get one."""
+@dataclass(frozen=True)
+class EndedSession:
+    """An ended (updated) session: the body sent and what the server answered."""
 
-    status: int | None = None
-    headers: Mapping[str, str] | None = None
-    body: bytes = b""
-    problem: str = ""
-    retryable: bool = False
+    session_id: str
+    #: The body sent (an ``UpdateEventRequest``).
+    update: dict[str, Any]
+    #: The server's answer (``{}`` when it sent none).
+    answer: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 1
+    elapsed: float = 0.0
 
 
-class SessionsClient:
+class Client:
+    """A HoneyHive client for sessions: start, end, replay. Thread-safe; a context manager.
+
+    ``api_key`` may be left out for building payloads only; sending without one
+    is an ``AuthError`` (exit code 3) before anything leaves the machine.
+    """
+
     def __init__(
         self,
         *,
-        api_url: str,
-        api_key: str,
-        timeout: float = 30.0,
-        connect_timeout: float = 5.0,
+        api_key: str | None = None,
+        api_url: str = DEFAULT_API_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        source: str | None = None,
+        allow_http: bool = False,
+        connect_timeout: float = CONNECT_TIMEOUT,
         retry: RetryPolicy | None = None,
         log: Log | None = None,
-        session: requests.Session | None = None,
+        warn: Log | None = None,
+        environ: Mapping[str, str] | None = None,
         ca_bundle: str | None = None,
     ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.api_key = api_key
-        self.timeout = timeout
-        self.connect_timeout = min(connect_timeout, timeout)
-        self.retry = retry or RetryPolicy()
-        self.log = log
-        self.http = session or requests.Session()
-        # trust_env stays on for proxies and REQUESTS_CA_BUNDLE; netrc cannot win
-        # because an auth object is set.
-        self.http.auth = BearerAuth(api_key)
-        # TLS is always verified; a private CA comes from REQUESTS_CA_BUNDLE (which
-        # requests reads itself) or SSL_CERT_FILE (which it does not, so we do).
-        self.verify: bool | str = (
-            ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+        self.api_key: str | None = (
+            validate_value("api_key", api_key, "Client(api_key=...)") if api_key is not None else None
         )
-        self.http.headers.update(
-            {"User-Agent": f"hhsession/{__version__}", "Accept": "application/json"}
+        self.api_url: str = validate_api_url(api_url, "Client(api_url=...)")
+        self.timeout: float = validate_value("timeout", timeout, "Client(timeout=...)")
+        self.connect_timeout = min(connect_timeout, self.timeout)
+        self.source = validate_value("source", source, "Client(source=...)") if source is not None else None
+        self.allow_http = allow_http
+        self.retry = retry or RetryPolicy(max_retries=validate_value("max_retries", max_retries, "Client(max_retries=...)"))
+        # A 429 pauses every request of this client (every worker of a replay), on the policy's clock.
+        self.gate = Gate(clock=self.retry.clock, sleep=self.retry.sleep)
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.ca_bundle = ca_bundle
+        self._log = log
+        self._warn = warn
+        self._lock = threading.Lock()
+        self._transport: Transport | None = None
+        self._pool_size = 1
+        self._starts: OrderedDict[str, Number] = OrderedDict()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, allow_http: bool = False, log: Log | None = None, warn: Log | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Client:
+        """A client from resolved settings (what the CLI does after reading its flags)."""
+        return cls(
+            api_key=settings.api_key,
+            api_url=settings.api_url,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            source=settings.source,
+            allow_http=allow_http,
+            connect_timeout=settings.connect_timeout,
+            log=log,
+            warn=warn,
+            environ=environ,
         )
+
+    @classmethod
+    def from_env(
+        cls, profile: str | None = None, *, environ: Mapping[str, str] | None = None, allow_http: bool = False,
+        log: Log | None = None, warn: Log | None = None,
+    ) -> Client:
+        """A client from the environment and the config file, as the CLI resolves them without flags.
+
+        Each setting: environment (``HH_API_KEY``, ...) > the profile > the built-in default.
+        """
+        environ = os.environ if environ is None else environ
+        settings = resolve_settings({}, environ, profile=profile)
+        return cls.from_settings(settings, allow_http=allow_http, log=log, warn=warn, environ=environ)
+
+    def __repr__(self) -> str:
+        return f"Client(api_url={self.api_url!r}, api_key={mask_secret(self.api_key)!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
-        self.http.close()
+        with self._lock:
+            if self._transport is not None:
+                self._transport.close()
+                self._transport = None
+
+    # ------------------------------------------------------------------ the one request path
 
     def _say(self, message: str) -> None:
-        if self.log:
-            self.log(redact(message, self.api_key))
+        if self._log is not None:
+            self._log(redact(message, self.api_key))
 
-    # ------------------------------------------------------------------ one attempt
+    def warn(self, message: str) -> None:
+        """A warning for a person: to the ``warn`` callback, else Python's ``warnings``."""
+        message = redact(message, self.api_key)
+        if self._warn is not None:
+            self._warn(message)
+        else:
+            import warnings
 
-    def _attempt(self, url: str, body: bytes) -> _Outcome:
-        try:
-            response = self.http.post(
-                url,
-                data=body,
-                headers={"Content-Type": "application/json"},
-                timeout=(self.connect_timeout, self.timeout),
-                allow_redirects=False,
-                verify=self.verify,
-            )
-        except requests.exceptions.SSLError as exc:
-            raise NetworkError(
-                f"TLS verification failed for {url}: {_reason(exc)}; if you use a private CA, "
-                f"point REQUESTS_CA_BUNDLE or SSL_CERT_FILE at its certificate"
-            ) from None
-        except requests.exceptions.ConnectTimeout:
-            return _Outcome(problem=f"could not connect within {self.connect_timeout:g} s", retryable=True)
-        except requests.exceptions.ReadTimeout:
-            return _Outcome(problem=f"no response within {self.timeout:g} s (read timeout)", retryable=True)
-        except (
-            requests.exceptions.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError,
-        ) as exc:
-            return _Outcome(problem=_reason(exc), retryable=True)
-        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as exc:
-            raise InvalidInput(f"invalid API URL {self.api_url!r}: {exc}; check --api-url") from None
-        status = response.status_code
-        return _Outcome(
-            status=status,
-            headers=response.headers,
-            body=response.content,
-            problem=f"{status} {response.reason or ''}".strip(),
-            retryable=status in RETRY_STATUSES,
-        )
+            warnings.warn(message, stacklevel=3)
 
-    # ------------------------------------------------------------------ the retry loop
+    def check_ready(self) -> None:
+        """Everything that must hold before anything is sent: a key, an acceptable transport."""
+        self._ready()
 
-    def start_session(self, payload: Mapping[str, Any]) -> StartResult:
-        """POST the session, retrying what is safe to retry, with the same bytes each time."""
-        url = self.api_url + SESSIONS_PATH
-        body = encode_payload(payload)
+    def _ready(self, pool_size: int = 1) -> Transport:
+        if not self.api_key:
+            raise AuthError(NO_KEY_HINT)
+        with self._lock:
+            self._pool_size = max(self._pool_size, pool_size)
+            transport = self._transport
+            if transport is None or transport.pool_size < self._pool_size:
+                warning = check_plain_http(self.api_url, self.allow_http)
+                if warning and transport is None:
+                    self.warn(warning)
+                from .transport import Transport
+
+                transport = Transport(
+                    self.api_url,
+                    timeout=self.timeout,
+                    connect_timeout=self.connect_timeout,
+                    pool_size=self._pool_size,
+                    environ=self.environ,
+                    ca_file=self.ca_bundle,
+                    headers={
+                        "User-Agent": f"hhsession/{__version__}",
+                        "Accept": "application/json",
+                        "Accept-Encoding": "identity",
+                        "Authorization": f"Bearer {self.api_key}",
+                    },
+                )
+                if self._transport is not None:
+                    self._transport.close()
+                self._transport = transport
+                if transport.proxy is not None:
+                    from .transport import mask_proxy
+
+                    self._say(f"through the proxy {mask_proxy(transport.proxy)}")
+        return transport
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | bytes | None = None,
+        *,
+        what: str = "the request",
+        takes: str = "requests",
+        not_found: str | None = None,
+    ) -> Answer:
+        """Send one request, retrying what is safe to retry, with the same bytes every attempt.
+
+        ``what`` names the object for messages ("the session"), ``takes`` what the
+        path is for ("sessions"); ``not_found`` replaces the message for a 404. Returns a 2xx ``Answer``; raises
+        ``AuthError`` (401/403), ``RejectedError`` (other 4xx), ``NetworkError``
+        (connection, timeout, 5xx, 429, a redirect, after retries).
+        """
+        transport = self._ready()
+        data = body if isinstance(body, bytes) or body is None else encode_payload(body)
+        url = self.api_url + path
+        headers = {"Content-Type": "application/json"} if data is not None else {}
         policy = self.retry
         started = policy.clock()
-        self._say(f"POST {url}")
+        self._say(f"{method} {url}")
         self._say(f"  Authorization: Bearer {mask_secret(self.api_key)}")
-        self._say(f"  Content-Type: application/json; Content-Length: {len(body)}")
-        self._say(f"  session_id: {payload.get('session_id')}")
+        if data is not None:
+            self._say(f"  Content-Type: application/json; Content-Length: {len(data)}")
         attempt = 0
         while True:
             attempt += 1
-            if policy.gate is not None:
-                held = policy.gate.wait()
-                if held:
-                    self._say(f"waited {held:.2f} s: the server asked the whole run to slow down")
+            held = self.gate.wait()
+            if held:
+                self._say(f"waited {held:.2f} s: the server asked the whole run to slow down")
             attempt_started = policy.clock()
-            outcome = self._attempt(url, body)
+            outcome = transport.send(method, path, data, headers)
             took = policy.clock() - attempt_started
             self._say(
                 f"attempt {attempt}/{policy.attempts}: {outcome.problem or outcome.status} "
                 f"after {took * 1000:.0f} ms"
             )
-            if outcome.status is not None and 200 <= outcome.status < 300:
-                event = _parse_event(outcome)
-                return StartResult(event=event, attempts=attempt, elapsed=policy.clock() - started)
+            if outcome.ok:
+                assert outcome.status is not None
+                return Answer(outcome.status, outcome.body, attempt, policy.clock() - started, self.api_key)
             if not outcome.retryable:
-                raise self._final_error(outcome, url)
+                raise self._final_error(outcome, method, url, what, takes, not_found)
 
             header = outcome.headers.get("Retry-After") if outcome.headers is not None else None
             retry_after = parse_retry_after(header, policy.wall_clock())
             if retry_after is not None and retry_after > policy.max_retry_after:
                 raise NetworkError(
-                    f"{self._what(outcome)}: the server asks to wait {_wait_text(retry_after)} "
+                    f"{self._what(outcome, method, url)}: the server asks to wait {_wait_text(retry_after)} "
                     f"(Retry-After: {header}), longer than hhsession waits; try again after "
                     f"{_after(policy.wall_clock(), retry_after)}",
                     status=outcome.status,
                 )
             delay = policy.wait_before(attempt, retry_after)
-            if outcome.status == 429 and policy.gate is not None:
-                policy.gate.hold(delay)  # the server said slow down: every worker waits, not just this one
+            if outcome.status == 429:
+                self.gate.hold(delay)  # the server said slow down: every worker waits, not just this one
             if attempt >= policy.attempts:
                 raise NetworkError(
-                    f"{self._what(outcome)} ({_attempts(attempt)} over {policy.clock() - started:.1f} s); "
-                    f"check the server or the network and try again, or raise --max-retries",
+                    f"{self._what(outcome, method, url)} ({_attempts(attempt)} over "
+                    f"{policy.clock() - started:.1f} s); check the server or the network and try again, "
+                    f"or raise --max-retries",
                     status=outcome.status,
+                    unreachable=outcome.unreachable,
                 )
             why = f" (Retry-After: {header})" if retry_after is not None else ""
             self._say(f"waiting {delay:.2f} s before attempt {attempt + 1}{why}")
             policy.sleep(delay)
 
-    def _what(self, outcome: _Outcome) -> str:
-        return f"POST {self.api_url}{SESSIONS_PATH} failed: {outcome.problem}{_detail(outcome)}"
+    def _what(self, outcome: Attempt, method: str, url: str) -> str:
+        return f"{method} {url} failed: {outcome.problem}{self._detail(outcome)}"
 
-    def _final_error(self, outcome: _Outcome, url: str) -> HHSessionError:
+    def _detail(self, outcome: Attempt) -> str:
+        """The server's message as ": message", or "" when there was no answer or no message."""
+        message = server_message(outcome.body, self.api_key)
+        return f": {message}" if message else ""
+
+    def _final_error(
+        self, outcome: Attempt, method: str, url: str, what: str, takes: str, not_found: str | None
+    ) -> HHSessionError:
         status = outcome.status
-        detail = _detail(outcome)
+        detail = self._detail(outcome)
         if status is None:  # pragma: no cover - only retryable problems have no status
-            return NetworkError(self._what(outcome))
+            return NetworkError(self._what(outcome, method, url))
         if 300 <= status < 400:
             location = (outcome.headers or {}).get("Location", "(no Location header)")
             return NetworkError(
-                f"the server answered {outcome.problem} redirecting to {location}; redirects are "
-                f"not followed (the API key would go along); set --api-url to the final address",
+                f"the server answered {outcome.problem} redirecting to {redact(location, self.api_key)}; "
+                f"redirects are not followed (the API key would go along); set --api-url to the final address",
                 status=status,
             )
         if status in (401, 403):
@@ -212,15 +392,195 @@ class SessionsClient:
                 f"the server refused the API key ({outcome.problem}{detail}); check HH_API_KEY, "
                 f"--api-key or `hhsession config set api_key`"
             )
+        if status == 404 and not_found:
+            return RejectedError(f"{not_found} ({outcome.problem}{detail})", status=status)
         if status in (404, 405):
             return RejectedError(
-                f"the server rejected the session ({outcome.problem}{detail}); {url} does not take "
-                f"sessions: check --api-url (the base URL, without /v1)",
+                f"the server rejected {what} ({outcome.problem}{detail}); {url} does not take "
+                f"{takes}: check --api-url (the base URL, without /v1)",
                 status=status,
             )
         if 400 <= status < 500:
-            return RejectedError(f"the server rejected the session ({outcome.problem}{detail})", status=status)
-        return NetworkError(f"{self._what(outcome)}; the server failed, try again later", status=status)
+            return RejectedError(f"the server rejected {what} ({outcome.problem}{detail})", status=status)
+        return NetworkError(f"{self._what(outcome, method, url)}; the server failed, try again later", status=status)
+
+    # ------------------------------------------------------------------ start
+
+    def build_start(
+        self,
+        document: Mapping[str, Any] | None = None,
+        /,
+        *,
+        origin: str = "start()",
+        overrides: Overrides | None = None,
+        lenient: bool = False,
+        make_id: Callable[[], str] = new_session_id,
+        **fields: Any,
+    ) -> BuiltSession:
+        """The payload ``start`` would send, by the builder's rules; nothing is sent, no key needed."""
+        if fields:
+            document = merge_documents(document, fields)
+        return build_session(
+            defaults={"source": self.source} if self.source else None,
+            document=document,
+            origin=origin,
+            overrides=overrides,
+            lenient=lenient,
+            make_id=make_id,
+        )
+
+    def start(self, document: Mapping[str, Any] | None = None, /, *, lenient: bool = False, **fields: Any) -> StartedSession:
+        """Start a session from a document and/or fields (``session_name=``, ``metadata=``, ...).
+
+        Bad input is ``InvalidInput`` (exit code 2) and nothing is sent.
+        """
+        built = self.build_start(document, lenient=lenient, **fields)
+        for warning in built.warnings:
+            self.warn(warning)
+        return self.send_start(built)
+
+    def send_start(self, built: BuiltSession | Mapping[str, Any]) -> StartedSession:
+        """Send a built payload: ``POST /v1/sessions``, the same bytes on every attempt."""
+        payload = built.payload if isinstance(built, BuiltSession) else dict(built)
+        sent_id = str(payload["session_id"])
+        answer = self.request("POST", SESSIONS_PATH, payload, what="the session", takes="sessions")
+        event = answer.json_object()
+        session_id = str(event.get("session_id") or sent_id)
+        started = StartedSession(
+            session_id=session_id,
+            event=event,
+            payload=payload,
+            attempts=answer.attempts,
+            elapsed=answer.elapsed,
+            note=existing_session_note(payload, event),
+        )
+        self._remember_start(session_id, started.start_time)
+        return started
+
+    def _remember_start(self, session_id: str, start_time: Number) -> None:
+        with self._lock:
+            self._starts[session_id] = start_time
+            while len(self._starts) > _REMEMBERED_STARTS:
+                self._starts.popitem(last=False)
+
+    # ------------------------------------------------------------------ end
+
+    def build_end(
+        self,
+        session: str | StartedSession,
+        document: Mapping[str, Any] | None = None,
+        /,
+        *,
+        origin: str = "end()",
+        overrides: Overrides | None = None,
+        start_time: Any = None,
+        lenient: bool = False,
+        **fields: Any,
+    ) -> BuiltUpdate:
+        """The update ``end`` would send; nothing is sent, no key needed.
+
+        ``start_time`` (any time the grammar reads) gives the duration; it is
+        known without it for a session this client started.
+        """
+        session_id = session.session_id if isinstance(session, StartedSession) else session
+        if start_time is None:
+            if isinstance(session, StartedSession):
+                start_time = session.start_time
+            else:
+                with self._lock:
+                    start_time = self._starts.get(session_id)
+        if fields:
+            document = merge_documents(document, fields)
+        return build_update(
+            session_id, document=document, origin=origin, overrides=overrides, start_time=start_time, lenient=lenient
+        )
+
+    def end(
+        self,
+        session: str | StartedSession,
+        document: Mapping[str, Any] | None = None,
+        /,
+        *,
+        start_time: Any = None,
+        lenient: bool = False,
+        **fields: Any,
+    ) -> EndedSession:
+        """End a session: ``end_time`` now unless given, ``duration`` when the start is known,
+        and any of ``outputs``, ``metadata``, ``feedback``, ``metrics``, ``config``,
+        ``user_properties``, ``children_ids`` (``PUT /v1/events/{session_id}``)."""
+        built = self.build_end(session, document, start_time=start_time, lenient=lenient, **fields)
+        for warning in built.warnings:
+            self.warn(warning)
+        return self.send_end(built)
+
+    def send_end(self, built: BuiltUpdate) -> EndedSession:
+        """Send a built update: ``PUT /v1/events/{session_id}``, the same body on every attempt."""
+        session_id = built.session_id
+        answer = self.request(
+            "PUT",
+            f"{EVENTS_PATH}/{session_id}",
+            built.payload,
+            what=f"the update of session {session_id}",
+            takes="event updates",
+            not_found=(
+                f"session {session_id} was not found at {self.api_url}; check the id, and that --api-url "
+                f"is the server the session was started on"
+            ),
+        )
+        reply = answer.json()  # the vendor documents no body for this answer
+        return EndedSession(
+            session_id=session_id,
+            update=built.payload,
+            answer=reply if isinstance(reply, dict) else {},
+            attempts=answer.attempts,
+            elapsed=answer.elapsed,
+        )
+
+    # ------------------------------------------------------------------ replay
+
+    def replay(
+        self,
+        records: Iterable[Record | Mapping[str, Any]],
+        *,
+        workers: int = 8,
+        rate: float | None = None,
+        shard: tuple[int, int] | None = None,
+        new_ids: bool = False,
+        fail_fast: bool = False,
+        dry_run: bool = False,
+        lenient: bool = False,
+        overrides: Overrides | None = None,
+        journal: str | Path | None = None,
+        failures: str | Path | None = None,
+        on_result: Callable[[Outcome], None] | None = None,
+    ) -> ReplaySummary:
+        """Start one session per record, concurrently; see ``hhsession.replay``.
+
+        ``records``: dicts, or ``hhsession.read_records(paths)``. With a
+        ``journal`` the run is resumable and never starts a second session for
+        a record. Failed records do not raise (see the summary, and
+        ``failures``); a failure that stops the run (no key, a refused key, a
+        server that cannot be reached) raises, carrying ``.summary``.
+        """
+        from .replay import ReplayOptions, run_replay
+
+        options = ReplayOptions(
+            workers=workers, rate=rate, shard=shard, new_ids=new_ids, fail_fast=fail_fast, dry_run=dry_run,
+            lenient=lenient, overrides=overrides,
+        )
+        return run_replay(
+            self, records, options,
+            journal=Path(journal) if journal is not None else None,
+            failures=Path(failures) if failures is not None else None,
+            on_result=on_result,
+        )
+
+    def _reserve_connections(self, count: int) -> None:
+        """Keep ``count`` connections alive (one per replay worker)."""
+        self._ready(pool_size=count)
+
+
+# --------------------------------------------------------------------------- helpers
 
 
 def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:
@@ -252,30 +612,22 @@ def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any]) 
     )
 
 
-def _parse_event(outcome: _Outcome) -> dict[str, Any]:
-    try:
-        event = json.loads(outcome.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        event = None
-    if not isinstance(event, dict):
-        shown = outcome.body[:200].decode("utf-8", "replace")
-        raise NetworkError(
-            f"the server answered {outcome.status} but not with a JSON object: {shown!r}; "
-            f"check --api-url points at the HoneyHive API",
-            status=outcome.status,
-        )
-    return event
+def redact_value(value: Any, secret: str | None) -> Any:
+    """A JSON value with the secret masked in every string (keys included)."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {redact(str(k), secret): redact_value(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_value(item, secret) for item in value]
+    return value
 
 
-def _detail(outcome: _Outcome) -> str:
-    """The server's message as ": message", or "" when there was no answer or no message."""
-    message = _server_message(outcome.body)
-    return f": {message}" if message else ""
-
-
-def _server_message(body: bytes) -> str:
-    """The ``message`` of the documented error body, else the start of the body."""
-    text = body.decode("utf-8", "replace").strip()
+def server_message(body: bytes, secret: str | None = None) -> str:
+    """The ``message`` of the documented error body, else the start of the body; masked, then cut."""
+    text = redact(body.decode("utf-8", "replace"), secret).strip()
     try:
         parsed = json.loads(text)
     except ValueError:
@@ -283,8 +635,12 @@ def _server_message(body: bytes) -> str:
     if isinstance(parsed, dict):
         message = parsed.get("message") or parsed.get("error")
         if isinstance(message, str | int | float) and str(message):
-            return str(message)[:500]
+            return redact(str(message), secret)[:500]
     return " ".join(text[:200].split())
+
+
+def _shown(body: bytes, secret: str | None) -> str:
+    return redact(body.decode("utf-8", "replace"), secret)[:200]
 
 
 def _wait_text(seconds: float) -> str:
@@ -302,25 +658,3 @@ def _after(now: float, seconds: float) -> str:
 
 def _attempts(count: int) -> str:
     return f"{count} attempt" if count == 1 else f"{count} attempts"
-
-
-def _reason(exc: BaseException) -> str:
-    """A short reason from a requests exception (which wraps urllib3's)."""
-    text = str(exc)
-    for needle, reason in (
-        ("Connection refused", "connection refused"),
-        ("Name or service not known", "DNS lookup failed"),
-        ("nodename nor servname", "DNS lookup failed"),
-        ("Temporary failure in name resolution", "DNS lookup failed"),
-        ("RemoteDisconnected", "the server closed the connection without answering"),
-        ("Connection reset", "connection reset by the server"),
-        ("Connection aborted", "connection closed by the server"),
-        ("IncompleteRead", "connection closed while reading the response"),
-        ("Response ended prematurely", "connection closed while reading the response"),
-        ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
-        ("Network is unreachable", "network is unreachable"),
-    ):
-        if needle in text:
-            return reason
-    return " ".join(text.split())[:200]
-

@@ -1,20 +1,17 @@
 """The environment a command runs in: streams, terminals, environment variables.
 
 Commands take one of these instead of reaching for ``sys`` and ``os.environ``,
-so tests can swap it (as httpie's ``Environment``).
+so a caller can give another one: ``hhsession.cli.main(argv, env)``, as
+httpie's ``main(args, env)``; the tests do (``tests/test_environment.py``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import traceback
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
-
-from .errors import ExitCode, HHSessionError
 
 
 @dataclass
@@ -67,37 +64,3 @@ def _isatty(stream: object) -> bool:
         return bool(stream.isatty())  # type: ignore[attr-defined]
     except (AttributeError, ValueError):
         return False
-
-
-class CommandExit(Exception):
-    """Raised by ``edge`` to end the command with an exit code (the CLI turns it into Exit)."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-@contextmanager
-def edge(env: Environment, verbose: bool = False) -> Iterator[None]:
-    """Turn every failure into one line on stderr and its exit code (SPEC §6)."""
-    try:
-        yield
-    except HHSessionError as exc:
-        env.error(exc.message)
-        raise CommandExit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
-        env.stderr.write("\nhhsession: interrupted\n")
-        raise CommandExit(int(ExitCode.INTERRUPTED)) from None
-    except BrokenPipeError:
-        # The reader went away (`| head`): not our failure, and nothing to say.
-        raise CommandExit(int(ExitCode.OK)) from None
-    except CommandExit:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the one place that catches everything
-        if verbose:
-            env.stderr.write(env.redact(traceback.format_exc()))
-        env.error(
-            f"internal error: {type(exc).__name__}: {exc}; rerun with --verbose for the "
-            f"traceback and report it"
-        )
-        raise CommandExit(int(ExitCode.INTERNAL)) from None

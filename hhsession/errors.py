@@ -7,6 +7,7 @@ at the edge and turns them into one line on stderr plus the exit code.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -24,6 +25,8 @@ class HHSessionError(Exception):
     """A failure with a message for a person: what failed, why, what to do."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    #: When the error stopped a replay: what the run did before it (a ``ReplaySummary``).
+    summary: Any = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -57,6 +60,16 @@ class NetworkError(HHSessionError):
 
     exit_code = ExitCode.NETWORK
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, unreachable: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        #: The server could not be reached at all (refused, DNS, no route).
+        self.unreachable = unreachable
+
+
+class ReplayInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a replay, after the journal was flushed; carries the summary so far."""
+
+    def __init__(self, summary: Any) -> None:
+        super().__init__()
+        self.summary = summary

@@ -1,15 +1,19 @@
-"""Build and validate a session object (SPEC §1–2). Pure: no network, no CLI.
+"""Build and validate what is sent (SPEC §1–3). Pure: no I/O, no network, no CLI.
 
-One builder serves every command. Layers, lowest first, a higher one winning
-field by field (object fields merge key by key):
+Two builders, one per request body, shared by every command and the Python API:
 
-1. defaults (the profile's or ``HH_SOURCE``'s ``source``);
-2. a JSON document (``-f`` file, standard input, or one replay record);
-3. the field flags.
+- ``build_session`` (``POST /v1/sessions``, a ``StartSessionRequest``) for
+  ``start``, ``replay`` and ``exec``;
+- ``build_update`` (``PUT /v1/events/{id}``, an ``UpdateEventRequest``) for ``end``.
+
+Layers, lowest first, a higher one winning field by field (object fields merge
+key by key): 1. defaults (the profile's or ``HH_SOURCE``'s ``source``); 2. a
+JSON document (``-f``, standard input, one replay record, or a Python caller's
+keyword arguments); 3. the field flags (``Overrides``).
 
 Then the server's defaults are filled in on the client, so the payload that
 leaves the machine is exactly the event the server will store, and everything
-the server would silently replace is refused instead.
+the server would silently replace or ignore is refused instead.
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from .errors import InvalidInput
+from .inputs import MAX_INPUT_BYTES
 from .times import Clock, Number, json_type, parse_duration, parse_time
 
-MAX_INPUT_BYTES = 16 * 1024 * 1024
+__all__ = ["MAX_INPUT_BYTES", "build_session", "build_update", "Overrides", "BuiltSession", "BuiltUpdate"]
 
 STRING_FIELDS = ("session_id", "session_name", "event_name", "source")
 TIME_FIELDS = ("start_time", "end_time")
@@ -92,151 +98,53 @@ def new_session_id() -> str:
     return str(uuid.uuid4())
 
 
+@dataclass(frozen=True)
+class Shape:
+    """The fields of one request body and what type each must be."""
+
+    name: str
+    fields: tuple[str, ...]
+    strings: tuple[str, ...]
+    objects: tuple[str, ...]
+    times: tuple[str, ...]
+
+    def suggest(self, key: str) -> str | None:
+        """The field a mistaken key most likely meant, if any."""
+        folded = key.strip().lower().replace("-", "_")
+        if folded in self.fields:
+            return folded
+        compact = folded.replace("_", "")
+        hint = SUGGESTIONS.get(folded) or SUGGESTIONS.get(compact)
+        if hint in self.fields:
+            return hint
+        close = difflib.get_close_matches(folded, self.fields, n=1, cutoff=0.75)
+        return close[0] if close else None
+
+
+#: ``StartSessionRequest``: POST /v1/sessions.
+SESSION = Shape("session", FIELDS, STRING_FIELDS, OBJECT_FIELDS, TIME_FIELDS)
+#: ``UpdateEventRequest``: PUT /v1/events/{event_id}. ``outputs`` replaces, the
+#: other objects merge on the server; ``children_ids`` replaces.
+UPDATE_OBJECT_FIELDS = ("outputs", "metadata", "feedback", "metrics", "config", "user_properties")
+UPDATE_FIELDS = ("end_time", "duration", *UPDATE_OBJECT_FIELDS, "children_ids")
+UPDATE = Shape("update", UPDATE_FIELDS, (), UPDATE_OBJECT_FIELDS, ("end_time",))
+
+
 def suggest_field(key: str) -> str | None:
-    """The field a mistaken key most likely meant, if any."""
-    folded = key.strip().lower().replace("-", "_")
-    if folded in FIELDS:
-        return folded
-    compact = folded.replace("_", "")
-    if folded in SUGGESTIONS or compact in SUGGESTIONS:
-        return SUGGESTIONS.get(folded) or SUGGESTIONS[compact]
-    close = difflib.get_close_matches(folded, FIELDS, n=1, cutoff=0.75)
-    return close[0] if close else None
+    """The session field a mistaken key most likely meant, if any."""
+    return SESSION.suggest(key)
 
 
-# --------------------------------------------------------------------------- reading JSON
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json(data: bytes | str, origin: str) -> Any:
-    """Parse JSON text, with errors that give line and column."""
-    if isinstance(data, bytes):
-        if len(data) > MAX_INPUT_BYTES:
-            raise InvalidInput(f"{origin}: input is larger than 16 MiB; split it into smaller files")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(
-                f"{origin}: not UTF-8 (bad byte at offset {exc.start}); "
-                f"convert it, e.g. iconv -f latin1 -t utf-8"
-            ) from None
-    else:
-        text = data
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        hint = ""
-        if exc.msg == "Extra data":
-            hint = "; more than one JSON value: for JSON Lines (one object per line) use hhsession replay"
-        raise InvalidInput(
-            f"{origin}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"{origin}: invalid JSON: {exc}") from None
-
-
-def open_input(path: str) -> BinaryIO:
-    """Open a file for reading, with errors a person can act on."""
-    try:
-        return open(path, "rb")  # noqa: SIM115 - the caller closes it
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file; check the path") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{path}: is a directory, not a file") from None
-    except PermissionError:
-        raise InvalidInput(f"{path}: permission denied; check the file's permissions") from None
-
-
-def read_bytes(path: str, stdin: BinaryIO | None = None) -> bytes:
-    """Read a file, or standard input for ``-``, refusing more than 16 MiB."""
-    if path == "-":
-        if stdin is None:
-            raise InvalidInput("-: standard input is not available")
-        data = stdin.read(MAX_INPUT_BYTES + 1)
-    else:
-        with open_input(path) as handle:
-            data = handle.read(MAX_INPUT_BYTES + 1)
-    if len(data) > MAX_INPUT_BYTES:
-        label = "standard input" if path == "-" else path
-        raise InvalidInput(f"{label}: input is larger than 16 MiB; split it into smaller files")
-    return data
-
-
-def read_json_object(path: str, stdin: BinaryIO | None = None) -> dict[str, Any]:
-    """Read one JSON object from a file or ``-`` (standard input)."""
-    origin = "standard input" if path == "-" else path
-    data = read_bytes(path, stdin)
-    if not data.strip():
-        raise InvalidInput(f"{origin}: empty input; expected one JSON object")
-    return expect_object(parse_json(data, origin), origin)
-
-
-def expect_object(value: Any, origin: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{origin}: expected a JSON object {{...}}, got {json_type(value)}")
-    return value
-
-
-# --------------------------------------------------------------------------- flag values
-
-
-def parse_object_arg(
-    field_name: str, arg: str, read_file: Callable[[str], bytes] | None = None
-) -> dict[str, Any]:
-    """One object-field flag value as a dict to merge in.
-
-    ``key=value`` (string), ``key:=JSON`` (typed), ``{"a": 1}`` (an object) or
-    ``@path.json`` (an object read from a file). Dots in keys are literal.
-    """
-    flag = f"--{field_name.replace('_', '-')}"
-    if arg.startswith("@"):
-        path = arg[1:]
-        if not path:
-            raise InvalidInput(f"{flag} @: give a file name after @, e.g. @{field_name}.json")
-        data = (read_file or (lambda p: read_bytes(p)))(path)
-        return expect_object(parse_json(data, f"{flag} {arg}"), f"{flag} {arg}")
-    if arg.lstrip().startswith("{"):
-        return expect_object(parse_json(arg, f"{flag} {arg!r}"), f"{flag} {arg!r}")
-    key, sep, value = arg.partition("=")
-    if not sep:
-        raise InvalidInput(
-            f"{flag} {arg!r}: expected key=value, key:=JSON, a JSON object or @file.json"
-        )
-    if key.endswith(":"):
-        key = key[:-1]
-        typed = parse_json(value, f"{flag} {arg!r}")
-        if not key:
-            raise InvalidInput(f"{flag} {arg!r}: the key before := is empty")
-        return {key: typed}
-    if not key:
-        raise InvalidInput(f"{flag} {arg!r}: the key before = is empty")
-    return {key: value}
-
-
-def parse_object_args(
-    field_name: str, args: Iterable[str], read_file: Callable[[str], bytes] | None = None
-) -> dict[str, Any]:
-    """Apply a repeated object-field flag left to right."""
-    merged: dict[str, Any] = {}
-    for arg in args:
-        merged.update(parse_object_arg(field_name, arg, read_file))
-    return merged
-
-
-def parse_children_json(arg: str) -> list[str]:
-    value = parse_json(arg, f"--children-ids {arg!r}")
-    return _check_children(value, "--children-ids")
-
-
-# --------------------------------------------------------------------------- the builder
+# --------------------------------------------------------------------------- the layers
 
 
 @dataclass
 class Overrides:
-    """Layer 3: what the field flags say. ``None`` means the flag was not given."""
+    """Layer 3: what the field flags say. ``None`` means the flag was not given.
+
+    ``fields`` holds scalar fields as given (times and durations as text);
+    ``objects`` the object fields, already parsed, merged key by key.
+    """
 
     fields: dict[str, Any] = field(default_factory=dict)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -244,17 +152,18 @@ class Overrides:
     add_children: list[str] = field(default_factory=list)
 
 
-@dataclass
-class BuiltSession:
-    payload: dict[str, Any]
-    warnings: list[str]
+def merge_documents(base: Mapping[str, Any] | None, top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, object fields merged key by key (a Python caller's keywords over a document)."""
+    merged = dict(base or {})
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
-    @property
-    def session_id(self) -> str:
-        return str(self.payload["session_id"])
 
-
-def _check_children(value: Any, where: str) -> list[str]:
+def check_children(value: Any, where: str) -> list[str]:
     if not isinstance(value, list):
         raise InvalidInput(f'{where}: expected an array of strings, e.g. ["id1", "id2"], got {json_type(value)}')
     for index, item in enumerate(value):
@@ -273,62 +182,56 @@ def unwrap_legacy(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_document(
-    document: Mapping[str, Any], origin: str, lenient: bool, warnings: list[str]
+    document: Mapping[str, Any], shape: Shape, origin: str, lenient: bool, warnings: list[str]
 ) -> dict[str, Any]:
     """Type-check a layer-2 document; drop nulls (a null field counts as absent)."""
     checked: dict[str, Any] = {}
     for key, value in document.items():
         where = f"{origin}: {key}"
-        if key not in FIELDS:
-            hint = suggest_field(key)
-            if key == "session":
+        if key not in shape.fields:
+            hint = shape.suggest(key)
+            if key == "session" and shape is SESSION:
                 advice = 'the deprecated {"session": {...}} wrapper must be the only top-level key'
             elif hint:
                 advice = f"did you mean {hint}?"
             else:
-                advice = "allowed: " + ", ".join(FIELDS)
+                advice = "allowed: " + ", ".join(shape.fields)
             if lenient:
                 warnings.append(f"{where}: unknown field dropped ({advice})")
                 continue
-            raise InvalidInput(f"{where}: unknown field; {advice} (or pass --lenient to drop it)")
+            ignored = " (the server would silently ignore it)" if shape is UPDATE else ""
+            raise InvalidInput(f"{where}: unknown field{ignored}; {advice} (or pass --lenient to drop it)")
         if value is None:
             continue
-        if key in STRING_FIELDS:
+        if key in shape.strings:
             if not isinstance(value, str) and not (key == "session_id" and lenient):
                 raise InvalidInput(f"{where}: expected a string, got {json_type(value)}")
-        elif key in OBJECT_FIELDS:
+        elif key in shape.objects:
             if not isinstance(value, dict):
                 raise InvalidInput(
                     f'{where}: expected an object like {{"key": "value"}}, got {json_type(value)}'
                 )
         elif key == "children_ids":
-            value = _check_children(value, where)
+            value = check_children(value, where)
         checked[key] = value
     return checked
 
 
-def build_session(
-    *,
-    defaults: Mapping[str, Any] | None = None,
-    document: Mapping[str, Any] | None = None,
-    origin: str = "input",
-    overrides: Overrides | None = None,
-    lenient: bool = False,
-    clock: Clock = time.time,
-    make_id: Callable[[], str] = new_session_id,
-) -> BuiltSession:
-    """Merge the three layers, fill the server's defaults, refuse what it would mangle."""
-    warnings: list[str] = []
-    overrides = overrides or Overrides()
-    layer2 = _check_document(unwrap_legacy(dict(document or {})), origin, lenient, warnings)
-
+def _merge_layers(
+    shape: Shape,
+    defaults: Mapping[str, Any] | None,
+    document: Mapping[str, Any],
+    origin: str,
+    overrides: Overrides,
+) -> tuple[dict[str, Any], Callable[[str], str]]:
+    """The three layers merged, and a function naming where a field came from."""
     merged: dict[str, Any] = {}
     origin_of: dict[str, str] = {}
-    for layer, label in ((defaults or {}, "default"), (layer2, origin)):
+    for layer, label in ((defaults or {}, "default"), (document, origin)):
         for key, value in layer.items():
             if value is None:
                 continue
-            merged[key] = {**merged.get(key, {}), **value} if key in OBJECT_FIELDS else value
+            merged[key] = {**merged.get(key, {}), **value} if key in shape.objects else value
             origin_of[key] = label
     for key, value in overrides.fields.items():
         if value is not None:
@@ -345,6 +248,37 @@ def build_session(
     def where(key: str) -> str:
         label = origin_of.get(key, origin)
         return f"{label}: {key}" if not label.startswith("--") else label
+
+    return merged, where
+
+
+# --------------------------------------------------------------------------- starting a session
+
+
+@dataclass
+class BuiltSession:
+    payload: dict[str, Any]
+    warnings: list[str]
+
+    @property
+    def session_id(self) -> str:
+        return str(self.payload["session_id"])
+
+
+def build_session(
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    document: Mapping[str, Any] | None = None,
+    origin: str = "input",
+    overrides: Overrides | None = None,
+    lenient: bool = False,
+    clock: Clock = time.time,
+    make_id: Callable[[], str] = new_session_id,
+) -> BuiltSession:
+    """Merge the three layers, fill the server's defaults, refuse what it would mangle."""
+    warnings: list[str] = []
+    layer2 = _check_document(unwrap_legacy(dict(document or {})), SESSION, origin, lenient, warnings)
+    merged, where = _merge_layers(SESSION, defaults, layer2, origin, overrides or Overrides())
 
     # session_id: refuse what the server would silently replace.
     session_id = merged.get("session_id")
@@ -412,15 +346,90 @@ def build_session(
     payload.setdefault("session_id", make_id())
     payload.setdefault("event_name", payload.get("session_name") or "unknown")
     payload.setdefault("source", "unknown")
-    return BuiltSession(payload=_ordered(payload), warnings=warnings)
+    return BuiltSession(payload=_ordered(payload, FIELDS), warnings=warnings)
+
+
+# --------------------------------------------------------------------------- ending a session
+
+
+@dataclass
+class BuiltUpdate:
+    """The body of ``PUT /v1/events/{session_id}``: an ``UpdateEventRequest``."""
+
+    session_id: str
+    payload: dict[str, Any]
+    warnings: list[str]
+
+
+def build_update(
+    session_id: str,
+    *,
+    document: Mapping[str, Any] | None = None,
+    origin: str = "input",
+    overrides: Overrides | None = None,
+    start_time: Any = None,
+    lenient: bool = False,
+    clock: Clock = time.time,
+) -> BuiltUpdate:
+    """An update that ends a session, by the server's ``UpdateEventRequest`` rules.
+
+    ``end_time`` defaults to now; ``duration`` to end minus ``start_time`` when
+    the start is known. The server silently ignores unknown fields and an empty
+    ``children_ids``, so both are refused here (unknown fields are dropped with a
+    warning when ``lenient``). Times are whole milliseconds.
+    """
+    if not is_uuid(session_id):
+        raise InvalidInput(
+            f"session id {session_id!r} is not a UUID (like 3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17); give the "
+            f"id that `hhsession start` printed (-o env exports it as HH_SESSION_ID)"
+        )
+    warnings: list[str] = []
+    document = dict(document or {})
+    for id_key in ("event_id", "session_id"):  # the legacy PUT /events form carries the id in the body
+        value = document.pop(id_key, None)
+        if value is not None and value != session_id:
+            raise InvalidInput(
+                f"{origin}: {id_key} {value!r} is not the session being ended ({session_id}); "
+                f"drop it from the document or end that session instead"
+            )
+    layer2 = _check_document(document, UPDATE, origin, lenient, warnings)
+    merged, where = _merge_layers(UPDATE, None, layer2, origin, overrides or Overrides())
+    if "children_ids" in merged and not merged["children_ids"]:
+        raise InvalidInput(
+            f"{where('children_ids')}: is empty; the server ignores an empty children_ids (it only "
+            f"replaces them with a non-empty list); leave it out or give at least one id"
+        )
+    end = whole_ms(parse_time(merged.get("end_time", "now"), where("end_time"), clock=clock))
+    start = None if start_time is None else whole_ms(parse_time(start_time, "start time", clock=clock))
+    if start is not None and end < start:
+        raise InvalidInput(
+            f"{where('end_time')}: end_time {end} is before the session's start {start}; "
+            f"check --end-time, --start-time or HH_SESSION_START_TIME"
+        )
+    if "duration" in merged:
+        duration: Number | None = parse_duration(merged["duration"], where("duration"))
+    else:
+        duration = None if start is None else end - start
+    payload = {**merged, "end_time": end}
+    if duration is not None:
+        payload["duration"] = duration
+    return BuiltUpdate(session_id=session_id, payload=_ordered(payload, UPDATE_FIELDS), warnings=warnings)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def whole_ms(value: Number) -> int:
+    """A time as whole milliseconds, a fraction rounded half up (the server reads int64)."""
+    return int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _round(value: float) -> Number:
     return int(value) if float(value).is_integer() else round(value, 3)
 
 
-def _ordered(payload: dict[str, Any]) -> dict[str, Any]:
-    return {key: payload[key] for key in FIELDS if key in payload}
+def _ordered(payload: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    return {key: payload[key] for key in order if key in payload}
 
 
 def encode_payload(payload: Mapping[str, Any]) -> bytes:

@@ -1,19 +1,21 @@
 """Replay recorded sessions (SPEC §3 ``replay``): streamed, concurrent, resumable.
 
-Records are read one at a time (JSON Lines, or one JSON array parsed
-incrementally), built by the same payload builder as ``start``, and sent by a
-pool of workers, each with its own keep-alive connection. Memory stays flat:
-the queues between reader, workers and writer are bounded.
+Records are read one at a time (``inputs.read_records``), built by the same
+payload builder as ``start`` and sent through the same client, by a pool of
+workers sharing its keep-alive connections. Memory stays flat: the queues
+between reader, workers and the results are bounded.
 
 Never a second session for a record: with a journal, a record without a
 ``session_id`` gets an id *derived* from the journal's run id and the record's
 identity, so the same record gets the same id in every run, even when a crash
 came before its success was written down; the server is idempotent on it.
+
+Everything a run writes (the journal, the failures file, the caller's
+``on_result``) goes through one place, ``_Results``.
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 import os
@@ -24,230 +26,20 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Protocol
+from typing import IO, TYPE_CHECKING, Any
 
-from .errors import AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError
-from .payload import MAX_INPUT_BYTES, Overrides, build_session, open_input, parse_json
+from .errors import AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError, ReplayInterrupted
+from .inputs import Record, record_from_value
+from .payload import Overrides
+from .retry import RateLimiter
+from .settings import redact
 from .times import json_type
 
-CHUNK = 256 * 1024
+if TYPE_CHECKING:
+    from .client import Client
+
 JOURNAL_KIND = "hhsession-replay-journal"
 FAILURE_KEYS = {"source", "record", "error", "status", "http_status"}
-
-
-# --------------------------------------------------------------------------- reading records
-
-
-@dataclass
-class Record:
-    index: int  # position across all inputs, from 0 (what --shard divides)
-    source: str  # "file:line", as shown to people
-    key: str  # identity across runs: real path, line and a hash of the text
-    text: str  # the record's JSON text
-    value: Any = None
-    error: str | None = None
-
-
-def _key(name: str, line: int, text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
-    return f"{name}:{line}:{digest}"
-
-
-def check_inputs(paths: list[str]) -> None:
-    """Every input is readable, before anything is sent (a missing third file is exit 2, not exit 6)."""
-    if paths.count("-") > 1:
-        raise InvalidInput("- (standard input) is given more than once; give it once")
-    for path in paths:
-        if path != "-":
-            open_input(path).close()
-
-
-def iter_records(paths: Iterable[str], stdin: BinaryIO | None) -> Iterator[Record]:
-    """Every record of every input, in order, one at a time."""
-    index = 0
-    for path in paths:
-        if path == "-":
-            if stdin is None:
-                raise InvalidInput("-: standard input is not available")
-            label, name, stream, close = "-", "-", stdin, False
-        else:
-            stream = open_input(path)
-            # The path as given (not its real path): the same command resumes even
-            # where a CI checkout lands in another directory.
-            label, name, close = path, os.path.normpath(path), True
-        try:
-            for record in _iter_stream(stream, label, name):
-                record.index = index
-                index += 1
-                yield record
-        finally:
-            if close:
-                stream.close()
-
-
-def _iter_stream(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
-    first = _peek_first_byte(stream)
-    if first == b"[":
-        yield from _iter_array(stream, label, name)
-    else:
-        yield from _iter_lines(stream, label, name)
-
-
-def _peek_first_byte(stream: BinaryIO) -> bytes:
-    peek = getattr(stream, "peek", None)
-    if peek is None:
-        return b""
-    data: bytes = peek(CHUNK)
-    return data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-
-
-def _iter_lines(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
-    line_number = 0
-    while True:
-        raw = stream.readline(MAX_INPUT_BYTES + 1)
-        if not raw:
-            return
-        line_number += 1
-        source = f"{label}:{line_number}"
-        if len(raw) > MAX_INPUT_BYTES and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):  # skip the rest of the giant line
-                raw = stream.readline(CHUNK)
-            yield Record(0, source, _key(name, line_number, "<too large>"), "", error="record is larger than 16 MiB")
-            continue
-        if line_number == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
-        try:
-            text = raw.decode("utf-8").strip()
-        except UnicodeDecodeError as exc:
-            text = raw.decode("utf-8", "replace").strip()
-            yield Record(0, source, _key(name, line_number, text), text,
-                         error=f"not UTF-8 (bad byte at offset {exc.start})")
-            continue
-        if not text:
-            continue
-        yield _parsed(Record(0, source, _key(name, line_number, text), text))
-
-
-def _parsed(record: Record) -> Record:
-    try:
-        record.value = parse_json(record.text, record.source)
-    except InvalidInput as exc:
-        record.error = exc.message.removeprefix(f"{record.source}: ")
-        if record.text.startswith("{") and not record.text.endswith("}"):
-            record.error += (
-                " (JSON Lines holds one whole object per line; for one pretty-printed object "
-                "use hhsession start -f, for many put them in a JSON array)"
-            )
-    return record
-
-
-class _BrokenArray(Exception):
-    """The rest of an array cannot be read (cut short, invalid, not UTF-8)."""
-
-    def __init__(self, line: int, why: str) -> None:
-        super().__init__(why)
-        self.line = line
-        self.why = why
-
-
-def _iter_array(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
-    """The elements of one JSON array; where the rest is unreadable, one invalid record ends it.
-
-    Elements before the damage were already sent, so this is not a usage error:
-    the run goes on with the next input and ends with exit 6.
-    """
-    try:
-        yield from _array_elements(stream, label, name)
-    except _BrokenArray as exc:
-        yield Record(0, f"{label}:{exc.line}", _key(name, exc.line, exc.why), "", error=exc.why)
-
-
-def _array_elements(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
-    """The elements of one JSON array, parsed as they come, never the whole file at once."""
-    decoder = json.JSONDecoder()
-    utf8 = codecs.getincrementaldecoder("utf-8-sig")()
-    buf, pos, line, eof = "", 0, 1, False
-
-    def fill() -> bool:
-        nonlocal buf, pos, eof
-        if eof:
-            return False
-        chunk = stream.read(CHUNK)
-        try:
-            text = utf8.decode(chunk, final=not chunk)
-        except UnicodeDecodeError as exc:
-            raise _BrokenArray(line, f"not UTF-8 (bad byte near offset {exc.start} of a chunk); the rest of the file is skipped") from None
-        if not chunk:
-            eof = True
-        buf = buf[pos:] + text
-        pos = 0
-        return bool(chunk) or bool(text)
-
-    def skip_space() -> str:
-        nonlocal pos, line
-        while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n":
-                if buf[pos] == "\n":
-                    line += 1
-                pos += 1
-            if pos < len(buf):
-                return buf[pos]
-            if not fill():
-                return ""
-
-    if skip_space() != "[":  # pragma: no cover - _iter_stream checked it
-        raise InvalidInput(f"{label}: expected a JSON array")
-    pos += 1
-    expect_value = True
-    while True:
-        char = skip_space()
-        if char == "]":
-            return
-        if char == "":
-            raise _BrokenArray(line, "the JSON array is not closed; the file may be cut short")
-        if not expect_value:
-            if char != ",":
-                raise _BrokenArray(line, f"expected , or ] between array elements, got {char!r}; the rest of the file is skipped")
-            pos += 1
-            expect_value = True
-            continue
-        start_line = line
-        while True:
-            try:
-                value, end = decoder.raw_decode(buf, pos)
-                break
-            except json.JSONDecodeError as exc:
-                if len(buf) - pos > MAX_INPUT_BYTES:
-                    raise _BrokenArray(start_line, "an array element is larger than 16 MiB or invalid; the rest of the file is skipped") from None
-                if not fill():
-                    lineno = start_line + buf.count("\n", pos, exc.pos)
-                    raise _BrokenArray(lineno, f"invalid JSON in the array: {exc.msg}; the rest of the file is skipped") from None
-        text = buf[pos:end]
-        line += text.count("\n")
-        pos = end
-        expect_value = False
-        yield Record(0, f"{label}:{start_line}", _key(name, start_line, text), text, value=value)
-
-
-def count_lines(paths: Iterable[str]) -> int | None:
-    """Non-empty lines of JSON Lines files, for a progress bar's ETA; None when it cannot tell."""
-    total = 0
-    for path in paths:
-        if path == "-":
-            return None
-        try:
-            with open(path, "rb") as handle:
-                if _peek_first_byte(handle) == b"[":
-                    return None
-                previous = b"\n"
-                while chunk := handle.read(CHUNK):
-                    total += chunk.count(b"\n")
-                    previous = chunk[-1:]
-                if previous != b"\n":
-                    total += 1
-        except OSError:
-            return None
-    return total
 
 
 def unwrap_failure(value: Any) -> Any:
@@ -373,58 +165,43 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-# --------------------------------------------------------------------------- pacing
-
-
-class RateLimiter:
-    """At most ``rate`` starts per second across all workers."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.interval = 1.0 / rate
-        self.clock = clock
-        self.sleep = sleep
-        self._next = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = self.clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            self.sleep(slot - now)
-
-
 # --------------------------------------------------------------------------- the run
 
 
 @dataclass
 class Outcome:
+    """What became of one record."""
+
     record: Record
     status: str  # ok | failed | invalid | skipped
     session_id: str | None = None
     error: str | None = None
     http_status: int | None = None
+    #: What was sent (or, in a dry run, would be).
     payload: dict[str, Any] | None = None
-    unreachable: bool = False  # failed on the network or the server, not on the record
-    note: str | None = None  # e.g. the session already existed (only metadata merged)
+    #: Failed on the network or the server, not on the record.
+    unreachable: bool = False
+    #: The server already had the session: only metadata and user_properties were merged.
+    note: str | None = None
+    #: What the builder had to say (``--lenient``: a dropped field, a replaced id).
+    warnings: list[str] = field(default_factory=list)
 
     def result_line(self) -> dict[str, Any]:
-        return {"source": self.record.source, "session_id": self.session_id, "status": self.status, "error": self.error}
+        return {"source": self.record.location, "session_id": self.session_id, "status": self.status, "error": self.error}
 
     def failure_line(self) -> dict[str, Any]:
         record = self.record.value if self.record.value is not None else self.record.text
-        return {"source": self.record.source, "record": record, "error": self.error, "status": self.status,
+        return {"source": self.record.location, "record": record, "error": self.error, "status": self.status,
                 "http_status": self.http_status}
 
 
 @dataclass
-class Summary:
+class ReplaySummary:
     counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "invalid": 0, "skipped": 0})
     elapsed: float = 0.0
     stopped: str | None = None  # why the run stopped early, if it did
     existed: int = 0  # ok, but the server already had the session: only metadata merged
+    dry_run: bool = False
 
     @property
     def total(self) -> int:
@@ -434,8 +211,8 @@ class Summary:
     def clean(self) -> bool:
         return self.counts["failed"] == 0 and self.counts["invalid"] == 0
 
-    def line(self, dry_run: bool = False) -> str:
-        if dry_run:
+    def line(self) -> str:
+        if self.dry_run:
             return (f"replay --dry-run: {self.total} records: {self.counts['ok']} valid, "
                     f"{self.counts['invalid']} invalid, {self.counts['skipped']} skipped; nothing sent")
         parts = ", ".join(f"{n} {name}" for name, n in self.counts.items() if n or name == "ok")
@@ -443,7 +220,10 @@ class Summary:
             parts += (f" ({self.existed} of the ok already existed on the server: only their metadata and "
                       f"user_properties were merged; --new-ids starts new sessions)")
         rate = self.counts["ok"] / self.elapsed if self.elapsed > 0 else 0.0
-        return f"replay: {self.total} records: {parts} in {self.elapsed:.1f} s ({rate:.0f}/s)"
+        line = f"replay: {self.total} records: {parts} in {self.elapsed:.1f} s ({rate:.0f}/s)"
+        if self.stopped:
+            line += f"; stopped: {self.stopped}"
+        return line
 
 
 @dataclass
@@ -455,7 +235,6 @@ class ReplayOptions:
     fail_fast: bool = False
     dry_run: bool = False
     lenient: bool = False
-    defaults: dict[str, Any] | None = None
     overrides: Overrides | None = None
     #: Stop when this many records in a row failed to reach the server (each after
     #: all its retries): a server or network that is down would otherwise grind
@@ -463,32 +242,103 @@ class ReplayOptions:
     max_unreachable: int | None = None
 
 
-class Client(Protocol):
-    """What a worker needs: hhsession.client.SessionsClient, or a stand-in."""
+class _Results:
+    """The one place a run's outcomes are written: the journal, the failures file, the caller."""
 
-    def start_session(self, payload: Mapping[str, Any]) -> Any: ...
+    def __init__(self, journal: Journal | None, failures: IO[str] | None, secret: str | None,
+                 on_result: Callable[[Outcome], None] | None, dry_run: bool) -> None:
+        self.journal = journal
+        self.failures = failures
+        self.secret = secret
+        self.on_result = on_result
+        self.dry_run = dry_run
 
-    def close(self) -> None: ...
+    def write(self, outcome: Outcome) -> None:
+        if outcome.error:
+            outcome.error = redact(outcome.error, self.secret)  # a server may echo the key
+        if not self.dry_run:
+            if self.journal is not None and outcome.status in ("ok", "failed") and outcome.session_id:
+                self.journal.record(outcome.record.key, outcome.record.location, outcome.session_id, outcome.status)
+            if self.failures is not None and outcome.status in ("failed", "invalid"):
+                write_jsonl(self.failures, outcome.failure_line())
+        if self.on_result is not None:
+            self.on_result(outcome)
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+        if self.failures is not None:
+            self.failures.close()
+
+
+def run_replay(
+    client: Client,
+    records: Iterable[Record | Mapping[str, Any]],
+    options: ReplayOptions,
+    *,
+    journal: Path | None = None,
+    failures: Path | None = None,
+    on_result: Callable[[Outcome], None] | None = None,
+) -> ReplaySummary:
+    """Run a replay to the end (``Client.replay`` is the documented way in).
+
+    Everything that can be refused is refused before the first record is sent:
+    no key, a transport that would leak it, an unwritable failures file, a file
+    that is not a journal.
+    """
+    if not options.dry_run:
+        client.check_ready()
+        client._reserve_connections(options.workers)
+    failures_file = None
+    if failures is not None and not options.dry_run:
+        try:
+            failures_file = open(failures, "w", encoding="utf-8")  # noqa: SIM115 - closed by _Results
+        except OSError as exc:
+            raise InvalidInput(f"--failures {failures}: cannot write it ({exc.strerror}); check the path") from None
+    try:
+        run_journal = Journal(journal, create=not options.dry_run) if journal is not None else None
+    except BaseException:
+        if failures_file is not None:
+            failures_file.close()
+        raise
+    results = _Results(run_journal, failures_file, client.api_key, on_result, options.dry_run)
+    replay = Replay(client, options, run_journal, RateLimiter(options.rate) if options.rate else None)
+    try:
+        summary = replay.run(_as_records(records), results.write)
+    except KeyboardInterrupt:
+        raise ReplayInterrupted(replay.summary) from None
+    finally:
+        results.close()
+    if replay.fatal is not None:
+        replay.fatal.summary = summary
+        raise replay.fatal
+    return summary
+
+
+def _as_records(items: Iterable[Record | Mapping[str, Any]]) -> Iterator[Record]:
+    """Records as they are, or Python values numbered ``record:1``, ``record:2``, ..."""
+    for index, item in enumerate(items):
+        yield item if isinstance(item, Record) else record_from_value(item, index)
 
 
 class Replay:
     """Reader -> bounded queue -> workers -> results, handled on the calling thread."""
 
-    def __init__(self, options: ReplayOptions, journal: Journal | None = None,
-                 make_client: Callable[[], Client] | None = None, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, client: Client, options: ReplayOptions, journal: Journal | None = None,
+                 limiter: RateLimiter | None = None) -> None:
+        self.client = client
         self.options = options
         self.journal = journal
-        self.make_client = make_client
         self.limiter = limiter
         self.stop = threading.Event()
         self.fatal: HHSessionError | None = None
         self._abandoned = False
         #: Counted as results arrive, so an interrupted run can still say where it got to.
-        self.summary = Summary()
+        self.summary = ReplaySummary(dry_run=options.dry_run)
 
     # ---------------------------------------------------------------- per record
 
-    def prepare(self, record: Record) -> Outcome | tuple[Record, dict[str, Any]]:
+    def prepare(self, record: Record) -> Outcome | tuple[Record, dict[str, Any], list[str]]:
         """Build the payload, or say why the record is skipped or invalid."""
         options = self.options
         if self.journal is not None and record.key in self.journal.done:
@@ -508,39 +358,37 @@ class Replay:
             return journal.session_id_for(record.key) if journal is not None else str(uuid.uuid4())
 
         try:
-            built = build_session(defaults=options.defaults, document=document, origin=record.source,
-                                  overrides=options.overrides, lenient=options.lenient, make_id=make_id)
+            built = self.client.build_start(document, origin=record.location, overrides=options.overrides,
+                                            lenient=options.lenient, make_id=make_id)
         except InvalidInput as exc:
-            return Outcome(record, "invalid", error=exc.message.removeprefix(f"{record.source}: "))
-        return record, built.payload
+            return Outcome(record, "invalid", error=exc.message.removeprefix(f"{record.location}: "))
+        return record, built.payload, built.warnings
 
-    def _send(self, client: Client, record: Record, payload: dict[str, Any]) -> Outcome:
+    def _send(self, record: Record, payload: dict[str, Any], warnings: list[str]) -> Outcome:
         session_id = str(payload["session_id"])
         try:
             if self.limiter is not None:
                 self.limiter.acquire()
-            event = client.start_session(payload).event
+            started = self.client.send_start(payload)
         except (AuthError, InvalidInput) as exc:
             # Nothing else will work either: stop the run, keep what is done.
             self.fatal = self.fatal or exc
             self.stop.set()
-            return Outcome(record, "failed", session_id, exc.message)
+            return Outcome(record, "failed", session_id, exc.message, warnings=warnings)
         except RejectedError as exc:
-            return Outcome(record, "failed", session_id, exc.message, http_status=exc.status)
+            return Outcome(record, "failed", session_id, exc.message, http_status=exc.status, warnings=warnings)
         except NetworkError as exc:
-            return Outcome(record, "failed", session_id, exc.message, http_status=exc.status, unreachable=True)
-        from .client import existing_session_note
-
-        return Outcome(record, "ok", str(event.get("session_id") or session_id), payload=payload,
-                       note=existing_session_note(payload, event))
+            return Outcome(record, "failed", session_id, exc.message, http_status=exc.status, unreachable=True,
+                           warnings=warnings)
+        return Outcome(record, "ok", started.session_id, payload=payload, note=started.note, warnings=warnings)
 
     # ---------------------------------------------------------------- the run
 
-    def run(self, records: Iterable[Record], on_outcome: Callable[[Outcome], None]) -> Summary:
+    def run(self, records: Iterable[Record], on_outcome: Callable[[Outcome], None]) -> ReplaySummary:
         options = self.options
-        summary = self.summary = Summary()
+        summary = self.summary = ReplaySummary(dry_run=options.dry_run)
         started = time.monotonic()
-        work: queue.Queue[tuple[Record, dict[str, Any]] | None] = queue.Queue(maxsize=max(2, options.workers * 2))
+        work: queue.Queue[tuple[Record, dict[str, Any], list[str]] | None] = queue.Queue(maxsize=max(2, options.workers * 2))
         results: queue.Queue[Outcome | BaseException | None] = queue.Queue(maxsize=max(4, options.workers * 4))
         workers = 0 if options.dry_run else options.workers
 
@@ -563,7 +411,8 @@ class Replay:
                     if isinstance(prepared, Outcome):
                         put(prepared)
                     elif workers == 0:
-                        put(Outcome(prepared[0], "ok", str(prepared[1]["session_id"]), payload=prepared[1]))
+                        put(Outcome(prepared[0], "ok", str(prepared[1]["session_id"]), payload=prepared[1],
+                                    warnings=prepared[2]))
                     else:
                         while not self.stop.is_set():
                             try:
@@ -585,23 +434,18 @@ class Replay:
                 put(None)
 
         def worker() -> None:
-            assert self.make_client is not None
-            client: Client | None = None
             try:
-                client = self.make_client()  # its own keep-alive connection
                 while True:
                     item = work.get()
                     if item is None:
                         break
                     if self.stop.is_set():
                         continue  # drain without sending
-                    put(self._send(client, *item))
+                    put(self._send(*item))
             except BaseException as exc:  # noqa: BLE001
                 put(exc)
             finally:
                 put(None)
-                if client is not None:
-                    client.close()
 
         self._abandoned = False
         threads = [threading.Thread(target=reader, name="replay-reader", daemon=True)]
@@ -626,12 +470,10 @@ class Replay:
                 summary.counts[item.status] += 1
                 if item.note:
                     summary.existed += 1
-                if item.status in ("ok", "failed") and item.session_id and self.journal is not None and not options.dry_run:
-                    self.journal.record(item.record.key, item.record.source, item.session_id, item.status)
                 on_outcome(item)
                 if options.fail_fast and item.status in ("failed", "invalid") and not self.stop.is_set():
                     self.stop.set()
-                    summary.stopped = f"--fail-fast: {item.record.source} {item.status}"
+                    summary.stopped = f"--fail-fast: {item.record.location} {item.status}"
                 unreachable = unreachable + 1 if item.unreachable else (0 if item.status == "ok" else unreachable)
                 if unreachable >= limit and self.fatal is None:
                     self.fatal = NetworkError(

@@ -1,7 +1,8 @@
-"""When to retry and how long to wait (SPEC §5). Pure, with an injectable clock.
+"""When to retry and how long to wait (SPEC §5), and pacing. Pure, with injectable clocks.
 
 Retrying a POST is safe here only because the client chose the ``session_id``
-before the first attempt and the server is idempotent on it.
+before the first attempt and the server is idempotent on it; a PUT is
+idempotent by nature.
 """
 
 from __future__ import annotations
@@ -85,8 +86,6 @@ class RetryPolicy:
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
     jitter: Callable[[], float] = field(default=random.random)
-    #: Shared by the workers of a replay; None for a single start.
-    gate: Gate | None = None
 
     @property
     def attempts(self) -> int:
@@ -103,3 +102,23 @@ class RetryPolicy:
         if retry_after is not None:
             delay = max(delay, retry_after)
         return delay
+
+
+class RateLimiter:
+    """At most ``rate`` requests per second across every thread that shares it."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval = 1.0 / rate
+        self.clock = clock
+        self.sleep = sleep
+        self._next = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self.clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self.sleep(slot - now)

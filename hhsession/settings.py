@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import KEYS, ConfigFile, config_path, load_config
-from .errors import AuthError, InvalidInput
+from .errors import InvalidInput
 
 DEFAULT_API_URL = "https://api.dp1.us.honeyhive.ai"
 DEFAULT_TIMEOUT = 30.0
@@ -120,7 +120,11 @@ def validate_value(key: str, raw: Any, where: str) -> Any:
 
 def validate_api_url(raw: Any, where: str) -> str:
     text = str(raw).strip() if isinstance(raw, str) else ""
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        _ = parts.hostname
+    except ValueError as exc:  # e.g. "http://[::1": an unclosed IPv6 bracket
+        raise InvalidInput(f"{where}: {text!r} is not a valid URL ({exc}); use e.g. {DEFAULT_API_URL}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(
             f"{where}: {text!r} is not an http(s) URL with a host; use e.g. {DEFAULT_API_URL}"
@@ -149,27 +153,6 @@ class Settings:
     def connect_timeout(self) -> float:
         return min(CONNECT_TIMEOUT, self.timeout)
 
-    def require_api_key(self) -> str:
-        if not self.api_key:
-            raise AuthError(NO_KEY_HINT)
-        return self.api_key
-
-    def check_transport(self, allow_http: bool) -> str | None:
-        """Refuse to send the key over plain http except to loopback (before any connection).
-
-        Returns a warning to show when --allow-http lets it through.
-        """
-        parts = urlsplit(self.api_url)
-        if parts.scheme != "http" or is_loopback_host(parts.hostname):
-            return None
-        if not allow_http:
-            raise InvalidInput(
-                f"refusing to send the API key over plain http to {parts.hostname} "
-                f"({self.origins.get('api_url', 'api_url')}); use https, or pass --allow-http "
-                f"if the network is trusted"
-            )
-        return f"sending the API key over plain http to {parts.hostname} (--allow-http): anyone on the path can read it"
-
     def describe(self) -> list[str]:
         """One line per setting with where it came from (the key masked)."""
         lines = [f"profile: {self.profile} ({self.origins.get('profile', 'built-in default')})"]
@@ -180,6 +163,22 @@ class Settings:
             lines.append(f"{key}: {shown} ({self.origins.get(key, 'built-in default')})")
         lines.append(f"connect timeout: {self.connect_timeout:g} s")
         return lines
+
+
+def check_plain_http(api_url: str, allow_http: bool, origin: str = "api_url") -> str | None:
+    """Refuse to send the key over plain http except to loopback (before any connection).
+
+    Returns a warning to show when ``allow_http`` lets it through.
+    """
+    parts = urlsplit(api_url)
+    if parts.scheme != "http" or is_loopback_host(parts.hostname):
+        return None
+    if not allow_http:
+        raise InvalidInput(
+            f"refusing to send the API key over plain http to {parts.hostname} ({origin}); use https, "
+            f"or pass --allow-http if the network is trusted"
+        )
+    return f"sending the API key over plain http to {parts.hostname} (--allow-http): anyone on the path can read it"
 
 
 def select_profile(flag: str | None, env: Mapping[str, str], config: ConfigFile) -> tuple[str, str, bool]:

@@ -17,7 +17,7 @@ from hhsession.cli import app
 from hhsession.emulator import Emulator
 from tests.fakeserver import FakeServer
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CONTRACT = Path(__file__).resolve().parent / "contract"
 API_KEY = "hh_test_0123456789abcdef_SECRETKEY"
 
 _PREFIXES = ("HH_", "HONEYHIVE_", "HHSESSION_")
@@ -65,15 +65,17 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def fake(request_schema: dict[str, Any]) -> Iterator[FakeServer]:
+def fake(request_schema: dict[str, Any], update_schema: dict[str, Any]) -> Iterator[FakeServer]:
     """A recording server. Afterwards, everything that reached it must validate
-    against the vendor's StartSessionRequest: no test may make the client send
-    a payload the real server would not accept as is."""
+    against the request contract (tests/contract/): no test may make the client
+    send a body the real server would not take as is."""
     with FakeServer() as server:
         yield server
     for recorded in server.requests:
         if recorded.method == "POST" and recorded.path.endswith("/v1/sessions"):
             assert_valid_request(recorded.body, request_schema)
+        elif recorded.method == "PUT" and "/v1/events/" in recorded.path:
+            assert_valid_request(recorded.body, update_schema)
 
 
 @pytest.fixture
@@ -89,20 +91,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def load_request_schema() -> dict[str, Any]:
-    import yaml
-
-    spec = yaml.safe_load((SHARED / "api" / "openapi-sessions.yaml").read_text())
-    return spec["components"]["schemas"]["StartSessionRequest"]
+def load_contract(name: str) -> dict[str, Any]:
+    """One schema of the request contract, kept in the project (tests/contract/)."""
+    schema: dict[str, Any] = json.loads((CONTRACT / f"{name}.schema.json").read_text())
+    return schema
 
 
 @pytest.fixture(scope="session")
 def request_schema() -> dict[str, Any]:
-    return load_request_schema()
+    return load_contract("StartSessionRequest")
+
+
+@pytest.fixture(scope="session")
+def update_schema() -> dict[str, Any]:
+    return load_contract("UpdateEventRequest")
 
 
 def assert_valid_request(body: bytes, schema: dict[str, Any]) -> dict[str, Any]:
-    """What reached the server validates against the vendor's StartSessionRequest."""
+    """What reached the server validates against the request contract."""
     import jsonschema
 
     payload = json.loads(body)

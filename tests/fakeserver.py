@@ -4,7 +4,9 @@ It stands in for a misbehaving network: it can answer a scripted sequence of
 statuses, drop the connection after reading the request (before or after
 storing the session), close it in the middle of the response, or stall past
 the client's read timeout. Like the real server it is idempotent on
-``session_id``, so tests can count how many sessions a run created.
+``session_id``, so tests can count how many sessions a run created, and it
+takes ``PUT /v1/events/{id}`` for a session it holds (the update is recorded
+in ``updates`` and merged into the session), else 404.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class FakeServer:
         self.script: list[Action] = list(script)
         self.requests: list[Recorded] = []
         self.sessions: dict[str, dict[str, Any]] = {}
+        self.updates: list[tuple[str, dict[str, Any]]] = []
         self.connections = 0
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -136,6 +139,32 @@ class FakeServer:
                 }
             return self.sessions[session_id]
 
+    def _update(self, path: str, body: bytes) -> dict[str, Any] | None:
+        """Apply ``PUT /v1/events/{id}`` to a stored session; None when there is no such session."""
+        event_id = path.split("?", 1)[0].rsplit("/", 1)[-1]
+        try:
+            update = json.loads(body)
+        except ValueError:
+            update = {}
+        with self._lock:
+            session = self.sessions.get(event_id)
+            if session is None:
+                return None
+            self.updates.append((event_id, update))
+            for key, value in update.items():
+                if isinstance(value, dict) and key != "outputs":
+                    session[key] = {**(session.get(key) or {}), **value}
+                else:
+                    session[key] = value
+            return {"success": True}
+
+    def _apply(self, request: Recorded) -> tuple[int, Any]:
+        """What the server does with a request: store a session, or update one."""
+        if request.method == "PUT":
+            answer = self._update(request.path, request.body)
+            return (404, {"statusCode": 404, "message": "Event not found", "success": False}) if answer is None else (200, answer)
+        return 200, self._store(request.body)
+
     def _handle(self, conn: socket.socket) -> None:
         with self._lock:
             self.connections += 1
@@ -151,26 +180,29 @@ class FakeServer:
             action = self._next_action()
             if isinstance(action, Drop):
                 if action.store:
-                    self._store(request.body)
+                    self._apply(request)
                 if action.reset:
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
             if isinstance(action, Partial):
-                payload = json.dumps(self._store(request.body)).encode()
+                payload = json.dumps(self._apply(request)[1]).encode()
                 head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
                 conn.sendall(head.encode() + payload[: len(payload) // 2])
                 return
             if action.delay:
                 time.sleep(action.delay)
-            body = action.body
+            body, status = action.body, action.status
             if body is None:
-                body = self._store(request.body) if action.status == 200 else {}
+                if status == 200:
+                    status, body = self._apply(request)
+                else:
+                    body = {}
             data = body if isinstance(body, bytes) else (
                 body.encode() if isinstance(body, str) else json.dumps(body).encode()
             )
             headers = {"Content-Type": "application/json", "Content-Length": str(len(data)), "Connection": "close"}
             headers.update(action.headers)
-            head = f"HTTP/1.1 {action.status} X\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            head = f"HTTP/1.1 {status} X\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             conn.sendall(head.encode() + b"\r\n" + data)
         except OSError:
             pass

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hhsession.errors import InvalidInput
 from hhsession.payload import (
-    MAX_INPUT_BYTES,
     Overrides,
     build_session,
     encode_payload,
     is_uuid,
-    parse_json,
-    parse_object_arg,
-    parse_object_args,
-    read_json_object,
     session_json_schema,
 )
 
@@ -183,120 +176,11 @@ def test_lenient_mirrors_the_server_with_warnings() -> None:
     assert any("sessionName: unknown field dropped (did you mean session_name?)" in w for w in built.warnings)
 
 
-# ----------------------------------------------------------------------------- object flags
-
-
-@pytest.mark.parametrize(
-    ("arg", "expected"),
-    [
-        ("a=1", {"a": "1"}),
-        ("a=", {"a": ""}),
-        ("a=b=c", {"a": "b=c"}),
-        ("gen_ai.system=openai", {"gen_ai.system": "openai"}),
-        ("n:=3", {"n": 3}),
-        ("ok:=true", {"ok": True}),
-        ('tags:=["a","b"]', {"tags": ["a", "b"]}),
-        ('o:={"x": null}', {"o": {"x": None}}),
-        ('{"a": 1, "b": {"c": 2}}', {"a": 1, "b": {"c": 2}}),
-        ("url=http://x/?q=1", {"url": "http://x/?q=1"}),
-    ],
-)
-def test_object_flag_values(arg: str, expected: dict[str, Any]) -> None:
-    assert parse_object_arg("metadata", arg) == expected
-
-
-def test_object_flags_apply_left_to_right() -> None:
-    assert parse_object_args("metadata", ["a=1", "a:=2", '{"b": 3}', "b=4"]) == {"a": 2, "b": "4"}
-
-
-def test_object_flag_from_file(tmp_path: Path) -> None:
-    path = tmp_path / "cfg.json"
-    path.write_text('{"model": "gpt", "temperature": 0.2}')
-    assert parse_object_arg("config", f"@{path}") == {"model": "gpt", "temperature": 0.2}
-
-
-@pytest.mark.parametrize(
-    ("arg", "message"),
-    [
-        ("novalue", "--metadata 'novalue': expected key=value, key:=JSON, a JSON object or @file.json"),
-        ("=x", "the key before = is empty"),
-        (":=1", "the key before := is empty"),
-        ("n:=three", "invalid JSON at line 1 column 1"),
-        ("[1,2]", "expected key=value"),
-        ('{"a": }', "invalid JSON at line 1 column 7"),
-        ("@", "give a file name after @"),
-        ("@/nonexistent/file.json", "/nonexistent/file.json: no such file"),
-    ],
-)
-def test_object_flag_errors(arg: str, message: str) -> None:
-    with pytest.raises(InvalidInput) as info:
-        parse_object_arg("metadata", arg)
-    assert message in info.value.message
-
-
-def test_object_flag_file_must_hold_an_object(tmp_path: Path) -> None:
-    path = tmp_path / "list.json"
-    path.write_text("[1]")
-    with pytest.raises(InvalidInput, match="expected a JSON object"):
-        parse_object_arg("config", f"@{path}")
-
-
-# ----------------------------------------------------------------------------- reading input
-
-
-def test_invalid_json_gives_line_and_column(tmp_path: Path) -> None:
-    path = tmp_path / "bad.json"
-    path.write_text('{\n  "session_name": "x",\n  "metadata": {,}\n}')
-    with pytest.raises(InvalidInput, match=r"bad.json: invalid JSON at line 3 column 16"):
-        read_json_object(str(path))
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        (b"[1, 2]", "expected a JSON object {...}, got an array"),
-        (b'"x"', "got a string"),
-        (b"", "empty input"),
-        (b'{"session_name": "caf\xe9"}', r"not UTF-8 \(bad byte at offset 21\)"),
-        (b'{"a": NaN}', "invalid JSON"),
-    ],
-)
-def test_unreadable_documents(tmp_path: Path, data: bytes, message: str) -> None:
-    path = tmp_path / "doc.json"
-    path.write_bytes(data)
-    with pytest.raises(InvalidInput, match=message):
-        read_json_object(str(path))
-
-
-def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
-    path = tmp_path / "bom.json"
-    path.write_bytes(b'\xef\xbb\xbf{"session_name": "caf\xc3\xa9"}')
-    assert read_json_object(str(path)) == {"session_name": "café"}
-
-
-def test_inputs_over_16_mib_are_refused(tmp_path: Path) -> None:
-    path = tmp_path / "big.json"
-    filler = "x" * (MAX_INPUT_BYTES)
-    path.write_text(json.dumps({"inputs": {"blob": filler}}))
-    with pytest.raises(InvalidInput, match="larger than 16 MiB"):
-        read_json_object(str(path))
-
-
-def test_json_lines_given_to_start_points_to_replay() -> None:
-    with pytest.raises(InvalidInput, match="line 2 column 1: Extra data; more than one JSON value: for JSON Lines"):
-        parse_json('{"a": 1}\n{"a": 2}\n', "f")
-
-
-def test_parse_json_error_position() -> None:
-    with pytest.raises(InvalidInput, match="x: invalid JSON at line 2 column 3"):
-        parse_json('{"a":\n  }', "x")
-
-
 def test_encoded_payload_is_compact_utf8() -> None:
     assert encode_payload({"session_name": "café", "n": 1}) == '{"session_name":"café","n":1}'.encode()
 
 
-def test_every_built_payload_validates_against_the_vendor_schema(request_schema: dict[str, Any]) -> None:
+def test_every_built_payload_validates_against_the_request_contract(request_schema: dict[str, Any]) -> None:
     import jsonschema
 
     payload = build(

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hhsession import replay
+from hhsession import inputs
 from hhsession.payload import OBJECT_FIELDS, Overrides, build_session
 from hhsession.times import MAX_TIME_MS, SECONDS_THRESHOLD_MS
-from tests.conftest import load_request_schema
+from tests.conftest import load_contract
 
-SCHEMA = load_request_schema()
+SCHEMA = load_contract("StartSessionRequest")
 
 json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)
 json_values = st.recursive(
@@ -73,14 +73,14 @@ def test_payload_is_a_fixed_point_and_valid(document: dict[str, Any], objects: d
 def test_array_reader_matches_json_loads_at_any_chunk_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, elements: list[dict[str, Any]], gap: str, chunk: int
 ) -> None:
-    monkeypatch.setattr(replay, "CHUNK", chunk)
+    monkeypatch.setattr(inputs, "CHUNK", chunk)
     text = "[" + gap + ("," + gap).join(json.dumps(e, indent=1 if gap.startswith("\n") else None) for e in elements) + gap + "]"
     path = tmp_path / "a.json"
     path.write_text(text, encoding="utf-8")
-    records = list(replay.iter_records([str(path)], None))
+    records = list(inputs.read_records([str(path)], None))
     assert [r.value for r in records] == json.loads(text)
     for record in records:  # each source names the line where its element starts
-        line = int(record.source.rsplit(":", 1)[1])
+        line = int(record.location.rsplit(":", 1)[1])
         assert text.split("\n")[line - 1].lstrip(" \t[,\r").startswith("{")
 
 
@@ -89,12 +89,12 @@ def test_array_reader_matches_json_loads_at_any_chunk_size(
 def test_jsonl_reader_keeps_every_record_and_its_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, elements: list[dict[str, Any]], chunk: int
 ) -> None:
-    monkeypatch.setattr(replay, "CHUNK", chunk)
+    monkeypatch.setattr(inputs, "CHUNK", chunk)
     path = tmp_path / "r.jsonl"
     path.write_text("\n".join(json.dumps(e) for e in elements) + "\n", encoding="utf-8")
-    records = list(replay.iter_records([str(path)], None))
+    records = list(inputs.read_records([str(path)], None))
     assert [r.value for r in records] == elements
-    assert [r.source for r in records] == [f"{path}:{i}" for i in range(1, len(elements) + 1)]
+    assert [r.location for r in records] == [f"{path}:{i}" for i in range(1, len(elements) + 1)]
     assert len({r.key for r in records}) == len(records)
 
 

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from hhsession.emulator import Emulator, Faults
-from hhsession.replay import Journal, RateLimiter, iter_records
-from hhsession.retry import Gate
+from hhsession.inputs import read_records
+from hhsession.replay import Journal
+from hhsession.retry import Gate, RateLimiter
 from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import Drop, FakeServer, Reply
 
@@ -344,7 +345,7 @@ def test_memory_stays_flat_whatever_the_input_size(tmp_path: Path) -> None:
             for i in range(count):
                 handle.write(json.dumps({"session_name": f"r{i}", "metadata": {"pad": "x" * 200}}) + "\n")
         tracemalloc.start()
-        seen = sum(1 for _ in iter_records([str(path)], None))
+        seen = sum(1 for _ in read_records([str(path)], None))
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert seen == count
@@ -362,7 +363,7 @@ def test_array_reader_is_incremental(tmp_path: Path) -> None:
             handle.write(("," if i else "") + json.dumps({"session_name": f"r{i}", "inputs": {"pad": "y" * 100}}))
         handle.write("]")
     tracemalloc.start()
-    count = sum(1 for _ in iter_records([str(path)], None))
+    count = sum(1 for _ in read_records([str(path)], None))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert count == 30_000
@@ -372,9 +373,9 @@ def test_array_reader_is_incremental(tmp_path: Path) -> None:
 def test_cut_short_array_ends_with_an_invalid_record(cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "cut.json"
     path.write_text('[{"session_name": "a"},\n {"session_name": "b"')
-    records = list(iter_records([str(path)], None))
+    records = list(read_records([str(path)], None))
     assert records[0].value == {"session_name": "a"}
-    assert records[1].source == f"{path}:2" and "invalid JSON in the array" in (records[1].error or "")
+    assert records[1].location == f"{path}:2" and "invalid JSON in the array" in (records[1].error or "")
     more = jsonl(tmp_path / "more.jsonl", [{"session_name": "c"}])
     result = cli("replay", str(path), str(more), env=emu_env)
     assert result.exit_code == 6  # the good records were sent; the run went on to the next file
@@ -431,31 +432,31 @@ def test_a_pretty_printed_object_is_explained(cli: Invoker, fake: FakeServer, tm
 
 
 def test_library_use_without_the_cli(emulator: Emulator, tmp_path: Path) -> None:
-    from hhsession.client import SessionsClient
-    from hhsession.replay import Replay, ReplayOptions
+    from hhsession import Client
 
     path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"lib{i}"} for i in range(5)])
     seen: list[str] = []
-    runner = Replay(ReplayOptions(workers=2), make_client=lambda: SessionsClient(api_url=emulator.url, api_key=API_KEY))
-    summary = runner.run(iter_records([str(path)], None), lambda outcome: seen.append(outcome.status))
+    with Client(api_url=emulator.url, api_key=API_KEY) as client:
+        summary = client.replay(read_records([str(path)], None), workers=2, on_result=lambda o: seen.append(o.status))
     assert summary.counts["ok"] == 5 and seen == ["ok"] * 5
     assert emulator.store.count() == 5
 
 
-def test_a_worker_that_cannot_start_ends_the_run_instead_of_hanging(tmp_path: Path) -> None:
+def test_a_worker_that_breaks_ends_the_run_instead_of_hanging(emulator: Emulator, tmp_path: Path) -> None:
     import threading
 
-    from hhsession.replay import Replay, ReplayOptions
+    from hhsession import Client
 
-    def broken_client() -> Any:
-        raise RuntimeError("no client today")
+    class Broken(Client):
+        def send_start(self, built: Any) -> Any:
+            raise RuntimeError("no client today")
 
     path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"r{i}"} for i in range(50)])
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            Replay(ReplayOptions(workers=3), make_client=broken_client).run(iter_records([str(path)], None), lambda o: None)
+            Broken(api_url=emulator.url, api_key=API_KEY).replay(read_records([str(path)], None), workers=3)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 

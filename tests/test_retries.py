@@ -12,9 +12,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from hhsession.client import SessionsClient, StartResult
+from hhsession.client import Client, StartedSession
 from hhsession.errors import AuthError, NetworkError, RejectedError
-from hhsession.payload import build_session
 from hhsession.retry import RetryPolicy, parse_retry_after
 from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import Drop, FakeServer, Partial, Reply
@@ -45,20 +44,17 @@ def fake_time() -> FakeTime:
     return FakeTime()
 
 
-def make_client(server: FakeServer, fake_time: FakeTime, retries: int = 3, timeout: float = 5.0) -> SessionsClient:
+def make_client(server: FakeServer, fake_time: FakeTime, retries: int = 3, timeout: float = 5.0) -> Client:
     policy = RetryPolicy(
         max_retries=retries, sleep=fake_time.sleep, clock=fake_time.clock, wall_clock=fake_time.wall, jitter=lambda: 0.5
     )
-    return SessionsClient(api_url=server.url, api_key=API_KEY, timeout=timeout, retry=policy)
+    return Client(api_url=server.url, api_key=API_KEY, timeout=timeout, retry=policy)
 
 
-def start(server: FakeServer, fake_time: FakeTime, **kwargs: float) -> tuple[StartResult, str]:
-    payload = build_session(document={"session_name": "retry"}).payload
-    client = make_client(server, fake_time, **kwargs)  # type: ignore[arg-type]
-    try:
-        return client.start_session(payload), payload["session_id"]
-    finally:
-        client.close()
+def start(server: FakeServer, fake_time: FakeTime, **kwargs: float) -> tuple[StartedSession, str]:
+    with make_client(server, fake_time, **kwargs) as client:  # type: ignore[arg-type]
+        built = client.build_start(session_name="retry")
+        return client.send_start(built), built.session_id
 
 
 def assert_identical_attempts(server: FakeServer, count: int) -> None:
@@ -176,9 +172,9 @@ def test_read_timeout_is_retried(fake: FakeServer, fake_time: FakeTime) -> None:
 
 def test_refused_port_fails_with_the_attempt_count(fake_time: FakeTime, free_port: int) -> None:
     policy = RetryPolicy(max_retries=3, sleep=fake_time.sleep, clock=fake_time.clock, jitter=lambda: 0.5)
-    client = SessionsClient(api_url=f"http://127.0.0.1:{free_port}", api_key=API_KEY, retry=policy)
+    client = Client(api_url=f"http://127.0.0.1:{free_port}", api_key=API_KEY, retry=policy)
     with pytest.raises(NetworkError) as info:
-        client.start_session(build_session().payload)
+        client.start()
     assert fake_time.waits == [0.5, 1.0, 2.0]
     assert "connection refused (4 attempts over 3.5 s)" in info.value.message
 
@@ -268,29 +264,3 @@ def test_emulator_fault_injection_is_survived(cli: Invoker) -> None:
             ids.append(result.stdout.strip())
         assert emu.store.count() == 4
         assert all(emu.store.get(i) is not None for i in ids)
-
-
-@pytest.mark.parametrize(
-    ("text", "reason"),
-    [
-        ("HTTPSConnectionPool(host='x.invalid', port=443): Max retries exceeded (Caused by NameResolutionError("
-         "\"Failed to resolve 'x.invalid' ([Errno -2] Name or service not known)\"))", "DNS lookup failed"),
-        ("('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))",
-         "the server closed the connection without answering"),
-        ("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))", "connection reset by the server"),
-    ],
-)
-def test_failure_reasons_are_short(text: str, reason: str) -> None:
-    from hhsession.client import _reason
-
-    assert _reason(Exception(text)) == reason
-
-
-def test_existing_session_note() -> None:
-    from hhsession.client import existing_session_note
-
-    sent = {"session_id": "a", "session_name": "n", "start_time": 1764151200000.5}
-    assert existing_session_note(sent, {**sent, "start_time": 1764151200000}) is None  # whole ms kept
-    assert existing_session_note(sent, {**sent, "metrics": {}}) is None
-    assert "already existed: the server kept its session_name" in (existing_session_note(sent, {**sent, "session_name": "old"}) or "")
-    assert "stored the session under b" in (existing_session_note(sent, {**sent, "session_id": "b"}) or "")

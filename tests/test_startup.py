@@ -1,4 +1,4 @@
-"""Start-up stays light: `requests` (and `rich`) load only where needed (SPEC §7, issue 6).
+"""Start-up stays light: the HTTP stack (`urllib3`) and `rich` load only where needed (SPEC §7).
 
 Timings are measured by benchmarks/startup.py, not here; this checks imports.
 """
@@ -40,19 +40,20 @@ def test_rich_and_pydantic_are_not_imported(args: list[str]) -> None:
     assert "pydantic" not in modules
 
 
-def test_importtime_sees_requests_when_it_is_used() -> None:
-    # The check above can fail: a real start does import requests.
+def test_importtime_sees_the_http_stack_when_it_is_used() -> None:
+    # The check above can fail: a real start does import urllib3.
     modules = imported_modules(["start", "--api-url", "http://127.0.0.1:9", "--api-key", "k" * 20, "--max-retries", "0", "--timeout", "0.2"])
-    assert "requests" in modules
+    assert "urllib3" in modules
 
 
 def test_the_package_exports_its_python_api_lazily() -> None:
     code = (
         "import sys, hhsession\n"
-        "assert 'requests' not in sys.modules\n"
-        "from hhsession import Overrides, build_session, SessionsClient, Replay, Emulator\n"
-        "assert 'requests' in sys.modules\n"
-        "print(build_session(overrides=Overrides(fields={'session_name': 'x'})).payload['event_name'])\n"
+        "assert 'urllib3' not in sys.modules and 'hhsession.client' not in sys.modules\n"
+        "from hhsession import Client, Overrides, build_session, Emulator\n"
+        "assert 'hhsession.client' in sys.modules\n"
+        "print(Client().build_start(session_name='x').payload['event_name'])\n"
+        "assert 'urllib3' not in sys.modules  # building a payload needs no HTTP\n"
         "import hhsession as h\n"
         "assert all(getattr(h, name) for name in h.__all__)\n"
     )

@@ -1,0 +1,150 @@
+"""The command tree: the Typer app and its commands, registered in one place.
+
+Each command lives in a module of its own (``start.py``, ``replay.py``, ...)
+as a plain function; this module wires them up, as pip's command registry does.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from .. import __version__
+from . import config, emulator, replay, schema, start
+
+HELP = """Start HoneyHive sessions from a shell, a CI pipeline or a script.
+
+Exit codes: 0 ok, 1 internal error, 2 invalid input (nothing sent), 3 no key or
+401/403, 4 rejected by the server, 5 network or server failure after retries,
+6 replay finished with failed or invalid records, 130 interrupted.
+
+Environment: HH_API_KEY, HH_API_URL, HH_API_TIMEOUT, HH_MAX_RETRIES, HH_SOURCE,
+HHSESSION_PROFILE, HHSESSION_CONFIG.
+"""
+EPILOG = (
+    "Examples:\n\n"
+    "  hhsession start --name nightly-eval -m branch=main\n\n"
+    "  echo '{\"session_name\": \"etl\"}' | hhsession start -f - -o id\n\n"
+    "  hhsession replay recorded.jsonl --journal replay.journal\n\n"
+    "  hhsession emulator --port 8787"
+)
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (an unknown flag, a bad choice) as one line, like every other error (SPEC §6)."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        call = {"args": args, "prog_name": prog_name, "complete_var": complete_var, **kwargs}
+        if not standalone_mode:
+            return super().main(standalone_mode=False, **call)
+        env = kwargs.get("obj")
+        stderr = getattr(env, "stderr", None) or sys.stderr
+        try:
+            result = super().main(standalone_mode=False, **call)
+        except typer.TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `hhsession config`: show the help
+                exc.show()  # type: ignore[attr-defined]
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            hint = f"; see {ctx.command_path} --help" if ctx is not None else ""
+            stderr.write(f"hhsession: error: {exc.format_message().rstrip('.')}{hint}\n")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            stderr.write("hhsession: aborted\n")
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(
+    name="hhsession",
+    cls=OneLineErrors,
+    help=HELP,
+    epilog=EPILOG,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    # Our own --install-completion writes the static scripts of completions/.
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hhsession {__version__}")
+        raise typer.Exit()
+
+
+def _completion(install: bool) -> Callable[[bool], None]:
+    def callback(value: bool) -> None:
+        if not value:
+            return
+        import os
+
+        from ..completion import SHELLS, app_tree, detect_shell, render
+        from ..completion import install as install_script
+
+        shell = detect_shell(os.environ)
+        if shell is None:
+            typer.echo(
+                f"hhsession: error: cannot tell your shell from SHELL={os.environ.get('SHELL', '')!r}; "
+                f"use a file from completions/ ({', '.join(SHELLS)}), see the README",
+                err=True,
+            )
+            raise typer.Exit(2)
+        if install:
+            for line in install_script(app_tree(), shell, os.environ):
+                typer.echo(f"hhsession: {line}", err=True)
+        else:
+            typer.echo(render(app_tree(), shell), nl=False)
+        raise typer.Exit()
+
+    return callback
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    install_completion: Annotated[
+        bool,
+        typer.Option("--install-completion", callback=_completion(True), is_eager=True, expose_value=False,
+                     help="Install completion for your shell ($SHELL: bash, zsh, fish, pwsh)."),
+    ] = False,
+    show_completion: Annotated[
+        bool,
+        typer.Option("--show-completion", callback=_completion(False), is_eager=True, expose_value=False,
+                     help="Print the completion script for your shell ($SHELL)."),
+    ] = False,
+) -> None:
+    """Start HoneyHive sessions from a shell, a CI pipeline or a script."""
+
+
+# ----------------------------------------------------------------------------- the registry
+
+app.command(epilog=start.EPILOG)(start.start)
+app.command(epilog=replay.EPILOG)(replay.replay)
+
+config_app = typer.Typer(name="config", help=config.HELP, epilog=config.EPILOG, no_args_is_help=True)
+config_app.command("set")(config.config_set)
+config_app.command("get")(config.config_get)
+config_app.command("unset")(config.config_unset)
+config_app.command("list")(config.config_list)
+config_app.command("path")(config.config_path_command)
+config_app.command("use")(config.config_use)
+app.add_typer(config_app)
+
+app.command()(schema.schema)
+app.command(epilog=emulator.EPILOG)(emulator.emulator)

@@ -1,0 +1,221 @@
+"""What every command shares: the edge that turns failures into exit codes, the
+environment, settings and the client, and the option bundles (``Annotated``
+aliases, as sqlite-utils' ``output_options``).
+
+Heavy modules (``urllib3``, ``rich``) are imported inside the functions that
+need them, so ``--help``, completion and ``start --dry-run`` stay fast.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from ..context import Environment
+from ..errors import ExitCode, HHSessionError
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..config import ConfigFile
+    from ..payload import Overrides
+    from ..settings import Settings
+
+CONNECTION = "Connection"
+FIELDS = "Session fields"
+
+
+# ----------------------------------------------------------------------------- the edge
+
+
+class CommandExit(Exception):
+    """Ends a command with an exit code (turned into ``typer.Exit`` at the edge)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@contextmanager
+def failures_as_exit_codes(env: Environment, verbose: bool = False) -> Iterator[None]:
+    """Turn every failure into one line on stderr and its exit code (SPEC §6)."""
+    try:
+        yield
+    except HHSessionError as exc:
+        env.error(exc.message)
+        raise CommandExit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        env.stderr.write("\nhhsession: interrupted\n")
+        raise CommandExit(int(ExitCode.INTERRUPTED)) from None
+    except BrokenPipeError:
+        # The reader went away (`| head`): not our failure, and nothing to say.
+        raise CommandExit(int(ExitCode.OK)) from None
+    except CommandExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one place that catches everything
+        if verbose:
+            env.stderr.write(env.redact(traceback.format_exc()))
+        env.error(
+            f"internal error: {type(exc).__name__}: {exc}; rerun with --verbose for the "
+            f"traceback and report it"
+        )
+        raise CommandExit(int(ExitCode.INTERNAL)) from None
+
+
+def environment(ctx: typer.Context | None) -> Environment:
+    """The environment ``main(argv, env)`` was given, else the process's own."""
+    found = ctx.find_object(Environment) if ctx is not None else None
+    return found if isinstance(found, Environment) else Environment.from_sys()
+
+
+def run_command(ctx: typer.Context | None, verbose: bool, body: Callable[[Environment], None]) -> None:
+    """Run a command body at the edge: one error line and the SPEC §6 exit code."""
+    env = environment(ctx)
+    try:
+        with failures_as_exit_codes(env, verbose):
+            body(env)
+    except CommandExit as stop:
+        raise typer.Exit(stop.code) from None
+
+
+# ----------------------------------------------------------------------------- settings and the client
+
+
+def load_config(env: Environment) -> ConfigFile:
+    from ..config import config_path
+    from ..config import load_config as load
+
+    config = load(config_path(env.env))
+    if config.insecure_permissions():
+        env.warn(
+            f"{config.path} holds an API key and is readable by group or others; "
+            f"run: chmod 600 {config.path}"
+        )
+    return config
+
+
+def resolve(env: Environment, profile: Optional[str], verbose: bool, **flags: Any) -> Settings:
+    """Settings (flag > environment > profile > default); the key becomes a secret to
+    mask; with --verbose, where each setting came from."""
+    from ..settings import resolve_settings
+
+    settings = resolve_settings(flags, env.env, load_config(env), profile=profile)
+    if settings.api_key:
+        env.secrets.append(settings.api_key)
+    if verbose:
+        for line in settings.describe():
+            env.info(line)
+    return settings
+
+
+def make_client(env: Environment, settings: Settings, allow_http: bool, verbose: bool) -> Client:
+    """The library's client for these settings, talking through this environment."""
+    from ..client import Client
+
+    return Client.from_settings(
+        settings, allow_http=allow_http, log=env.info if verbose else None, warn=env.warn, environ=env.env
+    )
+
+
+# ----------------------------------------------------------------------------- connection options
+
+ApiKey = Annotated[
+    Optional[str],
+    typer.Option(
+        "--api-key",
+        help="API key (default: HH_API_KEY, HONEYHIVE_API_KEY, the profile). Prefer the environment: argv is visible to other users.",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
+]
+ApiUrl = Annotated[
+    Optional[str],
+    typer.Option(
+        "--api-url",
+        help="Server URL (default: HH_API_URL, HONEYHIVE_SERVER_URL, HH_SERVER_URL, the profile, https://api.dp1.us.honeyhive.ai).",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
+]
+Profile = Annotated[
+    Optional[str],
+    typer.Option("--profile", help="Config profile (default: HHSESSION_PROFILE, default_profile, 'default').", show_default=False, rich_help_panel=CONNECTION),
+]
+Timeout = Annotated[
+    Optional[float],
+    typer.Option("--timeout", help="Read timeout in seconds (default 30; connect timeout 5).", show_default=False, rich_help_panel=CONNECTION),
+]
+MaxRetries = Annotated[
+    Optional[int],
+    typer.Option("--max-retries", help="Retries after the first attempt (default 3; 0 = one attempt).", show_default=False, rich_help_panel=CONNECTION),
+]
+AllowHttp = Annotated[
+    bool,
+    typer.Option("--allow-http", help="Allow sending the key over plain http to a non-loopback host.", rich_help_panel=CONNECTION),
+]
+Verbose = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Explain settings, requests, attempts and waits on stderr (the key masked).", rich_help_panel=CONNECTION),
+]
+
+
+# ----------------------------------------------------------------------------- field options
+
+
+def field_option(*names: str, help: str) -> Any:
+    return typer.Option(*names, help=help, show_default=False, rich_help_panel=FIELDS)
+
+
+def object_help(field: str) -> str:
+    return f"Add to {field}: key=value, key:=JSON, a JSON object or @file.json (repeatable)."
+
+
+# The field flags, shared by start, replay and exec (replay has no --session-id).
+SessionName = Annotated[Optional[str], field_option("--name", "-n", "--session-name", help="session_name: display name.")]
+EventName = Annotated[Optional[str], field_option("--event-name", help="event_name (default: the session name, else 'unknown').")]
+Source = Annotated[Optional[str], field_option("--source", help="source (default: HH_SOURCE, the profile, else 'unknown').")]
+SessionId = Annotated[Optional[str], field_option("--session-id", help="session_id: a UUID (default: a new UUIDv4).")]
+StartTime = Annotated[Optional[str], field_option("--start-time", help="Start time (default: now).")]
+EndTime = Annotated[Optional[str], field_option("--end-time", help="End time.")]
+Duration = Annotated[Optional[str], field_option("--duration", help="Duration: ms, or 250ms, 1.5s, 2m, 1h (default: end - start).")]
+ConfigValues = Annotated[Optional[list[str]], field_option("--config", help=object_help("config"))]
+InputsValues = Annotated[Optional[list[str]], field_option("--inputs", help=object_help("inputs"))]
+OutputsValues = Annotated[Optional[list[str]], field_option("--outputs", help=object_help("outputs"))]
+MetadataValues = Annotated[Optional[list[str]], field_option("--metadata", "-m", help=object_help("metadata"))]
+UserPropertiesValues = Annotated[Optional[list[str]], field_option("--user-properties", "-u", help=object_help("user_properties"))]
+Child = Annotated[Optional[list[str]], field_option("--child", help="Append an id to children_ids (repeatable).")]
+ChildrenIds = Annotated[Optional[str], field_option("--children-ids", help='children_ids as a JSON array: \'["a","b"]\'.')]
+Lenient = Annotated[bool, typer.Option("--lenient", help="Mirror the server: replace an invalid session_id, drop unknown keys (with warnings).")]
+
+
+def overrides(
+    fields: dict[str, Optional[str]],
+    objects: dict[str, Optional[list[str]]],
+    child: Optional[list[str]] = None,
+    children_ids: Optional[str] = None,
+) -> Overrides:
+    """Layer 3 of the payload builder, from the field flags."""
+    from ..payload import Overrides
+    from .flags import parse_children_json, parse_object_args
+
+    return Overrides(
+        fields={k: v for k, v in fields.items() if v is not None},
+        objects={key: parse_object_args(key, values or []) for key, values in objects.items()},
+        children_ids=parse_children_json(children_ids) if children_ids is not None else None,
+        add_children=list(child or []),
+    )
+
+
+def read_document(env: Environment, file: Any, what: str = "a session object") -> tuple[dict[str, Any] | None, str]:
+    """The JSON object of ``-f PATH`` (``-``: standard input, read only when asked), and its name."""
+    if file is None:
+        return None, "input"
+    from ..inputs import read_json_object
+
+    path = str(file)
+    if path == "-" and env.stdin_isatty:
+        env.info(f"reading {what} (JSON) from the terminal; end it with Ctrl-D")
+    return read_json_object(path, env.stdin), "standard input" if path == "-" else path

@@ -1,0 +1,212 @@
+"""``hhsession config``: read and write the config file (keys masked)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..context import Environment
+from ..errors import InvalidInput
+from .common import load_config, run_command
+
+HELP = "Read and write the config file: keys, URLs and profiles."
+EPILOG = (
+    "Examples:\n\n"
+    "  hhsession config set api_key                    # a hidden prompt\n\n"
+    "  hhsession config set api_url https://hh.internal.example --profile staging\n\n"
+    "  hhsession config use staging\n\n"
+    "  hhsession config list"
+)
+
+ConfigProfile = Annotated[
+    Optional[str],
+    typer.Option("--profile", help="Profile to act on (default: HHSESSION_PROFILE, default_profile, 'default').", show_default=False),
+]
+KEY_HELP = "One of: api_key, api_url, source, timeout, max_retries."
+
+
+def config_keys() -> list[str]:
+    from ..config import KEYS
+
+    return list(KEYS)
+
+
+ConfigKey = Annotated[str, typer.Argument(help=KEY_HELP, show_default=False, autocompletion=config_keys)]
+
+
+def config_target(env: Environment, key: str, profile: Optional[str]) -> tuple[str, Any, str]:
+    """(the checked key, the loaded config file, the profile to act on)."""
+    from ..config import check_key
+    from ..settings import select_profile
+
+    name = check_key(key)
+    config = load_config(env)
+    return name, config, select_profile(profile, env.env, config)[0]
+
+
+def config_set(
+    ctx: typer.Context,
+    key: ConfigKey,
+    value: Annotated[Optional[str], typer.Argument(help="The value. For api_key, leave it out to be prompted (or pipe it in).", show_default=False)] = None,
+    profile: ConfigProfile = None,
+) -> None:
+    """Store a setting in a profile of the config file.
+
+    Examples:
+
+      hhsession config set api_key                 # a hidden prompt
+
+      pass show honeyhive | hhsession config set api_key     # or standard input
+
+      hhsession config set api_url https://api.dp1.us.honeyhive.ai --profile prod
+
+      hhsession config set source ci
+    """
+
+    def body(env: Environment) -> None:
+        from urllib.parse import urlsplit
+
+        from ..config import save_config
+        from ..settings import is_loopback_host, shown_value, validate_value
+
+        name, config, target = config_target(env, key, profile)
+        raw = value
+        if raw is None:
+            if name != "api_key":
+                raise InvalidInput(f"config set {name}: give a value, e.g. hhsession config set {name} VALUE")
+            raw = read_secret(env)
+        elif name == "api_key":
+            env.warn("the key given on the command line may stay in your shell history; next time run `hhsession config set api_key` and paste it at the prompt")
+        checked = validate_value(name, raw, f"config set {name}")
+        if name == "api_url" and checked.startswith("http://") and not is_loopback_host(urlsplit(checked).hostname):
+            env.warn(f"{checked} is plain http: hhsession will refuse to send the key there unless given --allow-http")
+        config.set(target, name, checked)
+        save_config(config)
+        env.info(f"set {name} = {shown_value(name, checked)} in profile {target!r} ({config.path})")
+
+    run_command(ctx, False, body)
+
+
+def read_secret(env: Environment) -> str:
+    if env.stdin_isatty:
+        import getpass
+
+        return getpass.getpass("API key (input hidden): ", stream=env.stderr)  # type: ignore[arg-type]
+    line = env.stdin.readline()
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
+    if not text.strip():
+        raise InvalidInput("config set api_key: nothing on standard input; pipe the key in or run it in a terminal to be prompted")
+    return text
+
+
+def config_get(
+    ctx: typer.Context,
+    key: ConfigKey,
+    profile: ConfigProfile = None,
+) -> None:
+    """Print a stored setting (api_key is shown masked).
+
+    Example: hhsession config get api_url --profile staging
+    """
+
+    def body(env: Environment) -> None:
+        from ..settings import shown_value
+
+        name, config, target = config_target(env, key, profile)
+        stored = config.profile(target).get(name)
+        if stored is None:
+            raise InvalidInput(f"{name} is not set in profile {target!r} of {config.path}; set it with `hhsession config set {name}`")
+        env.stdout.write(f"{shown_value(name, stored)}\n")
+
+    run_command(ctx, False, body)
+
+
+def config_unset(
+    ctx: typer.Context,
+    key: ConfigKey,
+    profile: ConfigProfile = None,
+) -> None:
+    """Remove a setting from a profile.
+
+    Example: hhsession config unset api_key --profile old
+    """
+
+    def body(env: Environment) -> None:
+        from ..config import save_config
+
+        name, config, target = config_target(env, key, profile)
+        if config.unset(target, name):
+            save_config(config)
+            env.info(f"removed {name} from profile {target!r}")
+        else:
+            env.info(f"{name} was not set in profile {target!r}; nothing to do")
+
+    run_command(ctx, False, body)
+
+
+def config_list(ctx: typer.Context, profile: ConfigProfile = None) -> None:
+    """Show the profiles and their settings (keys masked); --profile shows one.
+
+    Example: hhsession config list
+    """
+
+    def body(env: Environment) -> None:
+        from ..settings import select_profile, shown_value
+
+        config = load_config(env)
+        active = select_profile(None, env.env, config)[0]
+        names = [profile] if profile else sorted(config.profiles) or []
+        env.stdout.write(f"# {config.path}{'' if config.exists else ' (not created yet)'}\n")
+        for name in names:
+            marker = "  # active" if name == active else ""
+            env.stdout.write(f"[profiles.{name}]{marker}\n")
+            for key, stored in config.profile(name).items():
+                shown = shown_value(key, stored)
+                env.stdout.write(f"{key} = {shown!r}\n" if isinstance(shown, str) else f"{key} = {shown}\n")
+
+    run_command(ctx, False, body)
+
+
+def config_path_command(ctx: typer.Context) -> None:
+    """Print where the config file is ($HHSESSION_CONFIG, else the platform's config dir).
+
+    Example: cat "$(hhsession config path)"
+    """
+
+    def body(env: Environment) -> None:
+        from ..config import config_path
+
+        env.stdout.write(f"{config_path(env.env)}\n")
+
+    run_command(ctx, False, body)
+
+
+def config_use(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The profile to make the default.", show_default=False)],
+    profile: ConfigProfile = None,
+) -> None:
+    """Make a profile the default (default_profile in the file).
+
+    Example: hhsession config use staging
+    """
+
+    def body(env: Environment) -> None:
+        from ..config import save_config
+
+        target = profile or name
+        config = load_config(env)
+        if target not in config.profiles:
+            known = ", ".join(sorted(config.profiles)) or "none yet"
+            raise InvalidInput(
+                f"no profile {target!r} in {config.path} (profiles: {known}); create it with "
+                f"`hhsession config set api_key --profile {target}`"
+            )
+        config.data["default_profile"] = target
+        save_config(config)
+        env.info(f"default profile is now {target!r}")
+
+    run_command(ctx, False, body)
+
+

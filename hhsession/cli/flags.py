@@ -1,0 +1,68 @@
+"""Flag values that are small languages of their own (SPEC §2): ``key=value``,
+``key:=JSON``, a JSON object, ``@file.json``; children ids; ``--shard K/N``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..errors import InvalidInput
+from ..inputs import expect_object, parse_json, read_bytes
+from ..payload import check_children
+
+
+def parse_object_arg(
+    field_name: str, arg: str, read_file: Callable[[str], bytes] | None = None
+) -> dict[str, Any]:
+    """One object-field flag value as a dict to merge in.
+
+    ``key=value`` (string), ``key:=JSON`` (typed), ``{"a": 1}`` (an object) or
+    ``@path.json`` (an object read from a file). Dots in keys are literal.
+    """
+    flag = f"--{field_name.replace('_', '-')}"
+    if arg.startswith("@"):
+        path = arg[1:]
+        if not path:
+            raise InvalidInput(f"{flag} @: give a file name after @, e.g. @{field_name}.json")
+        data = (read_file or read_bytes)(path)
+        return expect_object(parse_json(data, f"{flag} {arg}"), f"{flag} {arg}")
+    if arg.lstrip().startswith("{"):
+        return expect_object(parse_json(arg, f"{flag} {arg!r}"), f"{flag} {arg!r}")
+    key, sep, value = arg.partition("=")
+    if not sep:
+        raise InvalidInput(
+            f"{flag} {arg!r}: expected key=value, key:=JSON, a JSON object or @file.json"
+        )
+    if key.endswith(":"):
+        key = key[:-1]
+        typed = parse_json(value, f"{flag} {arg!r}")
+        if not key:
+            raise InvalidInput(f"{flag} {arg!r}: the key before := is empty")
+        return {key: typed}
+    if not key:
+        raise InvalidInput(f"{flag} {arg!r}: the key before = is empty")
+    return {key: value}
+
+
+def parse_object_args(
+    field_name: str, args: Iterable[str], read_file: Callable[[str], bytes] | None = None
+) -> dict[str, Any]:
+    """Apply a repeated object-field flag left to right."""
+    merged: dict[str, Any] = {}
+    for arg in args:
+        merged.update(parse_object_arg(field_name, arg, read_file))
+    return merged
+
+
+def parse_children_json(arg: str) -> list[str]:
+    return check_children(parse_json(arg, f"--children-ids {arg!r}"), "--children-ids")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InvalidInput(f"--shard {text!r}: expected K/N, e.g. 0/4 (this job takes records whose index % 4 == 0)") from None
+    if n < 1 or not 0 <= k < n:
+        raise InvalidInput(f"--shard {text!r}: K must be from 0 to N-1 and N at least 1, e.g. 0/4")
+    return k, n

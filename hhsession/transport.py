@@ -1,0 +1,407 @@
+"""One HTTP attempt, and nothing more (SPEC §4–5): no retries, no error texts for people.
+
+The client's one request path (``client.Client.request``) calls ``Transport.send``
+once per attempt. It speaks urllib3 directly (requests' own transport: a
+``requests.Session`` costs several times more CPU per call, and importing it
+twice the time). What requests did for us is done here, by the SPEC's rules:
+
+- proxies from ``https_proxy``/``http_proxy``/``all_proxy`` (either case) and
+  ``no_proxy``, except that a loopback URL is always sent directly;
+- TLS always verified, against ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``, else
+  certifi's bundle (what requests used), else the system's;
+- no ``~/.netrc``, no redirects, no content decoding (we ask for identity).
+
+And what it never did: an answer is read up to ``MAX_ANSWER_BYTES``, and every
+attempt has one deadline (connect plus read timeout) that a slow drip of bytes
+cannot push back. A watchdog thread shuts the socket of an attempt that is
+past it, wherever that attempt is blocked (headers or body).
+"""
+
+from __future__ import annotations
+
+import heapq
+import http.client
+import ipaddress
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    LocationParseError,
+    NewConnectionError,
+    ProxyError,
+    ReadTimeoutError,
+    SSLError,
+)
+
+from .errors import InvalidInput, NetworkError
+from .retry import RETRY_STATUSES
+from .settings import is_loopback_host
+
+#: An answer larger than this is a server failure. Session events are a few KiB;
+#: 4 MiB leaves room for large inputs/outputs echoed back.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Attempt:
+    """What one attempt ended with: an answer, or a problem before one arrived."""
+
+    status: int | None = None
+    headers: Mapping[str, str] | None = None
+    body: bytes = b""
+    #: For people: "503 Service Unavailable", "connection refused", ...
+    problem: str = ""
+    retryable: bool = False
+    #: The server could not be reached at all (refused, DNS, no route): the
+    #: request never left, and every other request will likely fail alike.
+    unreachable: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+class _Watch:
+    __slots__ = ("deadline", "seq", "sock", "active", "fired")
+
+    def __init__(self, deadline: float, seq: int) -> None:
+        self.deadline = deadline
+        self.seq = seq
+        self.sock: socket.socket | None = None
+        self.active = True
+        self.fired = False
+
+    def __lt__(self, other: _Watch) -> bool:
+        return (self.deadline, self.seq) < (other.deadline, other.seq)
+
+
+class _Watchdog:
+    """Shuts the socket of any attempt still running at its deadline.
+
+    One thread for the whole process, started on first use; it sleeps until
+    the earliest deadline. Attempts that finish in time only mark their entry
+    inactive (no wake-up, no lock held for long): this costs next to nothing
+    per request.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[_Watch] = []
+        self._cond = threading.Condition(threading.Lock())
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: float) -> _Watch:
+        entry = _Watch(deadline, next(self._seq))
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="hhsession-deadlines", daemon=True)
+                self._thread.start()
+            earliest = not self._heap or entry < self._heap[0]
+            heapq.heappush(self._heap, entry)
+            if earliest:
+                self._cond.notify()
+        return entry
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and not self._heap[0].active:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0].deadline - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                entry = heapq.heappop(self._heap)
+            entry.fired = True
+            sock = entry.sock
+            if sock is not None and entry.active:
+                try:
+                    # The plain socket's shutdown, also for TLS: SSLSocket.shutdown
+                    # would drop its TLS state under the reading thread's feet.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+_WATCHDOG = _Watchdog()
+_current = threading.local()
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def getresponse(self) -> Any:
+        entry: _Watch | None = getattr(_current, "watch", None)
+        if entry is not None:
+            entry.sock = self.sock
+            if entry.fired:  # the deadline passed while connecting or sending
+                raise TimeoutError("deadline")
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def getresponse(self) -> Any:
+        entry: _Watch | None = getattr(_current, "watch", None)
+        if entry is not None:
+            entry.sock = self.sock
+            if entry.fired:
+                raise TimeoutError("deadline")
+        return super().getresponse()
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+# --------------------------------------------------------------------------- proxies and TLS
+
+
+def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
+    """The proxy a request to ``url`` goes through, from the usual variables; None: direct.
+
+    A loopback URL is always direct (SPEC §4), whatever the variables say.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if is_loopback_host(host):
+        return None
+    if _bypassed(host, parts.port, environ.get("no_proxy") or environ.get("NO_PROXY") or ""):
+        return None
+    scheme = parts.scheme
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
+        value = (environ.get(name) or "").strip()
+        if value:
+            return value if "://" in value else f"http://{value}"
+    return None
+
+
+def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+    """``no_proxy`` as curl and requests read it: names, suffixes, ``*``, CIDR blocks."""
+    for raw in no_proxy.replace(" ", "").split(","):
+        entry = raw.lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if "/" in entry:
+            try:
+                if ipaddress.ip_address(host.strip("[]")) in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and port is not None and entry_port != str(port):
+            continue
+        name = name.lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+def mask_proxy(proxy: str) -> str:
+    """A proxy URL as it may be shown: credentials removed."""
+    parts = urlsplit(proxy)
+    if parts.username or parts.password:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        return parts._replace(netloc=f"***@{netloc}").geturl()
+    return proxy
+
+
+def ca_bundle(environ: Mapping[str, str], explicit: str | None = None) -> str | None:
+    """The CA file TLS is verified against; None: the system's store."""
+    chosen = explicit or environ.get("REQUESTS_CA_BUNDLE") or environ.get("SSL_CERT_FILE")
+    if chosen:
+        return chosen
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - installed with requests
+        return None
+    return str(certifi.where())
+
+
+# --------------------------------------------------------------------------- the transport
+
+
+class Transport:
+    """Keep-alive connections to one server; ``send`` makes one attempt. Thread-safe."""
+
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        pool_size: int = 1,
+        environ: Mapping[str, str] | None = None,
+        ca_file: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
+        environ = os.environ if environ is None else environ
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.connect_timeout = min(connect_timeout, timeout)
+        self.max_answer_bytes = max_answer_bytes
+        self.pool_size = max(1, pool_size)
+        self.headers = dict(headers or {})
+        self.proxy = proxy_for(self.api_url, environ)
+        kwargs: dict[str, Any] = {
+            "num_pools": 2,
+            "maxsize": self.pool_size,
+            "block": False,
+            "retries": False,
+            "timeout": urllib3.Timeout(connect=self.connect_timeout, read=self.timeout),
+        }
+        if self.api_url.startswith("https:"):
+            kwargs["cert_reqs"] = "CERT_REQUIRED"
+            bundle = ca_bundle(environ, ca_file)
+            if bundle is not None:
+                if not os.path.exists(bundle):
+                    raise InvalidInput(
+                        f"the CA bundle {bundle} does not exist; fix REQUESTS_CA_BUNDLE or SSL_CERT_FILE"
+                    )
+                kwargs["ca_certs"] = bundle
+        manager: urllib3.PoolManager
+        if self.proxy is not None:
+            proxy = urlsplit(self.proxy)
+            if proxy.scheme not in ("http", "https"):
+                raise InvalidInput(
+                    f"proxy {mask_proxy(self.proxy)} ({proxy.scheme}) is not supported, only http(s) proxies; "
+                    f"unset it, or add {urlsplit(self.api_url).hostname} to NO_PROXY"
+                )
+            proxy_headers = {}
+            if proxy.username is not None:
+                credentials = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
+                proxy_headers = urllib3.make_headers(proxy_basic_auth=credentials)
+            plain = proxy._replace(netloc=proxy.netloc.rsplit("@", 1)[-1]).geturl()
+            manager = urllib3.ProxyManager(plain, proxy_headers=proxy_headers, **kwargs)
+        else:
+            manager = urllib3.PoolManager(**kwargs)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self._manager = manager
+
+    def close(self) -> None:
+        self._manager.clear()
+
+    def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> Attempt:
+        """One attempt: an answer (any status), or a problem. Raises only for what retrying cannot fix."""
+        url = self.api_url + path
+        entry = _WATCHDOG.watch(time.monotonic() + self.connect_timeout + self.timeout)
+        _current.watch = entry
+        response: Any = None
+        complete = False
+        try:
+            response = self._manager.urlopen(
+                method, url, body=body, headers={**self.headers, **headers},
+                retries=False, redirect=False, preload_content=False, decode_content=False,
+            )
+            limit = self.max_answer_bytes
+            length = response.headers.get("Content-Length")
+            if length is not None and length.strip().isdigit() and int(length) > limit:
+                return self._too_large()
+            data = response.read(limit + 1)
+            if len(data) > limit:
+                return self._too_large()
+            if response.length_remaining:  # Content-Length promised more than came before the close
+                return Attempt(problem="connection closed while reading the response", retryable=True)
+            complete = True
+            status = int(response.status)
+            return Attempt(
+                status=status,
+                headers=response.headers,
+                body=data,
+                problem=f"{status} {response.reason or ''}".strip(),
+                retryable=status in RETRY_STATUSES,
+            )
+        except SSLError as exc:
+            if entry.fired:
+                return self._late()
+            raise NetworkError(
+                f"TLS verification failed for {url}: {_reason(exc)}; if you use a private CA, "
+                f"point REQUESTS_CA_BUNDLE or SSL_CERT_FILE at its certificate"
+            ) from None
+        except LocationParseError as exc:
+            raise InvalidInput(f"invalid API URL {self.api_url!r}: {exc}; check --api-url") from None
+        except ProxyError as exc:
+            cause = exc.original_error if isinstance(exc.original_error, BaseException) else exc
+            return Attempt(problem=f"through the proxy {mask_proxy(self.proxy or '')}: {_reason(cause)}", retryable=True)
+        except NewConnectionError as exc:  # refused, DNS, no route: before ConnectTimeoutError, its base
+            return Attempt(problem=_reason(exc), retryable=True, unreachable=True)
+        except ConnectTimeoutError:
+            return Attempt(problem=f"could not connect within {self.connect_timeout:g} s", retryable=True)
+        except (HTTPError, http.client.HTTPException, OSError) as exc:
+            if entry.fired:
+                return self._late()
+            if isinstance(exc, ReadTimeoutError | TimeoutError):
+                return Attempt(problem=f"no response within {self.timeout:g} s (read timeout)", retryable=True)
+            return Attempt(problem=_reason(exc), retryable=True)
+        finally:
+            entry.active = False
+            _current.watch = None
+            if response is not None:
+                if not complete:
+                    response.close()  # what is left of the answer must not be read as the next one
+                response.release_conn()
+
+    def _late(self) -> Attempt:
+        total = self.connect_timeout + self.timeout
+        return Attempt(
+            problem=f"no complete answer within {total:g} s (connect + read timeout); the server is too slow",
+            retryable=True,
+        )
+
+    def _too_large(self) -> Attempt:
+        mib = self.max_answer_bytes // (1024 * 1024)
+        return Attempt(
+            status=None,
+            problem=f"the answer is larger than {mib} MiB; a session event is a few KiB: check --api-url",
+            retryable=True,
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason from a urllib3 or socket exception."""
+    text = f"{type(exc).__name__}: {exc}"
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "DNS lookup failed"),
+        ("nodename nor servname", "DNS lookup failed"),
+        ("Temporary failure in name resolution", "DNS lookup failed"),
+        ("NameResolutionError", "DNS lookup failed"),
+        ("Failed to resolve", "DNS lookup failed"),
+        ("RemoteDisconnected", "the server closed the connection without answering"),
+        ("Remote end closed connection", "the server closed the connection without answering"),
+        ("Connection reset", "connection reset by the server"),
+        ("Connection aborted", "connection closed by the server"),
+        ("IncompleteRead", "connection closed while reading the response"),
+        ("Response ended prematurely", "connection closed while reading the response"),
+        ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
+        ("Network is unreachable", "network is unreachable"),
+        ("No route to host", "no route to host"),
+        ("BadStatusLine", "the server did not answer with HTTP"),
+        ("LineTooLong", "the server sent a header line that is too long"),
+    ):
+        if needle in text:
+            return reason
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
