@@ -88,7 +88,10 @@ def _checked_ms(ms: Decimal, field: str, raw: object) -> Number:
 
 
 def parse_time(value: object, field: str = "time", *, clock: Clock = time.time) -> Number:
-    """Parse one time value (a flag or a JSON value) into Unix milliseconds."""
+    """Parse one time value (a flag, a JSON value, or a Python ``datetime``) into Unix milliseconds."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.astimezone()  # naive: local time
+        return _checked_ms(Decimal((moment - _EPOCH) // timedelta(microseconds=1)) / 1000, field, value.isoformat())
     if _is_number(value):
         assert isinstance(value, int | float)
         if isinstance(value, float):
@@ -138,7 +141,11 @@ def parse_time(value: object, field: str = "time", *, clock: Clock = time.time) 
 
 
 def parse_duration(value: object, field: str = "duration") -> Number:
-    """Parse a duration (a flag or a JSON value) into milliseconds."""
+    """Parse a duration (a flag, a JSON value, or a Python ``timedelta``) into milliseconds."""
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise InvalidInput(f"{field}: {value} is negative; {DURATION_HELP}")
+        return _normalize(Decimal(value // timedelta(microseconds=1)) / 1000)
     if _is_number(value):
         assert isinstance(value, int | float)
         if isinstance(value, float):
