@@ -10,7 +10,8 @@ import time
 from enum import StrEnum
 from typing import IO, Any
 
-OBJECT_FIELDS = ("config", "inputs", "outputs", "metadata", "user_properties", "metrics", "feedback")
+#: The object fields of a session *event* (what the server answers), shown highlighted.
+EVENT_OBJECT_FIELDS = ("config", "inputs", "outputs", "metadata", "user_properties", "metrics", "feedback")
 
 
 class OutputFormat(StrEnum):
@@ -107,7 +108,7 @@ def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str) -> No
         row("error", event.get("error"), "bold red")
 
     parts: list[Any] = [table]
-    for key in OBJECT_FIELDS:
+    for key in EVENT_OBJECT_FIELDS:
         value = event.get(key)
         if value in (None, {}, []):
             continue

@@ -102,3 +102,22 @@ def test_every_command_has_help_with_examples(cli: Any) -> None:
         result = cli(*node.path, "--help")
         assert result.exit_code == 0, node.path
         assert "Example" in result.stdout, f"hhsession {' '.join(node.path)} --help has no example"
+
+
+def test_the_wheel_ships_every_module(tmp_path: Path) -> None:
+    # The README's first command is a regular `pip install .`, not the editable
+    # install the tests run from: a subpackage missing from pyproject.toml
+    # would pass every other test and break that command.
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(repo)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    import zipfile
+
+    (wheel,) = tmp_path.glob("hhsession-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    modules = {str(path.relative_to(repo)) for path in (repo / "hhsession").rglob("*.py")}
+    assert modules and modules <= shipped, sorted(modules - shipped)
+    assert "hhsession/py.typed" in shipped
