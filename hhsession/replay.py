@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import threading
 import time
 import uuid
@@ -322,7 +321,7 @@ def _as_records(items: Iterable[Record | Mapping[str, Any]]) -> Iterator[Record]
 
 
 class Replay:
-    """Reader -> bounded queue -> workers -> results, handled on the calling thread."""
+    """Workers that pull records from one iterator and write their outcomes in one place."""
 
     def __init__(self, client: Client, options: ReplayOptions, journal: Journal | None = None,
                  limiter: RateLimiter | None = None) -> None:
@@ -332,7 +331,6 @@ class Replay:
         self.limiter = limiter
         self.stop = threading.Event()
         self.fatal: HHSessionError | None = None
-        self._abandoned = False
         #: Counted as results arrive, so an interrupted run can still say where it got to.
         self.summary = ReplaySummary(dry_run=options.dry_run)
 
@@ -385,119 +383,90 @@ class Replay:
     # ---------------------------------------------------------------- the run
 
     def run(self, records: Iterable[Record], on_outcome: Callable[[Outcome], None]) -> ReplaySummary:
+        """Send every record; returns when all are done, or raises what stopped the run.
+
+        No reader thread and no queues: each worker takes the next record from
+        the shared iterator (under a lock), sends it, and writes its outcome
+        (under another). Records are pulled only as fast as they are sent, so
+        memory stays flat, and a record passes between no threads at all.
+        """
         options = self.options
         summary = self.summary = ReplaySummary(dry_run=options.dry_run)
         started = time.monotonic()
-        work: queue.Queue[tuple[Record, dict[str, Any], list[str]] | None] = queue.Queue(maxsize=max(2, options.workers * 2))
-        results: queue.Queue[Outcome | BaseException | None] = queue.Queue(maxsize=max(4, options.workers * 4))
-        workers = 0 if options.dry_run else options.workers
-
-        def put(item: Outcome | BaseException | None) -> None:
-            while not self._abandoned:
-                try:
-                    results.put(item, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
-
-        def reader() -> None:
-            try:
-                for record in records:
-                    if self.stop.is_set():
-                        break
-                    if options.shard is not None and record.index % options.shard[1] != options.shard[0]:
-                        continue
-                    prepared = self.prepare(record)
-                    if isinstance(prepared, Outcome):
-                        put(prepared)
-                    elif workers == 0:
-                        put(Outcome(prepared[0], "ok", str(prepared[1]["session_id"]), payload=prepared[1],
-                                    warnings=prepared[2]))
-                    else:
-                        while not self.stop.is_set():
-                            try:
-                                work.put(prepared, timeout=0.1)
-                                break
-                            except queue.Full:
-                                continue
-            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-                put(exc)
-            finally:
-                for _ in range(workers):
-                    while not self._abandoned:
-                        try:
-                            work.put(None, timeout=0.1)
-                            break
-                        except queue.Full:
-                            if self.stop.is_set():
-                                _drain(work)
-                put(None)
-
-        def worker() -> None:
-            try:
-                while True:
-                    item = work.get()
-                    if item is None:
-                        break
-                    if self.stop.is_set():
-                        continue  # drain without sending
-                    put(self._send(*item))
-            except BaseException as exc:  # noqa: BLE001
-                put(exc)
-            finally:
-                put(None)
-
-        self._abandoned = False
-        threads = [threading.Thread(target=reader, name="replay-reader", daemon=True)]
-        threads += [threading.Thread(target=worker, name=f"replay-worker-{i}", daemon=True) for i in range(workers)]
-        for thread in threads:
-            thread.start()
-        finished = 0
-        unreachable = 0
+        source = iter(records)
+        take_lock = threading.Lock()
+        done_lock = threading.Lock()
         limit = options.max_unreachable or max(10, 3 * options.workers)
-        try:
-            while finished < len(threads):
-                try:
-                    item = results.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if item is None:
-                    finished += 1
-                    continue
-                if isinstance(item, BaseException):
-                    self.stop.set()
-                    raise item
-                summary.counts[item.status] += 1
-                if item.note:
+        unreachable = 0
+        errors: list[BaseException] = []
+
+        def deliver(outcome: Outcome) -> None:
+            nonlocal unreachable
+            with done_lock:
+                summary.counts[outcome.status] += 1
+                if outcome.note:
                     summary.existed += 1
-                on_outcome(item)
-                if options.fail_fast and item.status in ("failed", "invalid") and not self.stop.is_set():
+                on_outcome(outcome)
+                if options.fail_fast and outcome.status in ("failed", "invalid") and not self.stop.is_set():
                     self.stop.set()
-                    summary.stopped = f"--fail-fast: {item.record.location} {item.status}"
-                unreachable = unreachable + 1 if item.unreachable else (0 if item.status == "ok" else unreachable)
+                    summary.stopped = f"--fail-fast: {outcome.record.location} {outcome.status}"
+                if outcome.unreachable:
+                    unreachable += 1
+                elif outcome.status == "ok":
+                    unreachable = 0
                 if unreachable >= limit and self.fatal is None:
                     self.fatal = NetworkError(
-                        f"{unreachable} records in a row could not reach the server (the last: {item.error}); "
+                        f"{unreachable} records in a row could not reach the server (the last: {outcome.error}); "
                         f"stopped; run the same command later to resume (with --journal, nothing is sent twice)"
                     )
                     self.stop.set()
+
+        def take() -> tuple[Record, dict[str, Any], list[str]] | None:
+            """The next record to send; records that need no sending are delivered on the way."""
+            with take_lock:
+                while not self.stop.is_set():
+                    record = next(source, None)
+                    if record is None:
+                        return None
+                    if options.shard is not None and record.index % options.shard[1] != options.shard[0]:
+                        continue
+                    prepared = self.prepare(record)
+                    if not isinstance(prepared, Outcome):
+                        return prepared
+                    deliver(prepared)
+                return None
+
+        def worker() -> None:
+            try:
+                while (item := take()) is not None:
+                    deliver(self._send(*item))
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                errors.append(exc)
+                self.stop.set()
+
+        try:
+            if options.dry_run:
+                while (item := take()) is not None:
+                    deliver(Outcome(item[0], "ok", str(item[1]["session_id"]), payload=item[1], warnings=item[2]))
+            else:
+                threads = [threading.Thread(target=worker, name=f"replay-worker-{i}", daemon=True)
+                           for i in range(options.workers)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    while thread.is_alive():
+                        thread.join(0.25)  # short joins: Ctrl-C reaches this thread at once
+            if errors:
+                raise errors[0]
         finally:
             self.stop.set()
-            self._abandoned = True
             summary.elapsed = time.monotonic() - started
         if self.fatal is not None:
             summary.stopped = "every further request would fail the same way (see below)"
         return summary
 
 
-def _drain(work: queue.Queue[Any]) -> None:
-    try:
-        while True:
-            work.get_nowait()
-    except queue.Empty:
-        pass
-
-
-def write_jsonl(stream: IO[str], value: dict[str, Any]) -> None:
+def write_jsonl(stream: IO[str], value: dict[str, Any], flush: bool = True) -> None:
     stream.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
-    stream.flush()
+    if flush:
+        stream.flush()

@@ -260,6 +260,7 @@ class Transport:
     ) -> None:
         environ = os.environ if environ is None else environ
         self.api_url = api_url.rstrip("/")
+        self._path = urlsplit(self.api_url).path  # a base URL may have a path prefix (a gateway)
         self.timeout = timeout
         self.connect_timeout = min(connect_timeout, timeout)
         self.max_answer_bytes = max_answer_bytes
@@ -300,6 +301,10 @@ class Transport:
             manager = urllib3.PoolManager(**kwargs)
         manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
         self._manager = manager
+        # Direct connections go through their pool, skipping the manager's URL
+        # parsing and pool lookup on every request; a proxy needs the manager.
+        self._send: Any = manager.urlopen if self.proxy is not None else manager.connection_from_url(self.api_url).urlopen
+        self._absolute = self.proxy is not None
 
     def close(self) -> None:
         self._manager.clear()
@@ -312,8 +317,8 @@ class Transport:
         response: Any = None
         complete = False
         try:
-            response = self._manager.urlopen(
-                method, url, body=body, headers={**self.headers, **headers},
+            response = self._send(
+                method, url if self._absolute else self._path + path, body=body, headers={**self.headers, **headers},
                 retries=False, redirect=False, preload_content=False, decode_content=False,
             )
             limit = self.max_answer_bytes

@@ -105,6 +105,8 @@ def replay(
     """Start one session per recorded record, concurrently and resumably."""
 
     def body(env: Environment) -> None:
+        import time
+
         from ..inputs import check_inputs, read_records
         from ..replay import write_jsonl
         from .flags import parse_shard
@@ -128,15 +130,21 @@ def replay(
         if progress is not None:
             progress.count_in_background(inputs_list, shard_spec[1] if shard_spec else 1)
 
+        flushed = [time.monotonic()]
+
         def on_result(outcome: Outcome) -> None:
+            now = time.monotonic()
+            flush = now - flushed[0] > 0.2  # results reach a pipe within a fifth of a second, not line by line
+            if flush:
+                flushed[0] = now
             if dry_run:
                 if outcome.status == "ok":
-                    write_jsonl(env.stdout, outcome.payload or {})
+                    write_jsonl(env.stdout, outcome.payload or {}, flush)
                 elif outcome.status == "invalid":
                     env.error(f"{outcome.record.location}: {outcome.error}")
                 return
             if show is ReplayOutput.jsonl:
-                write_jsonl(env.stdout, outcome.result_line())
+                write_jsonl(env.stdout, outcome.result_line(), flush)
             if outcome.note and verbose:
                 env.warn(f"{outcome.record.location}: {outcome.note}")
             if outcome.status in ("failed", "invalid"):
@@ -170,6 +178,7 @@ def replay(
             raise
         if progress is not None:
             progress.close()
+        env.stdout.flush()
         env.stderr.write(env.redact(summary.line()) + "\n")
         if not summary.clean:
             raise CommandExit(int(ExitCode.REPLAY_FAILURES))
