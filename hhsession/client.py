@@ -441,9 +441,13 @@ class Client:
 
     def send_start(self, built: BuiltSession | Mapping[str, Any]) -> StartedSession:
         """Send a built payload: ``POST /v1/sessions``, the same bytes on every attempt."""
-        payload = built.payload if isinstance(built, BuiltSession) else dict(built)
+        if isinstance(built, BuiltSession):
+            payload, body = built.payload, built.body or encode_payload(built.payload)
+        else:
+            payload = dict(built)
+            body = encode_payload(payload)
         sent_id = str(payload["session_id"])
-        answer = self.request("POST", SESSIONS_PATH, payload, what="the session", takes="sessions")
+        answer = self.request("POST", SESSIONS_PATH, body, what="the session", takes="sessions")
         event = answer.json_object()
         session_id = str(event.get("session_id") or sent_id)
         started = StartedSession(
@@ -519,7 +523,7 @@ class Client:
         answer = self.request(
             "PUT",
             f"{EVENTS_PATH}/{session_id}",
-            built.payload,
+            built.body or encode_payload(built.payload),
             what=f"the update of session {session_id}",
             takes="event updates",
             not_found=(

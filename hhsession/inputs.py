@@ -10,7 +10,8 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-import os
+import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -27,7 +28,14 @@ CHUNK = 256 * 1024
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text} is too large for a number (it would be Infinity, which is not JSON)")
+    return value
 
 
 def parse_json(data: bytes | str, origin: str) -> Any:
@@ -45,7 +53,7 @@ def parse_json(data: bytes | str, origin: str) -> Any:
     else:
         text = data
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         hint = ""
         if exc.msg == "Extra data":
@@ -53,7 +61,9 @@ def parse_json(data: bytes | str, origin: str) -> Any:
         raise InvalidInput(
             f"{origin}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
         ) from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise InvalidInput(f"{origin}: invalid JSON: nested too deep (at most about 900 levels)") from None
+    except ValueError as exc:  # NaN, Infinity, 1e400, a number of more than 4300 digits
         raise InvalidInput(f"{origin}: invalid JSON: {exc}") from None
 
 
@@ -104,17 +114,21 @@ def expect_object(value: Any, origin: str) -> dict[str, Any]:
 
 @dataclass
 class Record:
+    """One record of a replay input, read but not yet built into a payload."""
+
     index: int  # position across all inputs, from 0 (what --shard divides)
     location: str  # "file:line", as shown to people (the "source" of result lines)
-    key: str  # identity across runs: real path, line and a hash of the text
+    path: str  # the input as given on the command line; "-" for standard input
+    line: int  # the line it starts on
+    element: int | None  # its position in a JSON array; None in JSON Lines (the line is its position)
     text: str  # the record's JSON text
     value: Any = None
     error: str | None = None
 
-
-def _key(name: str, line: int, text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
-    return f"{name}:{line}:{digest}"
+    @property
+    def digest(self) -> str:
+        """A hash of the record's text: an edited record is a new record."""
+        return hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def check_inputs(paths: list[str]) -> None:
@@ -127,20 +141,24 @@ def check_inputs(paths: list[str]) -> None:
 
 
 def read_records(paths: Iterable[str], stdin: BinaryIO | None) -> Iterator[Record]:
-    """Every record of every input, in order, one at a time."""
+    """Every record of every input, in order, one at a time.
+
+    An input is JSON Lines or one JSON array (told by its first character that
+    is not white space). A record that cannot be read is yielded with its
+    ``error``; what cannot be read past (16 MiB without a record boundary, a
+    damaged array) ends that input with one such record, and the next input
+    follows.
+    """
     index = 0
     for path in paths:
         if path == "-":
             if stdin is None:
                 raise InvalidInput("-: standard input is not available")
-            label, name, stream, close = "-", "-", stdin, False
+            stream, close = stdin, False
         else:
-            stream = open_input(path)
-            # The path as given (not its real path): the same command resumes even
-            # where a CI checkout lands in another directory.
-            label, name, close = path, os.path.normpath(path), True
+            stream, close = open_input(path), True
         try:
-            for record in _iter_stream(stream, label, name):
+            for record in _read_input(_Input(stream), path):
                 record.index = index
                 index += 1
                 yield record
@@ -149,47 +167,93 @@ def read_records(paths: Iterable[str], stdin: BinaryIO | None) -> Iterator[Recor
                 stream.close()
 
 
-def _iter_stream(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
-    first = _peek_first_byte(stream)
-    if first == b"[":
-        yield from _iter_array(stream, label, name)
-    else:
-        yield from _iter_lines(stream, label, name)
+class _Input:
+    """A binary stream read as it arrives (``read1``), with bytes put back in front."""
+
+    def __init__(self, stream: BinaryIO, prefix: bytes = b"") -> None:
+        self.stream = stream
+        self.prefix = prefix
+        self._read1 = getattr(stream, "read1", None)
+
+    def read(self) -> bytes:
+        """Some bytes (what has arrived, at most CHUNK); b"" at the end."""
+        if self.prefix:
+            data, self.prefix = self.prefix, b""
+            return data
+        return self._read1(CHUNK) if self._read1 is not None else self.stream.read(CHUNK)
+
+    def readline(self, limit: int) -> bytes:
+        if self.prefix:
+            cut = self.prefix.find(b"\n", 0, limit)
+            if cut >= 0 or len(self.prefix) >= limit:
+                end = cut + 1 if cut >= 0 else limit
+                data, self.prefix = self.prefix[:end], self.prefix[end:]
+                return data
+            data, self.prefix = self.prefix, b""
+            return data + self.stream.readline(limit - len(data))
+        return self.stream.readline(limit)
 
 
-def _peek_first_byte(stream: BinaryIO) -> bytes:
-    peek = getattr(stream, "peek", None)
-    if peek is None:
-        return b""
-    data: bytes = peek(CHUNK)
-    return data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+_SPACE = b" \t\r\n"
 
 
-def _iter_lines(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
-    line_number = 0
+def _read_input(stream: _Input, path: str) -> Iterator[Record]:
+    """One input: white space skipped (any amount, a byte-order mark first), then lines or an array."""
+    label = path
+    line, run, first = 1, 0, True  # run: bytes since the last newline
     while True:
-        raw = stream.readline(MAX_INPUT_BYTES + 1)
+        chunk = stream.read()
+        if not chunk:
+            return  # empty, or only white space: no records
+        if first:
+            chunk, first = chunk.removeprefix(b"\xef\xbb\xbf"), False
+        content = len(chunk) - len(chunk.lstrip(_SPACE))
+        skipped = chunk[:content]
+        line += skipped.count(b"\n")
+        run = len(skipped) - skipped.rfind(b"\n") - 1 if b"\n" in skipped else run + len(skipped)
+        if content < len(chunk):
+            stream.prefix = chunk[content:]
+            break
+        if run > MAX_INPUT_BYTES:
+            yield _unreadable(path, label, line, "16 MiB of white space without a record")
+            return
+    if stream.prefix[:1] == b"[":
+        yield from _read_array(stream, path, label, line)
+    else:
+        yield from _read_lines(stream, path, label, line, run)
+
+
+def _unreadable(path: str, label: str, line: int, why: str) -> Record:
+    return Record(0, f"{label}:{line}", path, line, None, "", error=why)
+
+
+def _read_lines(stream: _Input, path: str, label: str, line: int, run: int) -> Iterator[Record]:
+    """JSON Lines: one object per line, blank lines skipped."""
+    line -= 1
+    limit = MAX_INPUT_BYTES + 1 - run  # the first line began with white space already skipped
+    while True:
+        raw = stream.readline(limit)
+        limit = MAX_INPUT_BYTES + 1
         if not raw:
             return
-        line_number += 1
-        source = f"{label}:{line_number}"
-        if len(raw) > MAX_INPUT_BYTES and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):  # skip the rest of the giant line
-                raw = stream.readline(CHUNK)
-            yield Record(0, source, _key(name, line_number, "<too large>"), "", error="record is larger than 16 MiB")
-            continue
-        if line_number == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        line += 1
+        if not raw.endswith(b"\n") and len(raw) >= MAX_INPUT_BYTES + 1 - run:
+            yield _unreadable(path, label, line, (
+                "a line longer than 16 MiB (a record is at most 16 MiB); the rest of this input "
+                "cannot be read past it and is skipped"
+            ))
+            return
+        run = 0
+        source = f"{label}:{line}"
         try:
             text = raw.decode("utf-8").strip()
         except UnicodeDecodeError as exc:
             text = raw.decode("utf-8", "replace").strip()
-            yield Record(0, source, _key(name, line_number, text), text,
-                         error=f"not UTF-8 (bad byte at offset {exc.start})")
+            yield Record(0, source, path, line, None, text, error=f"not UTF-8 (bad byte at offset {exc.start})")
             continue
         if not text:
             continue
-        yield _parsed(Record(0, source, _key(name, line_number, text), text))
+        yield _parsed(Record(0, source, path, line, None, text))
 
 
 def _parsed(record: Record) -> Record:
@@ -206,7 +270,7 @@ def _parsed(record: Record) -> Record:
 
 
 class _BrokenArray(Exception):
-    """The rest of an array cannot be read (cut short, invalid, not UTF-8)."""
+    """The rest of an array cannot be read (cut short, not UTF-8, an element too large)."""
 
     def __init__(self, line: int, why: str) -> None:
         super().__init__(why)
@@ -214,29 +278,68 @@ class _BrokenArray(Exception):
         self.why = why
 
 
-def _iter_array(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
+def _read_array(stream: _Input, path: str, label: str, line: int) -> Iterator[Record]:
     """The elements of one JSON array; where the rest is unreadable, one invalid record ends it.
 
     Elements before the damage were already sent, so this is not a usage error:
     the run goes on with the next input and ends with exit 6.
     """
     try:
-        yield from _array_elements(stream, label, name)
+        yield from _array_elements(stream, path, label, line)
     except _BrokenArray as exc:
-        yield Record(0, f"{label}:{exc.line}", _key(name, exc.line, exc.why), "", error=exc.why)
+        yield _unreadable(path, label, exc.line, exc.why)
 
 
-def _array_elements(stream: BinaryIO, label: str, name: str) -> Iterator[Record]:
+#: What the scanner that finds where a value ends stops at: quotes, escapes, brackets.
+_SPECIAL = re.compile(r'["\\\[\]{}]')
+_IN_STRING = re.compile(r'["\\]')
+_SCALAR_END = re.compile(r'[,\]\s]')
+
+
+def _value_end(buf: str, pos: int) -> int | None:
+    """Where the JSON value starting at ``pos`` ends, by brackets and strings only; None: not in ``buf``.
+
+    Used when the decoder refused an element (invalid, too deep, a huge number),
+    to skip just that element and go on with the next.
+    """
+    if buf[pos] not in '[{"':
+        match = _SCALAR_END.search(buf, pos)
+        return match.start() if match else None
+    depth, index = 0, pos
+    while True:
+        match = _SPECIAL.search(buf, index)
+        if match is None:
+            return None
+        char, index = match.group(), match.end()
+        if char == '"':
+            while True:
+                inner = _IN_STRING.search(buf, index)
+                if inner is None:
+                    return None
+                index = inner.end() + (1 if inner.group() == "\\" else 0)
+                if inner.group() == '"':
+                    break
+            if depth == 0:
+                return index
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return index
+
+
+def _array_elements(stream: _Input, path: str, label: str, line: int) -> Iterator[Record]:
     """The elements of one JSON array, parsed as they come, never the whole file at once."""
-    decoder = json.JSONDecoder()
-    utf8 = codecs.getincrementaldecoder("utf-8-sig")()
-    buf, pos, line, eof = "", 0, 1, False
+    decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    buf, pos, eof, element = "", 0, False, 0
 
     def fill() -> bool:
         nonlocal buf, pos, eof
         if eof:
             return False
-        chunk = stream.read(CHUNK)
+        chunk = stream.read()
         try:
             text = utf8.decode(chunk, final=not chunk)
         except UnicodeDecodeError as exc:
@@ -256,11 +359,12 @@ def _array_elements(stream: BinaryIO, label: str, name: str) -> Iterator[Record]
                 pos += 1
             if pos < len(buf):
                 return buf[pos]
+            if len(buf) - pos > MAX_INPUT_BYTES:  # pragma: no cover - the buffer is emptied above
+                raise _BrokenArray(line, "16 MiB of white space in the array")
             if not fill():
                 return ""
 
-    if skip_space() != "[":  # pragma: no cover - _iter_stream checked it
-        raise InvalidInput(f"{label}: expected a JSON array")
+    skip_space()  # "[": _read_input saw it
     pos += 1
     expect_value = True
     while True:
@@ -276,21 +380,38 @@ def _array_elements(stream: BinaryIO, label: str, name: str) -> Iterator[Record]
             expect_value = True
             continue
         start_line = line
+        error: str | None = None
+        value: Any = None
         while True:
             try:
                 value, end = decoder.raw_decode(buf, pos)
                 break
             except json.JSONDecodeError as exc:
+                if not eof and len(buf) - pos <= MAX_INPUT_BYTES and fill():
+                    continue  # most likely cut by the chunk: read on
+                problem = exc.msg
+            except RecursionError:
+                problem = "nested too deep (at most about 900 levels)"
+            except ValueError as exc:  # a number of more than 4300 digits, NaN, Infinity, 1e400
+                problem = str(exc)
+            # The decoder refused this element: find where it ends, to go on after it.
+            end_found = _value_end(buf, pos)
+            while end_found is None and len(buf) - pos <= MAX_INPUT_BYTES and fill():
+                end_found = _value_end(buf, pos)
+            if end_found is None:
                 if len(buf) - pos > MAX_INPUT_BYTES:
-                    raise _BrokenArray(start_line, "an array element is larger than 16 MiB or invalid; the rest of the file is skipped") from None
-                if not fill():
-                    lineno = start_line + buf.count("\n", pos, exc.pos)
-                    raise _BrokenArray(lineno, f"invalid JSON in the array: {exc.msg}; the rest of the file is skipped") from None
+                    raise _BrokenArray(start_line, "an array element is larger than 16 MiB; the rest of the file is skipped")
+                raise _BrokenArray(start_line, f"invalid JSON in the array: {problem}; the rest of the file is skipped")
+            end, error = end_found, f"invalid JSON: {problem}"
+            break
         text = buf[pos:end]
+        if end - pos > MAX_INPUT_BYTES and error is None:
+            error = "the record is larger than 16 MiB"
         line += text.count("\n")
         pos = end
         expect_value = False
-        yield Record(0, f"{label}:{start_line}", _key(name, start_line, text), text, value=value)
+        yield Record(0, f"{label}:{start_line}", path, start_line, element, text, value=value, error=error)
+        element += 1
 
 
 def count_lines(paths: Iterable[str]) -> int | None:
@@ -301,8 +422,10 @@ def count_lines(paths: Iterable[str]) -> int | None:
             return None
         try:
             with open(path, "rb") as handle:
-                if _peek_first_byte(handle) == b"[":
+                head = handle.read(CHUNK).lstrip(b"\xef\xbb\xbf" + _SPACE)
+                if head[:1] == b"[":
                     return None
+                handle.seek(0)
                 previous = b"\n"
                 while chunk := handle.read(CHUNK):
                     total += chunk.count(b"\n")
@@ -317,4 +440,4 @@ def count_lines(paths: Iterable[str]) -> int | None:
 def record_from_value(value: Any, index: int, label: str = "record") -> Record:
     """A record from a Python value (a library caller's dict): ``record:1`` for index 0."""
     text = json.dumps(value, sort_keys=True, default=str)
-    return Record(index, f"{label}:{index + 1}", _key(label, index + 1, text), text, value=value)
+    return Record(index, f"{label}:{index + 1}", label, index + 1, None, text, value=value)

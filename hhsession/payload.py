@@ -259,6 +259,8 @@ def _merge_layers(
 class BuiltSession:
     payload: dict[str, Any]
     warnings: list[str]
+    #: The exact bytes to send (``encode_payload``), the same on every attempt.
+    body: bytes = b""
 
     @property
     def session_id(self) -> str:
@@ -346,7 +348,8 @@ def build_session(
     payload.setdefault("session_id", make_id())
     payload.setdefault("event_name", payload.get("session_name") or "unknown")
     payload.setdefault("source", "unknown")
-    return BuiltSession(payload=_ordered(payload, FIELDS), warnings=warnings)
+    payload = _ordered(payload, FIELDS)
+    return BuiltSession(payload=payload, warnings=warnings, body=encode_payload(payload, origin))
 
 
 # --------------------------------------------------------------------------- ending a session
@@ -359,6 +362,8 @@ class BuiltUpdate:
     session_id: str
     payload: dict[str, Any]
     warnings: list[str]
+    #: The exact bytes to send, the same on every attempt.
+    body: bytes = b""
 
 
 def build_update(
@@ -413,7 +418,8 @@ def build_update(
     payload = {**merged, "end_time": end}
     if duration is not None:
         payload["duration"] = duration
-    return BuiltUpdate(session_id=session_id, payload=_ordered(payload, UPDATE_FIELDS), warnings=warnings)
+    payload = _ordered(payload, UPDATE_FIELDS)
+    return BuiltUpdate(session_id=session_id, payload=payload, warnings=warnings, body=encode_payload(payload, origin))
 
 
 # --------------------------------------------------------------------------- numbers
@@ -432,9 +438,27 @@ def _ordered(payload: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
     return {key: payload[key] for key in order if key in payload}
 
 
-def encode_payload(payload: Mapping[str, Any]) -> bytes:
-    """The exact bytes sent: compact UTF-8 JSON. Every retry sends these same bytes."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+def encode_payload(payload: Mapping[str, Any], origin: str = "input") -> bytes:
+    """The exact bytes sent: compact UTF-8 JSON. Every retry sends these same bytes.
+
+    Refused (exit 2), so that nothing the server cannot read leaves the machine:
+    a non-finite number (NaN and Infinity are not JSON), nesting too deep to
+    encode, and a body over 16 MiB as encoded (a number can grow: ``1e5`` is
+    sent as ``100000.0``).
+    """
+    try:
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except ValueError as exc:
+        raise InvalidInput(f"{origin}: {exc}: NaN and Infinity are not JSON; give a finite number") from None
+    except RecursionError:
+        raise InvalidInput(f"{origin}: nested too deep to send (at most about 900 levels)") from None
+    except TypeError as exc:  # a Python caller's value that JSON has no form for
+        raise InvalidInput(f"{origin}: {exc}; give JSON values (str, int, float, bool, None, dict, list)") from None
+    if len(body) > MAX_INPUT_BYTES:
+        raise InvalidInput(
+            f"{origin}: the body to send is {len(body) / 1048576:.1f} MiB, more than 16 MiB; make the record smaller"
+        )
+    return body
 
 
 def session_json_schema() -> dict[str, Any]:

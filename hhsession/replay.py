@@ -16,9 +16,7 @@ Everything a run writes (the journal, the failures file, the caller's
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import threading
 import time
 import uuid
@@ -29,7 +27,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .errors import AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError, ReplayInterrupted
 from .inputs import Record, record_from_value
-from .payload import Overrides
+from .journal import Journal
+from .payload import BuiltSession, Overrides
 from .retry import RateLimiter
 from .settings import redact
 from .times import json_type
@@ -37,7 +36,6 @@ from .times import json_type
 if TYPE_CHECKING:
     from .client import Client
 
-JOURNAL_KIND = "hhsession-replay-journal"
 FAILURE_KEYS = {"source", "record", "error", "status", "http_status"}
 
 
@@ -46,122 +44,6 @@ def unwrap_failure(value: Any) -> Any:
     if isinstance(value, dict) and "record" in value and "source" in value and set(value) <= FAILURE_KEYS:
         return value["record"]
     return value
-
-
-# --------------------------------------------------------------------------- the journal
-
-
-class Journal:
-    """Append-only JSON Lines: a header with the run id, then one line per success.
-
-    Usable after a crash at any moment: a torn last line is dropped on load; a
-    success that was not written yet is sent again with the same session id.
-    """
-
-    def __init__(self, path: Path, *, create: bool = True) -> None:
-        self.path = path
-        self.done: dict[str, str] = {}
-        self.run = ""
-        self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._last_sync = time.monotonic()
-        if path.exists():
-            self._load()
-        elif create:
-            self._create()
-        else:
-            self.run = str(uuid.uuid4())  # a dry run without a journal yet: nothing is written
-
-    def _create(self) -> None:
-        self.run = str(uuid.uuid4())
-        header = {"journal": JOURNAL_KIND, "version": 1, "run": self.run, "created": int(time.time() * 1000)}
-        try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        except OSError as exc:
-            raise InvalidInput(f"journal {self.path}: cannot create it ({exc.strerror}); check the path") from None
-        self._write(header)
-        os.fsync(self._fd)  # the run id must survive: every derived session id hangs on it
-        _fsync_dir(self.path.parent)
-
-    def _load(self) -> None:
-        try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"journal {self.path}: cannot read it ({exc.strerror})") from None
-        lines = data.split(b"\n")
-        keep = len(data)
-        if lines and lines[-1]:  # a torn last line from a crash mid-write
-            keep -= len(lines[-1])
-            lines = lines[:-1]
-        try:
-            header = json.loads(lines[0]) if lines else None
-        except ValueError:
-            header = None
-        if not isinstance(header, dict) or header.get("journal") != JOURNAL_KIND or not header.get("run"):
-            raise InvalidInput(
-                f"journal {self.path} is not an hhsession replay journal; give a new path, or delete it "
-                f"(its sessions would then be sent again as new ones)"
-            )
-        self.run = str(header["run"])
-        for raw in lines[1:]:
-            try:
-                entry = json.loads(raw)
-            except ValueError:
-                continue  # a torn line in the middle cannot happen with O_APPEND; skip it anyway
-            if isinstance(entry, dict) and entry.get("status") == "ok" and isinstance(entry.get("key"), str):
-                self.done[entry["key"]] = str(entry.get("session_id", ""))
-        try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            if keep != len(data):
-                os.truncate(self.path, keep)
-        except OSError as exc:
-            raise InvalidInput(f"journal {self.path}: cannot write it ({exc.strerror})") from None
-
-    def session_id_for(self, key: str) -> str:
-        """The session id this run gives a record without one: the same in every run."""
-        digest = hashlib.sha256(f"{self.run}\0{key}".encode()).digest()
-        return str(uuid.UUID(bytes=digest[:16], version=4))
-
-    def _write(self, entry: dict[str, Any]) -> None:
-        assert self._fd is not None
-        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-        os.write(self._fd, data)  # one write per line: a crash tears at most the last line
-
-    def record(self, key: str, source: str, session_id: str, status: str) -> None:
-        """Write down a record's outcome and the session id it was given.
-
-        Only "ok" lines make a record done; a "failed" line says which id a
-        later run will send it with again.
-        """
-        with self._lock:
-            if self._fd is None:
-                return
-            self._write({"key": key, "source": source, "session_id": session_id, "status": status})
-            if status == "ok":
-                self.done[key] = session_id
-            if time.monotonic() - self._last_sync > 1.0:
-                os.fsync(self._fd)
-                self._last_sync = time.monotonic()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.fsync(self._fd)
-                os.close(self._fd)
-                self._fd = None
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - not every platform opens directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- the run
@@ -184,6 +66,8 @@ class Outcome:
     note: str | None = None
     #: What the builder had to say (``--lenient``: a dropped field, a replaced id).
     warnings: list[str] = field(default_factory=list)
+    #: The record's identity in the journal ("" without one).
+    key: str = ""
 
     def result_line(self) -> dict[str, Any]:
         return {"source": self.record.location, "session_id": self.session_id, "status": self.status, "error": self.error}
@@ -192,6 +76,15 @@ class Outcome:
         record = self.record.value if self.record.value is not None else self.record.text
         return {"source": self.record.location, "record": record, "error": self.error, "status": self.status,
                 "http_status": self.http_status}
+
+
+@dataclass
+class Prepared:
+    """A record built into the payload it will be sent as."""
+
+    record: Record
+    built: BuiltSession
+    key: str
 
 
 @dataclass
@@ -257,7 +150,7 @@ class _Results:
             outcome.error = redact(outcome.error, self.secret)  # a server may echo the key
         if not self.dry_run:
             if self.journal is not None and outcome.status in ("ok", "failed") and outcome.session_id:
-                self.journal.record(outcome.record.key, outcome.record.location, outcome.session_id, outcome.status)
+                self.journal.record(outcome.key, outcome.record.location, outcome.session_id, outcome.status)
             if self.failures is not None and outcome.status in ("failed", "invalid"):
                 write_jsonl(self.failures, outcome.failure_line())
         if self.on_result is not None:
@@ -336,49 +229,57 @@ class Replay:
 
     # ---------------------------------------------------------------- per record
 
-    def prepare(self, record: Record) -> Outcome | tuple[Record, dict[str, Any], list[str]]:
+    def prepare(self, record: Record) -> Outcome | Prepared:
         """Build the payload, or say why the record is skipped or invalid."""
         options = self.options
-        if self.journal is not None and record.key in self.journal.done:
-            return Outcome(record, "skipped", session_id=self.journal.done[record.key] or None)
+        journal = self.journal
+        key = journal.key(record) if journal is not None else ""
+        if journal is not None:
+            done = journal.done.get(key)
+            if done is not None:
+                return Outcome(record, "skipped", session_id=done or None, key=key)
         if record.error:
-            return Outcome(record, "invalid", error=record.error)
+            return Outcome(record, "invalid", error=record.error, key=key)
         document = unwrap_failure(record.value)
         if not isinstance(document, dict):
-            return Outcome(record, "invalid", error=f"expected a JSON object {{...}}, got {json_type(document)}")
+            return Outcome(record, "invalid", error=f"expected a JSON object {{...}}, got {json_type(document)}", key=key)
         if options.new_ids:
             document = {k: v for k, v in document.items() if k != "session_id"}
             if isinstance(document.get("session"), dict) and len(document) == 1:
                 document = {"session": {k: v for k, v in document["session"].items() if k != "session_id"}}
-        journal = self.journal
 
         def make_id() -> str:
-            return journal.session_id_for(record.key) if journal is not None else str(uuid.uuid4())
+            return journal.session_id_for(key) if journal is not None else str(uuid.uuid4())
 
         try:
             built = self.client.build_start(document, origin=record.location, overrides=options.overrides,
                                             lenient=options.lenient, make_id=make_id)
         except InvalidInput as exc:
-            return Outcome(record, "invalid", error=exc.message.removeprefix(f"{record.location}: "))
-        return record, built.payload, built.warnings
+            return Outcome(record, "invalid", error=exc.message.removeprefix(f"{record.location}: "), key=key)
+        return Prepared(record, built, key)
 
-    def _send(self, record: Record, payload: dict[str, Any], warnings: list[str]) -> Outcome:
-        session_id = str(payload["session_id"])
+    def _send(self, item: Prepared) -> Outcome:
+        record, payload, warnings = item.record, item.built.payload, item.built.warnings
+
+        def failed(exc: HHSessionError, status: int | None = None, unreachable: bool = False) -> Outcome:
+            return Outcome(record, "failed", str(payload["session_id"]), exc.message, http_status=status,
+                           unreachable=unreachable, warnings=warnings, key=item.key)
+
         try:
             if self.limiter is not None:
                 self.limiter.acquire()
-            started = self.client.send_start(payload)
+            started = self.client.send_start(item.built)
         except (AuthError, InvalidInput) as exc:
             # Nothing else will work either: stop the run, keep what is done.
             self.fatal = self.fatal or exc
             self.stop.set()
-            return Outcome(record, "failed", session_id, exc.message, warnings=warnings)
+            return failed(exc)
         except RejectedError as exc:
-            return Outcome(record, "failed", session_id, exc.message, http_status=exc.status, warnings=warnings)
+            return failed(exc, exc.status)
         except NetworkError as exc:
-            return Outcome(record, "failed", session_id, exc.message, http_status=exc.status, unreachable=True,
-                           warnings=warnings)
-        return Outcome(record, "ok", started.session_id, payload=payload, note=started.note, warnings=warnings)
+            return failed(exc, exc.status, unreachable=True)
+        return Outcome(record, "ok", started.session_id, payload=payload, note=started.note, warnings=warnings,
+                       key=item.key)
 
     # ---------------------------------------------------------------- the run
 
@@ -421,7 +322,7 @@ class Replay:
                     )
                     self.stop.set()
 
-        def take() -> tuple[Record, dict[str, Any], list[str]] | None:
+        def take() -> Prepared | None:
             """The next record to send; records that need no sending are delivered on the way."""
             with take_lock:
                 while not self.stop.is_set():
@@ -439,7 +340,7 @@ class Replay:
         def worker() -> None:
             try:
                 while (item := take()) is not None:
-                    deliver(self._send(*item))
+                    deliver(self._send(item))
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                 errors.append(exc)
                 self.stop.set()
@@ -447,7 +348,9 @@ class Replay:
         try:
             if options.dry_run:
                 while (item := take()) is not None:
-                    deliver(Outcome(item[0], "ok", str(item[1]["session_id"]), payload=item[1], warnings=item[2]))
+                    built = item.built
+                    deliver(Outcome(item.record, "ok", built.session_id, payload=built.payload,
+                                    warnings=built.warnings, key=item.key))
             else:
                 threads = [threading.Thread(target=worker, name=f"replay-worker-{i}", daemon=True)
                            for i in range(options.workers)]

@@ -170,7 +170,7 @@ def test_resume_sends_only_what_is_left_and_keeps_the_ids(cli: Invoker, fake: Fa
     assert len(fake.sessions) == 11
     assert SID in fake.sessions
     # The journal says which id each record was given, the failed ones included.
-    entries = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    entries = [e for e in (json.loads(line) for line in journal.read_text().splitlines()[1:]) if "status" in e]
     failed_first = {e["source"]: e["session_id"] for e in entries if e["status"] == "failed"}
     assert len(failed_first) == 4
     assert all(first_ids[source] == sid for source, sid in failed_first.items())
@@ -184,10 +184,11 @@ def test_a_torn_journal_line_is_dropped(tmp_path: Path) -> None:
     with path.open("a") as handle:
         handle.write('{"key": "a:2:y", "source": "a:2", "sess')  # a crash mid-write
     again = Journal(path)
-    assert again.done == {"a:1:x": SID}
+    assert again.done.get("a:1:x") == SID and again.done.get("a:2:y") is None and len(again.done) == 1
     again.record("a:3:z", "a:3", SID, "ok")
     again.close()
-    assert Journal(path).done == {"a:1:x": SID, "a:3:z": SID}
+    loaded = Journal(path).done
+    assert loaded.get("a:1:x") == SID and loaded.get("a:3:z") == SID and len(loaded) == 2
     assert all(json.loads(line) for line in path.read_text().splitlines())
 
 

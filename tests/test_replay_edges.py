@@ -1,0 +1,264 @@
+"""Replay at its edges (SPEC §2 "Numbers and sizes", §3 replay): identity in the journal,
+inputs that never end, records that cannot be read, a large journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hhsession.emulator import Emulator
+from hhsession.inputs import MAX_INPUT_BYTES, read_records
+from hhsession.journal import DoneSet, Journal
+from tests.conftest import API_KEY, Invoker
+from tests.fakeserver import FakeServer
+
+
+def results(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def emu_env(emulator: Emulator) -> dict[str, str]:
+    return {"HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
+
+
+# ----------------------------------------------------------------------------- identity
+
+
+def test_equal_records_at_different_positions_are_different_records(
+    cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path
+) -> None:
+    one_line = tmp_path / "same.json"
+    one_line.write_text(json.dumps([{"session_name": "same"}] * 5))  # five equal elements on one line
+    lines = tmp_path / "same.jsonl"
+    lines.write_text('{"session_name": "same"}\n' * 3)
+    result = cli("replay", str(one_line), str(lines), "--journal", str(tmp_path / "j"), env=emu_env)
+    assert result.exit_code == 0, result.stderr
+    ids = [line["session_id"] for line in results(result.stdout)]
+    assert len(ids) == 8 and len(set(ids)) == 8
+    assert emulator.store.count() == 8
+    assert "already existed" not in result.stderr
+
+
+@pytest.mark.parametrize("spelling", ["absolute", "dot", "symlink", "moved"])
+def test_the_same_file_is_the_same_file_however_it_is_spelled(
+    cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    work = tmp_path / "checkout"
+    work.mkdir()
+    (work / "recs.jsonl").write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(6)))
+    journal = tmp_path / "replay.journal"
+    monkeypatch.chdir(work)
+    first = cli("replay", "recs.jsonl", "--journal", str(journal), env=emu_env)
+    assert first.exit_code == 0 and emulator.store.count() == 6
+    if spelling == "absolute":
+        again = str(work / "recs.jsonl")
+    elif spelling == "dot":
+        again = "./recs.jsonl"
+    elif spelling == "symlink":
+        (tmp_path / "link.jsonl").symlink_to(work / "recs.jsonl")
+        again = str(tmp_path / "link.jsonl")
+    else:  # the same content in another checkout directory, as CI does
+        other = tmp_path / "checkout2"
+        other.mkdir()
+        (other / "recs.jsonl").write_bytes((work / "recs.jsonl").read_bytes())
+        monkeypatch.chdir(other)
+        again = "recs.jsonl"
+    second = cli("replay", again, "--journal", str(journal), env=emu_env)
+    assert second.exit_code == 0, second.stderr
+    assert [line["status"] for line in results(second.stdout)] == ["skipped"] * 6
+    assert emulator.store.count() == 6
+
+
+def test_a_different_file_with_the_same_name_is_a_different_file(
+    cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path
+) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "recs.jsonl").write_text(json.dumps({"session_name": f"{name}-only"}) + "\n")
+    journal = tmp_path / "j"
+    assert cli("replay", str(tmp_path / "a" / "recs.jsonl"), "--journal", str(journal), env=emu_env).exit_code == 0
+    second = cli("replay", str(tmp_path / "b" / "recs.jsonl"), "--journal", str(journal), env=emu_env)
+    assert [line["status"] for line in results(second.stdout)] == ["ok"]
+    assert emulator.store.count() == 2
+
+
+def test_an_edited_record_is_a_new_record_and_the_others_stay_done(
+    cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"session_name": "a"}\n{"session_name": "bad", "start_time": 5}\n{"session_name": "c"}\n')
+    journal = tmp_path / "j"
+    assert cli("replay", str(path), "--journal", str(journal), env=emu_env).exit_code == 6
+    path.write_text('{"session_name": "a"}\n{"session_name": "fixed"}\n{"session_name": "c"}\n')
+    again = cli("replay", str(path), "--journal", str(journal), env=emu_env)
+    assert [line["status"] for line in results(again.stdout)].count("skipped") == 2
+    assert emulator.store.count() == 3
+
+
+# ----------------------------------------------------------------------------- inputs that never end
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_dev_zero_ends_as_one_invalid_record_and_the_run_goes_on(tmp_path: Path, dry_run: bool, emulator: Emulator) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"session_name": "after"}\n')
+    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "hhsession", "replay", "/dev/zero", str(good), *(["--dry-run"] if dry_run else [])],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert time.monotonic() - started < 60
+    assert result.returncode == 6, result.stderr
+    assert "/dev/zero:1" in result.stdout + result.stderr and "longer than 16 MiB" in result.stdout + result.stderr
+    if not dry_run:
+        assert emulator.store.count() == 1
+
+
+def test_a_giant_line_ends_its_input(tmp_path: Path) -> None:
+    path = tmp_path / "giant.jsonl"
+    with path.open("wb") as handle:
+        handle.write(b'{"session_name": "first"}\n{"inputs": "' + b"x" * (MAX_INPUT_BYTES + 10) + b'"}\n{"session_name": "never"}\n')
+    records = list(read_records([str(path)], None))
+    assert [r.value for r in records[:1]] == [{"session_name": "first"}]
+    assert len(records) == 2 and records[1].location == f"{path}:2" and "longer than 16 MiB" in (records[1].error or "")
+
+
+@pytest.mark.parametrize("lead", [b" " * 5000, b"\n" * 5000, b"\n", b"\xef\xbb\xbf\r\n\t "])
+def test_an_array_after_any_amount_of_white_space_is_an_array(tmp_path: Path, lead: bytes) -> None:
+    path = tmp_path / "a.json"
+    path.write_bytes(lead + b'[\n  {"session_name": "a"},\n  {"session_name": "b"}\n]\n')
+    records = list(read_records([str(path)], None))
+    assert [r.value for r in records] == [{"session_name": "a"}, {"session_name": "b"}]
+    first_line = lead.count(b"\n") + 2
+    assert records[0].location == f"{path}:{first_line}"
+
+
+def test_an_array_from_a_pipe_whose_first_write_is_a_newline(tmp_path: Path) -> None:
+    reader, writer = os.pipe()
+    code = (
+        "import os, sys, time\n"
+        f"fd = {writer}\n"
+        "os.write(fd, b'\\n'); time.sleep(0.3)\n"
+        "os.write(fd, b'[{\"session_name\": \"a\"},\\n {\"session_name\": \"b\"}]\\n'); os.close(fd)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=(writer,))
+    os.close(writer)
+    with os.fdopen(reader, "rb") as stream:
+        records = list(read_records(["-"], stream))
+    proc.wait(timeout=10)
+    assert [r.value for r in records] == [{"session_name": "a"}, {"session_name": "b"}]
+    assert all(r.error is None for r in records)
+
+
+# ----------------------------------------------------------------------------- records that cannot be read
+
+
+def test_a_record_nested_too_deep_is_one_invalid_record(cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "deep.json"
+    path.write_text(f'[{{"session_name": "before"}}, {{"inputs": {{"x": {deep}}}}}, {{"session_name": "after"}}]')
+    lines = tmp_path / "deep.jsonl"
+    lines.write_text(f'{{"inputs": {{"x": {deep}}}}}\n{{"session_name": "after2"}}\n')
+    result = cli("replay", str(path), str(lines), env=emu_env)
+    assert result.exit_code == 6, result.stderr
+    statuses = {line["source"].rsplit("/", 1)[1]: line for line in results(result.stdout)}
+    assert statuses["deep.json:1"]["status"] in ("ok", "invalid")
+    invalid = [line for line in results(result.stdout) if line["status"] == "invalid"]
+    assert len(invalid) == 2 and all("nested too deep" in line["error"] for line in invalid)
+    assert emulator.store.count() == 3
+    assert "internal error" not in result.stderr
+
+
+def test_a_5000_digit_number_is_one_invalid_record(cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    path.write_text('[{"metadata": {"n": ' + "9" * 5000 + '}}, {"session_name": "after"}]')
+    result = cli("replay", str(path), env=emu_env)
+    assert result.exit_code == 6, result.stderr
+    (bad,) = [line for line in results(result.stdout) if line["status"] == "invalid"]
+    assert "4300 digits" in bad["error"]
+    assert emulator.store.count() == 1
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_refused_everywhere(cli: Invoker, fake: FakeServer, tmp_path: Path, value: str) -> None:
+    env = {"HH_API_URL": fake.url, "HH_API_KEY": API_KEY}
+    doc = tmp_path / "doc.json"
+    doc.write_text(f'{{"metadata": {{"x": {value}}}}}')
+    started = cli("start", "-f", str(doc), env=env)
+    assert started.exit_code == 2 and "invalid JSON" in started.stderr
+    flag = cli("start", "-m", f"x:={value}", env=env)
+    assert flag.exit_code == 2 and "invalid JSON" in flag.stderr
+    records = tmp_path / "r.json"
+    records.write_text(f'[{{"metadata": {{"x": {value}}}}}, {{"session_name": "ok"}}]')
+    replayed = cli("replay", str(records), env=env)
+    assert replayed.exit_code == 6
+    assert [line["status"] for line in results(replayed.stdout)] == ["invalid", "ok"]
+    assert len(fake.requests) == 1 and b"Infinity" not in fake.requests[0].body and b"NaN" not in fake.requests[0].body
+
+
+# ----------------------------------------------------------------------------- a large journal
+
+
+def test_the_done_set_is_compact() -> None:
+    done = DoneSet()
+    import tracemalloc
+
+    tracemalloc.start()
+    for i in range(100_000):
+        done.add(f"F1:{i}:{i:020x}", f"00000000-0000-4000-8000-{i:012x}")
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert len(done) == 100_000
+    assert done.get("F1:99999:" + f"{99999:020x}") == f"00000000-0000-4000-8000-{99999:012x}"
+    assert done.get("F1:100000:x") is None
+    assert size < 100_000 * 100  # at most 64 bytes a record (a dict of strings: about 300)
+
+
+def test_a_journal_of_many_done_records_loads_in_little_memory(tmp_path: Path) -> None:
+    path = tmp_path / "big.journal"
+    journal = Journal(path)
+    lines = "".join(
+        json.dumps({"key": f"F1:{i}:{i:020x}", "source": f"r.jsonl:{i}", "session_id": f"00000000-0000-4000-8000-{i:012x}", "status": "ok"}) + "\n"
+        for i in range(60_000)
+    )
+    journal.close()
+    with path.open("a") as handle:
+        handle.write(lines)
+    import tracemalloc
+
+    tracemalloc.start()
+    loaded = Journal(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    loaded.close()
+    assert len(loaded.done) == 60_000
+    assert peak < path.stat().st_size  # streamed, never the whole file, nor a dict of strings
+
+
+def test_the_16_mib_bound_holds_for_what_is_sent(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    count = 2_000_000  # "1e5," is 4 bytes in the file and "100000.0," 9 bytes on the wire
+    doc = tmp_path / "doc.json"
+    doc.write_text('{"inputs": {"v": [' + ",".join(["1e5"] * count) + "]}}")
+    assert doc.stat().st_size < MAX_INPUT_BYTES
+    result = cli("start", "-f", str(doc), env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2, result.stderr
+    assert "more than 16 MiB" in result.stderr and fake.requests == []
+
+
+def test_python_values_that_are_not_json_are_refused(fake: FakeServer) -> None:
+    from hhsession import Client, InvalidInput
+
+    with Client(api_url=fake.url, api_key=API_KEY) as hh:
+        for bad in (float("nan"), float("inf"), object()):
+            with pytest.raises(InvalidInput):
+                hh.start(metadata={"x": bad})
+    assert fake.requests == []
