@@ -70,7 +70,8 @@ def server_event(session: dict[str, Any], *, now_ms: int, strict_keys: bool) -> 
     """The event the server stores for a session object (SPEC §1), fallbacks included.
 
     ``strict_keys`` is the v1 route (``additionalProperties: false``); the legacy
-    route ignores unknown keys.
+    route ignores unknown keys. A session is the root event of its trace: its
+    ``event_id`` is its ``session_id``.
     """
     unknown = [key for key in session if key not in FIELDS]
     if unknown and strict_keys:
@@ -99,7 +100,7 @@ def server_event(session: dict[str, Any], *, now_ms: int, strict_keys: bool) -> 
     if end_time is not None and not _number(end_time):
         end_time = now_ms
     return {
-        "event_id": str(uuid.uuid4()),
+        "event_id": session_id,
         "session_id": session_id,
         "parent_id": None,
         "children_ids": list(children or []),
@@ -127,17 +128,42 @@ def server_event(session: dict[str, Any], *, now_ms: int, strict_keys: bool) -> 
 class SessionStore:
     """Sessions in SQLite; one lock makes each read-merge-write atomic."""
 
+    #: Schema version 1: every event's event_id is its session_id.
+    VERSION = 1
+
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        if path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS sessions ("
-            " session_id TEXT PRIMARY KEY, event TEXT NOT NULL, created_ms INTEGER NOT NULL)"
-        )
+        try:
+            if path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS sessions ("
+                " session_id TEXT PRIMARY KEY, event TEXT NOT NULL, created_ms INTEGER NOT NULL)"
+            )
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _migrate(self) -> None:
+        """A file written by an older emulator gave sessions a random event_id: make it the session_id."""
+        if int(self._db.execute("PRAGMA user_version").fetchone()[0]) >= self.VERSION:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for session_id, text in self._db.execute("SELECT session_id, event FROM sessions").fetchall():
+                event = json.loads(text)
+                if event.get("event_id") != session_id:
+                    event["event_id"] = session_id
+                    self._db.execute("UPDATE sessions SET event = ? WHERE session_id = ?", (json.dumps(event), session_id))
+            self._db.execute(f"PRAGMA user_version = {self.VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:

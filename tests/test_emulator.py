@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -43,6 +44,7 @@ def test_full_session_event_is_returned(emulator: Emulator) -> None:
     for key in ("event_id", "session_id", "org_id", "workspace_id", "project_id"):
         assert isinstance(event[key], str) and event[key]
     assert event["session_id"] == SID
+    assert event["event_id"] == SID  # a session is the root event of its trace
     assert event["event_type"] == "session"
     assert event["event_name"] == "n"
     assert event["source"] == "unknown"
@@ -56,6 +58,7 @@ def test_silent_fallbacks_as_the_vendor_documents(emulator: Emulator) -> None:
     after = int(time.time() * 1000)
     assert event["session_id"] != "not-a-uuid"
     assert uuid.UUID(event["session_id"]).version == 4
+    assert event["event_id"] == event["session_id"]
     assert before <= event["start_time"] <= after  # a string time becomes "now"
     assert before <= event["end_time"] <= after
     assert event["event_name"] == "unknown" and event["source"] == "unknown"
@@ -66,7 +69,7 @@ def test_silent_fallbacks_as_the_vendor_documents(emulator: Emulator) -> None:
 def test_same_session_id_merges_metadata_and_user_properties(emulator: Emulator) -> None:
     first = post(emulator, {"session_id": SID, "session_name": "first", "metadata": {"a": 1, "b": 1}, "user_properties": {"u": 1}}).json()
     second = post(emulator, {"session_id": SID, "session_name": "second", "metadata": {"b": 2}, "user_properties": {"v": 2}}).json()
-    assert second["event_id"] == first["event_id"]
+    assert second["event_id"] == first["event_id"] == SID
     assert second["session_name"] == "first"  # the existing event, not a new one
     assert second["metadata"] == {"a": 1, "b": 2}
     assert second["user_properties"] == {"u": 1, "v": 2}
@@ -75,7 +78,7 @@ def test_same_session_id_merges_metadata_and_user_properties(emulator: Emulator)
 
 def test_legacy_route_takes_the_wrapper(emulator: Emulator) -> None:
     event = post(emulator, {"session": {"session_id": SID, "session_name": "old", "extra": 1}}, path="/session/start").json()
-    assert event["session_id"] == SID and event["session_name"] == "old"
+    assert event["session_id"] == SID and event["event_id"] == SID and event["session_name"] == "old"
     assert_error_body(post(emulator, {"session_name": "bare"}, path="/session/start"), 400)
 
 
@@ -126,6 +129,22 @@ def test_sqlite_file_survives_a_restart(tmp_path: Path) -> None:
         post(emu, {"session_id": SID, "metadata": {"b": 2}})
         assert emu.store.count() == 1
         assert emu.store.get(SID)["metadata"] == {"a": 1, "b": 2}  # type: ignore[index]
+
+
+def test_a_db_from_an_older_emulator_gets_event_id_equal_to_session_id(tmp_path: Path) -> None:
+    # Older emulators gave a session a random event_id; its events must still be found by session id.
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as old:
+        old.execute("CREATE TABLE sessions (session_id TEXT PRIMARY KEY, event TEXT NOT NULL, created_ms INTEGER NOT NULL)")
+        event = {"event_id": str(uuid.uuid4()), "session_id": SID, "event_type": "session", "metadata": {"a": 1}}
+        old.execute("INSERT INTO sessions VALUES (?, ?, 0)", (SID, json.dumps(event)))
+    old.close()
+    with Emulator(port=0, db=str(db)) as emu:
+        assert emu.store.get(SID) == {**event, "event_id": SID}
+        assert requests.get(f"{emu.url}/v1/sessions/{SID}", headers=AUTH, timeout=5).json()["event_id"] == SID
+    with sqlite3.connect(db) as again:
+        assert again.execute("PRAGMA user_version").fetchone()[0] == 1
+    again.close()
 
 
 def test_concurrent_clients_lose_and_double_nothing(emulator: Emulator) -> None:
