@@ -1,4 +1,4 @@
-"""A local stand-in for the HoneyHive sessions API (SPEC §3 ``emulator``).
+"""A local stand-in for the HoneyHive sessions and events API (SPEC §3 ``emulator``).
 
 Standard library only: ``http.server`` with a thread per connection and
 ``sqlite3``. It applies the *server's* rules of SPEC §1, silent fallbacks
@@ -10,12 +10,15 @@ Use from Python (the test suite does)::
 
     with Emulator(port=0) as emu:
         print(emu.url)
+
+What it serves is in ``ROUTES`` (the CLI help and README show it).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import math
 import random
 import re
 import signal
@@ -25,8 +28,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
@@ -51,7 +56,62 @@ ERROR_CODES = {
     503: "SERVICE_UNAVAILABLE",
     504: "GATEWAY_TIMEOUT",
 }
-_SESSION_PATH = re.compile(r"^/v1/sessions/(?P<id>[^/]+)$")
+
+#: Answered without a bearer and never failed by fault injection.
+HEALTH_PATHS = ("/healthz",)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: ``path`` as documented (``{name}`` matches one path segment), the
+    ``Emulator`` method that answers it, and a line for the help and README."""
+
+    method: str
+    path: str
+    handler: str
+    summary: str
+    needs_bearer: bool = True
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)))
+
+    @property
+    def literal(self) -> bool:
+        return "{" not in self.path
+
+
+#: What the emulator serves. A literal path wins over a pattern (/v1/events/export is not an event id).
+ROUTES = (
+    Route("POST", "/v1/sessions", "_start_session", "start a session (a bare session object)"),
+    Route("POST", "/session/start", "_start_session_legacy",
+          'start a session (deprecated {"session": {...}} wrapper; the Python SDK sends it)'),
+    Route("GET", "/v1/sessions/{id}", "_get_session", "the stored session event"),
+    Route("GET", "/v1/events/{event_id}", "_get_event", '{"event": the stored event}'),
+    Route("PUT", "/v1/events/{event_id}", "_update_event",
+          "UpdateEventRequest: merge metadata, feedback, metrics, config, user_properties; replace outputs, "
+          "children_ids, duration, end_time"),
+    Route("PUT", "/events", "_update_event_legacy",
+          "the same update with event_id in the body (deprecated; the Python SDK sends it)"),
+    Route("POST", "/v1/events/export", "_export",
+          'events by filter ("is" on session_id, event_id, ...): {"events": [...], "count": N}; '
+          "the Python SDK reads back here"),
+    Route("POST", "/v1/events/search", "_search", "the same, with SearchEventsRequest's fields"),
+    *(Route("GET", path, "_health", "readiness: no bearer, no fault injection", needs_bearer=False)
+      for path in HEALTH_PATHS),
+)
+
+#: UpdateEventRequest's object fields that are merged key by key into the stored event.
+MERGED_UPDATE_FIELDS = ("metadata", "feedback", "metrics", "config", "user_properties")
+#: The body of a successful update (undocumented: the Python SDK only needs JSON).
+UPDATE_ANSWER: dict[str, Any] = {"success": True}
+
+_FILTER_FIELDS = ("session_id", "event_id", "event_type", "event_name", "source")
+_FILTER_OPERATORS = (
+    "exists", "not exists", "is", "is not", "contains", "not contains",
+    "greater than", "less than", "after", "before",
+)
+_FILTER_TYPES = ("string", "number", "boolean", "datetime")
 
 
 class BadRequest(Exception):
@@ -64,6 +124,32 @@ class BadRequest(Exception):
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or the 400 a strict JSON parser would give."""
+    try:
+        document = json.loads(body.decode("utf-8"), parse_float=_finite_float, parse_constant=_not_json)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(400, f"Invalid JSON body: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequest(400, "Request body must be a JSON object")
+    return document
 
 
 def server_event(session: dict[str, Any], *, now_ms: int, strict_keys: bool) -> dict[str, Any]:
@@ -125,8 +211,130 @@ def server_event(session: dict[str, Any], *, now_ms: int, strict_keys: bool) -> 
     }
 
 
+def parse_update(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes an ``UpdateEventRequest`` makes, by the server's rules.
+
+    Lenient as the server is: fields it does not know are ignored, an empty
+    ``children_ids`` and a null ``outputs`` change nothing. A known field of the
+    wrong type is a 400.
+    """
+    changes: dict[str, Any] = {}
+    for key in MERGED_UPDATE_FIELDS:
+        if key in document:
+            if not isinstance(document[key], dict):
+                raise BadRequest(400, f"Invalid update: {key} must be an object")
+            changes[key] = document[key]
+    outputs = document.get("outputs")
+    if outputs is not None:
+        if not isinstance(outputs, dict):
+            raise BadRequest(400, "Invalid update: outputs must be an object or null")
+        changes["outputs"] = outputs
+    if "children_ids" in document:
+        children = document["children_ids"]
+        if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
+            raise BadRequest(400, "Invalid update: children_ids must be a non-empty array of strings")
+        if children:
+            changes["children_ids"] = children
+    for key in ("duration", "end_time"):
+        if key in document:
+            if not _number(document[key]):
+                raise BadRequest(400, f"Invalid update: {key} must be a number")
+            changes[key] = document[key]
+    return changes
+
+
+def apply_update(event: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``event`` with ``changes`` (from ``parse_update``) applied: object fields merged, the rest replaced."""
+    updated = dict(event)
+    for key, value in changes.items():
+        if key in MERGED_UPDATE_FIELDS:
+            merged = dict(updated.get(key) or {})
+            merged.update(value)
+            updated[key] = merged
+        else:
+            updated[key] = value
+    return updated
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """What an export or search asks for: ``equals`` pairs that must all match, and one page."""
+
+    equals: tuple[tuple[str, str], ...]
+    limit: int
+    page: int
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        return all(event.get(field) == value for field, value in self.equals)
+
+    def lookup_id(self) -> str | None:
+        """A session id every match must have (so the store can look it up instead of scanning)."""
+        for field, value in self.equals:
+            if field in ("session_id", "event_id"):
+                return value
+        return None
+
+
+def parse_query(document: Mapping[str, Any], *, search: bool) -> EventQuery:
+    """An ``ExportEventsRequest`` (``search=False``) or ``SearchEventsRequest`` the emulator can answer.
+
+    Anything it cannot answer exactly is a 400 naming it, never a wrong answer.
+    """
+    route = "search" if search else "export"
+    known = ("filters", "dateRange", "limit", "page") + (
+        ("ignore_order", "evaluation_id") if search else ("project", "projections")
+    )
+    unknown = sorted(key for key in document if key not in known)
+    if unknown:
+        raise BadRequest(400, f"Invalid {route} request: unknown field(s) {', '.join(unknown)}")
+    unsupported = [key for key in ("dateRange", "projections", "evaluation_id") if key in document]
+    if unsupported:
+        raise BadRequest(400, f"{', '.join(unsupported)} is not supported by the emulator; filter by session_id instead")
+    if "project" in document and not isinstance(document["project"], str):
+        raise BadRequest(400, f"Invalid {route} request: project must be a string")
+    if "ignore_order" in document and not isinstance(document["ignore_order"], bool):
+        raise BadRequest(400, f"Invalid {route} request: ignore_order must be a boolean")
+    max_limit = 1000 if search else 7500
+    limit = document.get("limit", 1000)
+    if not _integer(limit) or not 1 <= limit <= max_limit:
+        raise BadRequest(400, f"Invalid {route} request: limit must be an integer from 1 to {max_limit}")
+    page = document.get("page", 1)
+    if not _integer(page) or page < 1:
+        raise BadRequest(400, f"Invalid {route} request: page must be an integer from 1")
+    filters = document.get("filters", [])
+    if not isinstance(filters, list):
+        raise BadRequest(400, f"Invalid {route} request: filters must be an array")
+    return EventQuery(equals=tuple(_parse_filter(f, route) for f in filters), limit=limit, page=page)
+
+
+def _parse_filter(item: Any, route: str) -> tuple[str, str]:
+    if not isinstance(item, dict):
+        raise BadRequest(400, f"Invalid {route} request: each filter must be an object")
+    extra = sorted(key for key in item if key not in ("field", "operator", "value", "type"))
+    missing = [key for key in ("field", "operator", "value") if key not in item]
+    if extra or missing:
+        problem = f"unknown key(s) {', '.join(extra)}" if extra else f"missing {', '.join(missing)}"
+        raise BadRequest(400, f"Invalid {route} request: filter {problem}")
+    field, operator, value, kind = item["field"], item["operator"], item["value"], item.get("type", "string")
+    if not isinstance(field, str):
+        raise BadRequest(400, f"Invalid {route} request: filter field must be a string")
+    if operator not in _FILTER_OPERATORS:
+        raise BadRequest(400, f"Invalid {route} request: unknown filter operator {operator!r}")
+    if kind not in _FILTER_TYPES:
+        raise BadRequest(400, f"Invalid {route} request: unknown filter type {kind!r} (one of {', '.join(_FILTER_TYPES)})")
+    if field not in _FILTER_FIELDS:
+        raise BadRequest(
+            400, f"Filter on field {field!r} is not supported by the emulator (supported: {', '.join(_FILTER_FIELDS)})"
+        )
+    if operator != "is":
+        raise BadRequest(400, f"Filter operator {operator!r} is not supported by the emulator (supported: 'is')")
+    if kind != "string" or not isinstance(value, str):
+        raise BadRequest(400, f"Filter on {field} is supported only with a string value and type 'string'")
+    return field, value
+
+
 class SessionStore:
-    """Sessions in SQLite; one lock makes each read-merge-write atomic."""
+    """Session events in SQLite; one lock makes each read-merge-write atomic."""
 
     #: Schema version 1: every event's event_id is its session_id.
     VERSION = 1
@@ -169,44 +377,69 @@ class SessionStore:
         with self._lock:
             self._db.close()
 
+    @contextmanager
+    def _editing(self, session_id: str) -> Iterator[tuple[dict[str, Any] | None, Callable[[dict[str, Any]], None]]]:
+        """The stored event (None: there is none) and a function that writes it, in one transaction."""
+
+        def write(event: dict[str, Any]) -> None:
+            self._db.execute(
+                "INSERT INTO sessions (session_id, event, created_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (session_id) DO UPDATE SET event = excluded.event",
+                (session_id, json.dumps(event), int(time.time() * 1000)),
+            )
+
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT event FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+                yield (json.loads(row[0]) if row else None), write
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     def start(self, event: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Store a new event, or merge metadata/user_properties into the existing one.
 
         Returns (the stored event, whether it was created).
         """
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT event FROM sessions WHERE session_id = ?", (event["session_id"],)
-                ).fetchone()
-                if row is None:
-                    self._db.execute(
-                        "INSERT INTO sessions (session_id, event, created_ms) VALUES (?, ?, ?)",
-                        (event["session_id"], json.dumps(event), int(time.time() * 1000)),
-                    )
-                    stored, created = event, True
-                else:
-                    stored = json.loads(row[0])
-                    for key in ("metadata", "user_properties"):
-                        merged = dict(stored.get(key) or {})
-                        merged.update(event.get(key) or {})
-                        stored[key] = merged
-                    self._db.execute(
-                        "UPDATE sessions SET event = ? WHERE session_id = ?",
-                        (json.dumps(stored), event["session_id"]),
-                    )
-                    created = False
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return stored, created
+        with self._editing(event["session_id"]) as (stored, write):
+            if stored is None:
+                write(event)
+                return event, True
+            merged = apply_update(stored, {key: event.get(key) or {} for key in ("metadata", "user_properties")})
+            write(merged)
+            return merged, False
+
+    def update(self, event_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Apply ``changes`` (from ``parse_update``) to a stored event; None if there is no such event."""
+        with self._editing(event_id) as (stored, write):
+            if stored is None:
+                return None
+            updated = apply_update(stored, changes)
+            write(updated)
+            return updated
 
     def get(self, session_id: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute("SELECT event FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def find(self, query: EventQuery) -> tuple[list[dict[str, Any]], int]:
+        """One page of the events ``query`` matches, start_time descending, and the number of all matches."""
+        one = query.lookup_id()
+        if one is not None:
+            found = self.get(one)
+            candidates = [found] if found is not None else []
+        else:
+            with self._lock:
+                rows = self._db.execute("SELECT event FROM sessions ORDER BY rowid DESC").fetchall()
+            candidates = [json.loads(row[0]) for row in rows]
+        matches = [event for event in candidates if query.matches(event)]
+        # Stable: events with the same start_time stay newest first.
+        matches.sort(key=lambda event: event["start_time"] if _number(event.get("start_time")) else 0, reverse=True)
+        first = (query.page - 1) * query.limit
+        return matches[first:first + query.limit], len(matches)
 
     def count(self) -> int:
         with self._lock:
@@ -271,7 +504,7 @@ class _Handler(BaseHTTPRequestHandler):
             if emulator.faults.latency_ms:
                 time.sleep(emulator.faults.latency_ms / 1000)
             path = self.path.split("?", 1)[0]
-            if path != "/healthz" and emulator.should_fail():  # readiness checks stay truthful
+            if path not in HEALTH_PATHS and emulator.should_fail():  # readiness checks stay truthful
                 fail = emulator.faults.fail_status
                 raise BadRequest(fail, f"Injected failure ({fail})", injected=True)
             status, payload, note = emulator.route(method, path, self.headers.get("Authorization"), body_bytes)
@@ -332,6 +565,9 @@ def _phrase_code(status: int) -> str:
         return "ERROR"
 
 
+Answer = tuple[int, Any, str]
+
+
 class Emulator:
     """The server, startable in a thread (tests) or in the foreground (the CLI)."""
 
@@ -356,7 +592,11 @@ class Emulator:
         self._log_lock = threading.Lock()
         self.requests = 0
         self.connections = 0
-        self.httpd = _Server((host, port), self)
+        try:
+            self.httpd = _Server((host, port), self)
+        except BaseException:
+            self.store.close()
+            raise
         self._thread: threading.Thread | None = None
 
     @property
@@ -411,43 +651,75 @@ class Emulator:
             return True
         return hmac.compare_digest(presented.encode(), self.token.encode())
 
-    def route(
-        self, method: str, path: str, authorization: str | None, body: bytes
-    ) -> tuple[int, dict[str, Any], str]:
-        if path == "/healthz":
-            return 200, {"ok": True, "sessions": self.store.count()}, ""
-        match = _SESSION_PATH.match(path)
-        if path in ("/v1/sessions", "/session/start"):
-            if method != "POST":
-                raise BadRequest(405, f"Use POST {path}")
-        elif match:
-            if method != "GET":
-                raise BadRequest(405, f"Use GET {path}")
-        else:
-            raise BadRequest(404, f"Not found: {method} {path}")
-        if not self.authorized(authorization):
-            raise BadRequest(401, "Missing or invalid bearer token")
-        if match:
-            event = self.store.get(match["id"])
-            if event is None:
-                raise BadRequest(404, f"Session {match['id']} not found")
-            return 200, event, ""
-        try:
-            document = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise BadRequest(400, f"Invalid JSON body: {exc}") from None
-        if not isinstance(document, dict):
-            raise BadRequest(400, "Request body must be a JSON object")
-        legacy = path == "/session/start"
-        if legacy:
-            session = document.get("session")
-            if not isinstance(session, dict):
-                raise BadRequest(400, 'Request body must be {"session": {...}}')
-        else:
-            session = document
-        event = server_event(session, now_ms=int(self.clock() * 1000), strict_keys=not legacy)
+    def route(self, method: str, path: str, authorization: str | None, body: bytes) -> Answer:
+        """(status, JSON answer, log note) for one request; errors are raised as ``BadRequest``."""
+        matched = [(route, match) for route, match in ((r, r.pattern.fullmatch(path)) for r in ROUTES) if match]
+        if any(route.literal for route, _ in matched):
+            matched = [(route, match) for route, match in matched if route.literal]
+        for route, match in matched:
+            if route.method == method:
+                if route.needs_bearer and not self.authorized(authorization):
+                    raise BadRequest(401, "Missing or invalid bearer token")
+                handler: Callable[[re.Match[str], bytes], Answer] = getattr(self, route.handler)
+                return handler(match, body)
+        if matched:
+            raise BadRequest(405, f"Use {' or '.join(sorted({route.method for route, _ in matched}))} {path}")
+        raise BadRequest(404, f"Not found: {method} {path}")
+
+    def _health(self, match: re.Match[str], body: bytes) -> Answer:
+        return 200, {"ok": True, "sessions": self.store.count()}, ""
+
+    def _start_session(self, match: re.Match[str], body: bytes) -> Answer:
+        return self._start(parse_json_object(body), strict_keys=True)
+
+    def _start_session_legacy(self, match: re.Match[str], body: bytes) -> Answer:
+        session = parse_json_object(body).get("session")
+        if not isinstance(session, dict):
+            raise BadRequest(400, 'Request body must be {"session": {...}}')
+        return self._start(session, strict_keys=False)
+
+    def _start(self, session: dict[str, Any], *, strict_keys: bool) -> Answer:
+        event = server_event(session, now_ms=int(self.clock() * 1000), strict_keys=strict_keys)
         stored, created = self.store.start(event)
         return 200, stored, f"session={stored['session_id']} {'created' if created else 'merged'}"
+
+    def _get_session(self, match: re.Match[str], body: bytes) -> Answer:
+        event = self.store.get(match["id"])
+        if event is None:
+            raise BadRequest(404, f"Session {match['id']} not found")
+        return 200, event, ""
+
+    def _get_event(self, match: re.Match[str], body: bytes) -> Answer:
+        event_id = _event_id(match["event_id"])
+        event = self.store.get(event_id)
+        if event is None:
+            raise BadRequest(404, f"Event {event_id} not found")
+        return 200, {"event": event}, ""
+
+    def _update_event(self, match: re.Match[str], body: bytes) -> Answer:
+        return self._update(_event_id(match["event_id"]), parse_json_object(body))
+
+    def _update_event_legacy(self, match: re.Match[str], body: bytes) -> Answer:
+        document = parse_json_object(body)
+        if "event_id" not in document:
+            raise BadRequest(400, "Invalid update: event_id is required in the body of PUT /events")
+        return self._update(_event_id(document["event_id"]), document)
+
+    def _update(self, event_id: str, document: dict[str, Any]) -> Answer:
+        changes = parse_update(document)
+        if self.store.update(event_id, changes) is None:
+            raise BadRequest(404, f"Event {event_id} not found")
+        return 200, UPDATE_ANSWER, f"event={event_id} updated {','.join(changes) or 'nothing'}"
+
+    def _export(self, match: re.Match[str], body: bytes) -> Answer:
+        return self._find(parse_query(parse_json_object(body), search=False))
+
+    def _search(self, match: re.Match[str], body: bytes) -> Answer:
+        return self._find(parse_query(parse_json_object(body), search=True))
+
+    def _find(self, query: EventQuery) -> Answer:
+        events, count = self.store.find(query)
+        return 200, {"events": events, "count": count}, f"{len(events)} of {count} event(s)"
 
     def log_request(self, client: str, method: str, path: str, status: int, note: str, took: float) -> None:
         with self._log_lock:
@@ -458,6 +730,13 @@ class Emulator:
             line = f"{stamp} {client} {method} {path} {status} {took * 1000:.0f}ms"
             self.log.write(f"{line} {note}".rstrip() + "\n")
             self.log.flush()
+
+
+def _event_id(value: Any) -> str:
+    if not is_uuid(value):
+        shown = value if isinstance(value, str) else json.dumps(value)
+        raise BadRequest(400, f"Invalid event_id {shown[:80]!r}: must be a UUID")
+    return str(value)
 
 
 def serve(emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str) -> int:

@@ -13,28 +13,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from hhsession.emulator import Emulator, Faults
-
-AUTH = {"Authorization": "Bearer anything"}
-SID = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
-
-
-def post(emu: Emulator, body: Any, path: str = "/v1/sessions", headers: dict[str, str] | None = None) -> requests.Response:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return requests.post(emu.url + path, data=data, headers=AUTH if headers is None else headers, timeout=10)
-
-
-def assert_error_body(response: requests.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status
-    body = response.json()
-    assert set(body) == {"statusCode", "message", "success", "errorCode"}
-    assert body["statusCode"] == status and body["success"] is False and body["message"]
-    return body
+from tests.emulator_http import AUTH, SID, assert_error_body, post
 
 
 def test_full_session_event_is_returned(emulator: Emulator) -> None:
