@@ -57,8 +57,8 @@ ERROR_CODES = {
     504: "GATEWAY_TIMEOUT",
 }
 
-#: Answered without a bearer and never failed by fault injection.
-HEALTH_PATHS = ("/healthz",)
+#: Answered without a bearer and never slowed down or failed by fault injection.
+HEALTH_PATHS = ("/healthz", "/healthcheck")
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,10 @@ class BadRequest(Exception):
         self.status = status
         self.message = message
         self.injected = injected
+
+
+class _HungUp(Exception):
+    """The client went away before its request was read in full."""
 
 
 def _number(value: Any) -> bool:
@@ -466,6 +470,19 @@ class _Server(ThreadingHTTPServer):
         self.emulator = emulator
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One log line instead of http.server's traceback on stderr.
+
+        A client that closes or resets its connection between requests has asked
+        nothing and is not logged; one that hangs up mid-request or mid-answer is
+        logged on its request's line by the handler.
+        """
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        client = client_address[0] if isinstance(client_address, tuple) else str(client_address)
+        self.emulator.log_line(f"{client} connection error: {type(exc).__name__}: {exc}")
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -473,7 +490,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "hhsession-emulator"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-        pass  # one line per request is written by log_request instead
+        pass  # one line per request is written by Emulator.log_request instead
 
     def setup(self) -> None:
         super().setup()
@@ -496,39 +513,51 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         emulator = self.server.emulator
-        started = time.monotonic()
-        status, body, note = 500, b"", ""
+        with emulator.in_flight():
+            started = time.monotonic()
+            client = self.client_address[0]
+            try:
+                status, body, headers, note = self._answer(emulator, method)
+            except _HungUp as exc:
+                self.close_connection = True
+                emulator.log_request(client, method, self.path, 0, f"client hung up mid-request ({exc})", time.monotonic() - started)
+                return
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+            except (ConnectionError, TimeoutError) as exc:  # BrokenPipeError, ConnectionResetError, ...
+                self.close_connection = True
+                note = f"{note} (client hung up mid-answer: {type(exc).__name__})".lstrip()
+            emulator.log_request(client, method, self.path, status, note, time.monotonic() - started)
+
+    def _answer(self, emulator: Emulator, method: str) -> tuple[int, bytes, dict[str, str], str]:
+        """(status, body, extra headers, log note) for the request being handled."""
         headers: dict[str, str] = {}
         try:
             body_bytes = self._read_body()
-            if emulator.faults.latency_ms:
-                time.sleep(emulator.faults.latency_ms / 1000)
             path = self.path.split("?", 1)[0]
-            if path not in HEALTH_PATHS and emulator.should_fail():  # readiness checks stay truthful
-                fail = emulator.faults.fail_status
-                raise BadRequest(fail, f"Injected failure ({fail})", injected=True)
+            if path not in HEALTH_PATHS:  # readiness checks stay fast and truthful
+                if emulator.faults.latency_ms:
+                    time.sleep(emulator.faults.latency_ms / 1000)
+                if emulator.should_fail():
+                    fail = emulator.faults.fail_status
+                    raise BadRequest(fail, f"Injected failure ({fail})", injected=True)
             status, payload, note = emulator.route(method, path, self.headers.get("Authorization"), body_bytes)
-            body = json.dumps(payload).encode()
+            return status, json.dumps(payload).encode(), headers, note
         except BadRequest as exc:
-            status = exc.status
-            body = json.dumps(error_body(exc.status, exc.message)).encode()
-            note = exc.message
             if exc.injected and emulator.faults.retry_after is not None:
                 headers["Retry-After"] = f"{emulator.faults.retry_after:g}"
+            return exc.status, json.dumps(error_body(exc.status, exc.message)).encode(), headers, exc.message
+        except _HungUp:
+            raise
         except Exception as exc:  # noqa: BLE001 - a stand-in server must answer, not die
-            status = 500
             body = json.dumps(error_body(500, f"Emulator error: {type(exc).__name__}")).encode()
-            note = repr(exc)
-        # Logged before answering: once a client has its answer, the line is already written
-        # (a Ctrl-C right after a request must not lose it).
-        emulator.log_request(self.client_address[0], method, self.path, status, note, time.monotonic() - started)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+            return 500, body, headers, repr(exc)
 
     def _read_body(self) -> bytes:
         length_header = self.headers.get("Content-Length")
@@ -545,7 +574,13 @@ class _Handler(BaseHTTPRequestHandler):
         if length > MAX_INPUT_BYTES + 1024:
             self.close_connection = True
             raise BadRequest(413, "Request body larger than 16 MiB")
-        return self.rfile.read(length) if length > 0 else b""
+        try:
+            body = self.rfile.read(length) if length > 0 else b""
+        except (ConnectionError, TimeoutError) as exc:
+            raise _HungUp(type(exc).__name__) from None
+        if len(body) < length:
+            raise _HungUp(f"{len(body)} of {length} body bytes received")
+        return body
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -590,6 +625,8 @@ class Emulator:
         self._random = random.Random(seed)
         self._random_lock = threading.Lock()
         self._log_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._in_flight = 0
         self.requests = 0
         self.connections = 0
         try:
@@ -620,6 +657,7 @@ class Emulator:
             self.httpd.shutdown()
             self._thread.join()
             self._thread = None
+        self.wait_idle()
         self.httpd.server_close()
         self.store.close()
 
@@ -628,6 +666,23 @@ class Emulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Around the answer to one request, so ``wait_idle`` can let answers on their way finish."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 2.0) -> bool:
+        """Wait (at most ``timeout`` s) until no request is being answered; True if none is."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     # -------------------------------------------------------------- behaviour
 
@@ -722,13 +777,17 @@ class Emulator:
         return 200, {"events": events, "count": count}, f"{len(events)} of {count} event(s)"
 
     def log_request(self, client: str, method: str, path: str, status: int, note: str, took: float) -> None:
+        """One line per request (``status`` 0: the request was never answered)."""
+        shown = str(status) if status else "-"
         with self._log_lock:
             self.requests += 1
+        self.log_line(f"{client} {method} {path} {shown} {took * 1000:.0f}ms {note}".rstrip())
+
+    def log_line(self, text: str) -> None:
+        with self._log_lock:
             if self.log is None:
                 return
-            stamp = time.strftime("%H:%M:%S")
-            line = f"{stamp} {client} {method} {path} {status} {took * 1000:.0f}ms"
-            self.log.write(f"{line} {note}".rstrip() + "\n")
+            self.log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
             self.log.flush()
 
 
@@ -758,6 +817,7 @@ def serve(emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str) -> 
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        emulator.wait_idle()  # an answer already on its way is logged before the summary
         emulator.httpd.server_close()
         emulator.store.close()
         err.write(f"hhsession emulator stopped after {emulator.requests} request(s)\n")

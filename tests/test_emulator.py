@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import signal
+import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -18,7 +21,7 @@ import pytest
 import requests
 
 from hhsession.emulator import Emulator, Faults
-from tests.emulator_http import AUTH, SID, assert_error_body, post
+from tests.emulator_http import AUTH, SID, assert_error_body, post, raw_connection, wait_for_lines
 
 
 def test_full_session_event_is_returned(emulator: Emulator) -> None:
@@ -174,8 +177,19 @@ def test_fault_rate_one_fails_everything_and_stores_nothing() -> None:
         assert_error_body(response, 429)
         assert "Retry-After" not in response.headers
         assert emu.store.count() == 0
-        # The health check is not a fault target: scripts wait on it.
-        assert requests.get(emu.url + "/healthz", timeout=5).json() == {"ok": True, "sessions": 0}
+        # The health checks are not fault targets: scripts wait on them.
+        for path in ("/healthz", "/healthcheck"):
+            assert requests.get(emu.url + path, timeout=5).json() == {"ok": True, "sessions": 0}
+
+
+def test_health_checks_need_no_bearer_and_are_not_delayed() -> None:
+    with Emulator(port=0, faults=Faults(latency_ms=1500)) as emu:
+        for path in ("/healthz", "/healthcheck"):
+            started = time.monotonic()
+            response = requests.get(emu.url + path, timeout=5)
+            assert time.monotonic() - started < 1.0
+            assert response.status_code == 200 and response.json() == {"ok": True, "sessions": 0}
+        assert_error_body(requests.post(emu.url + "/healthcheck", timeout=5), 405)
 
 
 def test_latency_does_not_block_other_requests() -> None:
@@ -254,3 +268,79 @@ def test_bad_db_path_is_a_clear_error(tmp_path: Path, content: bytes | None) -> 
                             capture_output=True, text=True, timeout=20)
     assert result.returncode == 2
     assert f"--db {db}: cannot open it as an SQLite database" in result.stderr
+
+
+# ----------------------------------------------------------------------------- clients that hang up
+
+
+def _request_bytes(path: str = "/v1/sessions", body: bytes = b"{}", length: int | None = None) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\n\r\n")
+    return head.encode() + body
+
+
+def test_a_client_that_closes_before_reading_is_one_line_never_a_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    log = io.StringIO()
+    with Emulator(port=0, log=log, faults=Faults(latency_ms=100)) as emu:
+        with raw_connection(emu) as sock:
+            sock.sendall(_request_bytes(body=json.dumps({"session_id": SID}).encode()))
+        wait_for_lines(log, 1)
+        time.sleep(0.2)  # room for a second line, if one were coming
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert re.search(rf"POST /v1/sessions 200 \d+ms session={SID} created", lines[0])
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_reset_while_the_answer_is_written_is_noted_on_the_request_line(capfd: pytest.CaptureFixture[str]) -> None:
+    log = io.StringIO()
+    with Emulator(port=0, log=log, faults=Faults(latency_ms=300)) as emu:
+        sock = raw_connection(emu)
+        sock.sendall(_request_bytes())
+        time.sleep(0.1)  # the emulator has read the request and is in its --latency
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST: the answer can only fail to go out
+        wait_for_lines(log, 1)
+        time.sleep(0.1)
+        lines = log.getvalue().splitlines()
+        assert requests.get(emu.url + "/healthz", timeout=5).json()["sessions"] == 1  # still serving
+    assert len(lines) == 1
+    assert re.search(r"POST /v1/sessions 200 \d+ms session=\S+ created \(client hung up mid-answer: "
+                     r"(BrokenPipeError|ConnectionResetError)\)$", lines[0]), lines
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_that_hangs_up_mid_request_is_one_line(capfd: pytest.CaptureFixture[str]) -> None:
+    log = io.StringIO()
+    with Emulator(port=0, log=log) as emu:
+        with raw_connection(emu) as sock:
+            sock.sendall(_request_bytes(body=b'{"session_na', length=100))
+        lines = wait_for_lines(log, 1)
+        time.sleep(0.1)
+        assert emu.store.count() == 0
+    assert len(log.getvalue().splitlines()) == 1
+    assert re.search(r"POST /v1/sessions - \d+ms client hung up mid-request \(12 of 100 body bytes received\)$", lines[0])
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_20_mb_body_is_refused_unread() -> None:
+    with Emulator(port=0) as emu:
+        with raw_connection(emu) as sock:
+            sock.sendall(_request_bytes(path=f"/v1/events/{SID}", body=b"", length=20 * 1024 * 1024).replace(b"POST", b"PUT", 1))
+            answer = sock.makefile("rb").read()
+        assert emu.store.count() == 0
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert json.loads(body) == {"statusCode": 413, "message": "Request body larger than 16 MiB",
+                                "success": False, "errorCode": "PAYLOAD_TOO_LARGE"}
+
+
+def test_stop_waits_for_an_answer_on_its_way_so_its_line_is_logged() -> None:
+    log = io.StringIO()
+    with Emulator(port=0, log=log, faults=Faults(latency_ms=300)) as emu:
+        sender = threading.Thread(target=lambda: post(emu, {"session_id": SID}))
+        sender.start()
+        time.sleep(0.1)
+    sender.join()
+    assert emu.requests == 1 and f"session={SID} created" in log.getvalue()
+
