@@ -21,6 +21,7 @@ import json
 import math
 import random
 import re
+import shlex
 import signal
 import socket
 import sqlite3
@@ -57,6 +58,8 @@ ERROR_CODES = {
     504: "GATEWAY_TIMEOUT",
 }
 
+#: The environment variable the emulator's token may come from (see ``token_from``).
+TOKEN_ENV = "HH_EMULATOR_TOKEN"
 #: Answered without a bearer and never slowed down or failed by fault injection.
 HEALTH_PATHS = ("/healthz", "/healthcheck")
 
@@ -798,12 +801,55 @@ def _event_id(value: Any) -> str:
     return str(value)
 
 
-def serve(emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str) -> int:
-    """Run in the foreground until Ctrl-C or SIGTERM; both stop cleanly with exit 0."""
+def token_from(flag: str | None, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The emulator's token and the environment variable it came from, if any.
+
+    ``--token`` wins; else ``$HH_EMULATOR_TOKEN`` (empty counts as unset). Naming
+    the variable lets ``serve`` print exports that reuse it instead of the secret.
+    """
+    if flag:
+        return flag, None
+    from_env = environ.get(TOKEN_ENV) or None
+    return (from_env, TOKEN_ENV) if from_env else (None, None)
+
+
+def export_lines(url: str, token: str | None, token_env: str | None = None) -> list[str]:
+    """Shell lines (paste them, or ``source`` them) that point every version of the tools at the emulator.
+
+    The URL and the key go under the current official names (``HH_DATA_PLANE_URL``,
+    ``HH_PROJECT_API_KEY``) and the older ones (``HH_API_URL``, ``HH_API_KEY``),
+    the first line always ``export HH_API_URL=...``. A token is never printed:
+    one from ``token_env`` is exported by reference (failing loudly in a shell
+    that lacks the variable); one from ``--token`` gets a comment instead.
+    """
+    where = shlex.quote(url)
+    lines = [f"export HH_API_URL={where}", f"export HH_DATA_PLANE_URL={where}"]
+    if token is None:
+        key = "emulator"
+    elif token_env is not None:
+        key = f'"${{{token_env}:?is not set in this shell; export it first}}"'
+    else:
+        lines.append(
+            "# the emulator accepts only the --token you gave it (not shown): export it as HH_PROJECT_API_KEY "
+            f"and HH_API_KEY, or start the emulator with ${TOKEN_ENV} set to get lines that do it"
+        )
+        return lines
+    return [*lines, f"export HH_PROJECT_API_KEY={key}", f"export HH_API_KEY={key}"]
+
+
+def serve(
+    emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str | None = None, *, token_env: str | None = None
+) -> int:
+    """Run in the foreground until Ctrl-C or SIGTERM; both stop cleanly with exit 0.
+
+    Prints ``export_lines`` on ``out``. ``token_env`` names the environment
+    variable the token came from (see ``token_from``). ``api_key_hint`` is
+    ignored, kept only so older callers still work: the key lines follow from
+    ``emulator.token`` and ``token_env``.
+    """
     where = emulator.store.path if emulator.store.path != ":memory:" else "in memory"
     err.write(f"hhsession emulator on {emulator.url} (sessions {where}); Ctrl-C to stop\n")
-    out.write(f"export HH_API_URL={emulator.url}\n")
-    out.write(f"export HH_API_KEY={api_key_hint}\n")
+    out.write("".join(line + "\n" for line in export_lines(emulator.url, emulator.token, token_env)))
     out.flush()
     err.flush()
 
@@ -826,4 +872,7 @@ def serve(emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str) -> 
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(serve(Emulator(log=sys.stderr), sys.stdout, sys.stderr, "emulator"))
+    import os
+
+    _token, _token_env = token_from(None, os.environ)
+    sys.exit(serve(Emulator(token=_token, log=sys.stderr), sys.stdout, sys.stderr, token_env=_token_env))

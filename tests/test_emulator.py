@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hhsession.emulator import Emulator, Faults
+from hhsession.emulator import Emulator, Faults, export_lines, token_from
 from tests.emulator_http import AUTH, SID, assert_error_body, post, raw_connection, wait_for_lines
 
 
@@ -213,22 +213,24 @@ def test_latency_does_not_block_other_requests() -> None:
     assert total < 0.4 * 8 / 2
 
 
-def _emulator_process(*args: str) -> tuple[subprocess.Popen[str], str]:
+def _emulator_process(*args: str) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """The running command, its URL and the export lines it printed (the last one names HH_API_KEY)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "hhsession", "emulator", "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.match(r"export HH_API_URL=(http://127\.0\.0\.1:\d+)", line)
-    assert match, line
-    assert proc.stdout.readline().startswith("export HH_API_KEY=")
-    return proc, match[1]
+    lines = [proc.stdout.readline()]
+    match = re.match(r"export HH_API_URL=(http://127\.0\.0\.1:\d+)", lines[0])
+    assert match, lines[0]
+    while "HH_API_KEY" not in lines[-1] and lines[-1]:
+        lines.append(proc.stdout.readline())
+    return proc, match[1], [line.rstrip("\n") for line in lines]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_command_prints_exports_logs_requests_and_stops_cleanly(sig: int) -> None:
-    proc, url = _emulator_process()
+    proc, url, exports = _emulator_process()
     try:
         response = requests.post(url + "/v1/sessions", json={"session_id": SID}, headers=AUTH, timeout=5)
         assert response.status_code == 200
@@ -236,20 +238,26 @@ def test_command_prints_exports_logs_requests_and_stops_cleanly(sig: int) -> Non
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
+    assert exports == [f"export HH_API_URL={url}", f"export HH_DATA_PLANE_URL={url}",
+                       "export HH_PROJECT_API_KEY=emulator", "export HH_API_KEY=emulator"]
+    assert out == ""  # nothing after the exports
     assert re.search(rf"POST /v1/sessions 200 \d+ms session={SID} created", err)
     assert "stopped after 1 request(s)" in err
     assert "Traceback" not in err
 
 
 def test_command_does_not_echo_the_token() -> None:
-    proc, url = _emulator_process("--token", "very-secret-token")
+    proc, url, exports = _emulator_process("--token", "very-secret-token")
     try:
         ok = requests.post(url + "/v1/sessions", json={}, headers={"Authorization": "Bearer very-secret-token"}, timeout=5)
         assert ok.status_code == 200
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
-    assert "very-secret-token" not in out + err
+    assert "very-secret-token" not in "\n".join(exports) + out + err
+    # Nothing to paste that could not work: the URLs, then a comment about the key.
+    assert exports[:2] == [f"export HH_API_URL={url}", f"export HH_DATA_PLANE_URL={url}"]
+    assert len(exports) == 3 and exports[2].startswith("# ") and "HH_EMULATOR_TOKEN" in exports[2]
 
 
 def test_port_in_use_is_a_clear_error(emulator: Emulator) -> None:
@@ -344,3 +352,83 @@ def test_stop_waits_for_an_answer_on_its_way_so_its_line_is_logged() -> None:
     sender.join()
     assert emu.requests == 1 and f"session={SID} created" in log.getvalue()
 
+
+# ----------------------------------------------------------------------------- the export lines
+
+
+def _source(lines: list[str], env: dict[str, str], *, shell_options: str = "") -> subprocess.CompletedProcess[str]:
+    """Paste ``lines`` into a bash script, then print what they exported."""
+    script = "\n".join([shell_options, *lines,
+                        'printf "%s|%s|%s|%s\\n" "$HH_API_URL" "$HH_DATA_PLANE_URL" "${HH_PROJECT_API_KEY-unset}" "${HH_API_KEY-unset}"'])
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env={**clean, **env}, timeout=20)
+
+
+def test_export_lines_without_a_token_paste_as_they_read() -> None:
+    lines = export_lines("http://127.0.0.1:8787", None)
+    assert lines == ["export HH_API_URL=http://127.0.0.1:8787", "export HH_DATA_PLANE_URL=http://127.0.0.1:8787",
+                     "export HH_PROJECT_API_KEY=emulator", "export HH_API_KEY=emulator"]
+    result = _source(lines, {})
+    assert result.returncode == 0 and result.stdout == "http://127.0.0.1:8787|http://127.0.0.1:8787|emulator|emulator\n"
+
+
+def test_an_ipv6_url_is_quoted_for_the_shell() -> None:
+    lines = export_lines("http://[::1]:8787", None)
+    assert lines[0] == "export HH_API_URL='http://[::1]:8787'"
+    result = _source(lines, {}, shell_options="shopt -s failglob")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("http://[::1]:8787|http://[::1]:8787|")
+
+
+def test_a_token_from_the_environment_is_exported_by_reference_never_by_value() -> None:
+    lines = export_lines("http://127.0.0.1:8787", "s3cret-token", "HH_EMULATOR_TOKEN")
+    assert "s3cret-token" not in "\n".join(lines)
+    assert lines[2:] == ['export HH_PROJECT_API_KEY="${HH_EMULATOR_TOKEN:?is not set in this shell; export it first}"',
+                         'export HH_API_KEY="${HH_EMULATOR_TOKEN:?is not set in this shell; export it first}"']
+    pasted = _source(lines, {"HH_EMULATOR_TOKEN": "s3cret-token"})
+    assert pasted.returncode == 0 and pasted.stdout.endswith("|s3cret-token|s3cret-token\n")
+    # In a shell without the variable the lines fail loudly instead of exporting an empty key.
+    missing = _source(lines, {})
+    assert missing.returncode != 0 and "HH_EMULATOR_TOKEN: is not set in this shell" in missing.stderr
+    assert missing.stdout == ""
+
+
+def test_a_token_from_the_flag_gets_a_comment_not_a_placeholder() -> None:
+    lines = export_lines("http://127.0.0.1:8787", "s3cret-token")
+    assert "s3cret-token" not in "\n".join(lines) and "<" not in "\n".join(lines)
+    assert len(lines) == 3 and lines[2].startswith("# ")
+    result = _source(lines, {})
+    assert result.returncode == 0 and result.stdout.endswith("|unset|unset\n")
+
+
+@pytest.mark.parametrize(
+    ("flag", "environ", "expected"),
+    [("f", {"HH_EMULATOR_TOKEN": "e"}, ("f", None)), (None, {"HH_EMULATOR_TOKEN": "e"}, ("e", "HH_EMULATOR_TOKEN")),
+     (None, {"HH_EMULATOR_TOKEN": ""}, (None, None)), (None, {}, (None, None))],
+)
+def test_token_from_flag_then_environment(flag: str | None, environ: dict[str, str], expected: tuple[str | None, str | None]) -> None:
+    assert token_from(flag, environ) == expected
+
+
+def test_serve_with_the_token_from_the_environment_prints_lines_that_work() -> None:
+    # What the CLI does with HH_EMULATOR_TOKEN (see token_from), end to end in a process of its own.
+    code = (
+        "import os, sys\n"
+        "from hhsession.emulator import Emulator, serve, token_from\n"
+        "token, token_env = token_from(None, os.environ)\n"
+        "sys.exit(serve(Emulator(port=0, token=token, log=sys.stderr), sys.stdout, sys.stderr, token_env=token_env))\n"
+    )
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HH_")}, "HH_EMULATOR_TOKEN": "env-token-123"}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().rstrip("\n") for _ in range(4)]
+        pasted = _source(lines, {"HH_EMULATOR_TOKEN": "env-token-123"})
+        url, _, _, key = pasted.stdout.strip().split("|")
+        assert key == "env-token-123"
+        assert requests.post(url + "/v1/sessions", json={}, headers={"Authorization": f"Bearer {key}"}, timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "env-token-123" not in "\n".join(lines) + out + err
