@@ -11,7 +11,8 @@ Use from Python (the test suite does)::
     with Emulator(port=0) as emu:
         print(emu.url)
 
-What it serves is in ``ROUTES`` (the CLI help and README show it).
+What it serves is in ``ROUTES``; where its behaviour is a guess rather than the
+vendor's documentation, ``GUESSES`` says so (the CLI help and README show both).
 """
 
 from __future__ import annotations
@@ -104,9 +105,33 @@ ROUTES = (
       for path in HEALTH_PATHS),
 )
 
+#: Behaviour that follows no vendor documentation: the emulator's best guess.
+GUESSES = (
+    "A field of the wrong type in a session (session_name not a string, metadata not an object, "
+    "children_ids not an array of strings, duration not a number) is a 400; the vendor documents "
+    "only the silent fallbacks for session_id and the times.",
+    "A session event carries end_time and duration null when they were not sent, and echoes session_name.",
+    "org_id, workspace_id and project_id are fixed placeholders (org_emulator, ws_emulator, proj_emulator).",
+    'A successful PUT /v1/events/{event_id} or PUT /events answers 200 {"success": true} '
+    "(the body is undocumented; the Python SDK only needs it to be JSON).",
+    "In an update, null is accepted only for outputs (documented: it keeps the outputs); a null "
+    "metadata, feedback, metrics, config, user_properties, duration, end_time or children_ids is a 400. "
+    "Object fields merge one level deep (top-level keys); end_time does not recompute duration.",
+    "A bad request is a 400 before an unknown event is a 404.",
+    "Export and search: several filters must all match; results are ordered by start_time descending "
+    "(documented for search), newest first on ties; count is the number of matches over all pages; "
+    "limit is 1..1000 for search (documented) and 1..7500 for export (the SDK's docstring); "
+    "export ignores a project field and refuses fields it does not know.",
+    "Only the operator \"is\" on session_id, event_id, event_type, event_name or source, with a string "
+    "value, is served; any other filter, dateRange, projections or evaluation_id is a 400 naming it.",
+    "The health checks answer {\"ok\": true, \"sessions\": N}.",
+    "A body that is not JSON (NaN and Infinity included) is a 400; a body over 16 MiB is a 413.",
+    "Without --token any non-empty bearer is accepted; the real server checks the key and its project.",
+)
+
 #: UpdateEventRequest's object fields that are merged key by key into the stored event.
 MERGED_UPDATE_FIELDS = ("metadata", "feedback", "metrics", "config", "user_properties")
-#: The body of a successful update (undocumented: the Python SDK only needs JSON).
+#: The body of a successful update (see GUESSES).
 UPDATE_ANSWER: dict[str, Any] = {"success": True}
 
 _FILTER_FIELDS = ("session_id", "event_id", "event_type", "event_name", "source")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from hhsession.emulator import ROUTES, Emulator, Faults, server_event
+from hhsession.emulator import GUESSES, ROUTES, Emulator, Faults, server_event
 from tests.emulator_http import SID, assert_error_body, error, get, post, put
 
 OTHER = "8d1c2b3a-4e5f-4a6b-9c7d-0e1f2a3b4c5d"
@@ -339,3 +339,4 @@ def test_every_listed_route_is_served(emulator: Emulator) -> None:
             assert response.json() == error(401, "Missing or invalid bearer token"), route
         else:
             assert response.status_code == 200, route
+    assert all(isinstance(guess, str) and guess.endswith(".") for guess in GUESSES)
