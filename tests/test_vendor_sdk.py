@@ -35,7 +35,7 @@ from honeyhive.models import EventFilter, StartSessionRequest, UpdateEventReques
 from honeyhive.utils.error_handler import APIError
 from honeyhive.utils.retry import RetryConfig
 
-from hhsession.emulator import Emulator, Faults
+from hhsession.emulator import Emulator, Faults, export_lines
 from tests.emulator_http import SID, get
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -108,6 +108,14 @@ def test_export_with_a_filter_and_the_deprecated_project(sdk: HoneyHive) -> None
     with pytest.warns(DeprecationWarning, match="project"):
         assert sdk.events.export(project="my-project", filters=only).total_events == 1
     assert sdk.events.export(filters=[]).total_events == 2
+
+
+def test_the_printed_exports_are_what_the_sdk_reads(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # HoneyHive() with no arguments reads HH_API_KEY and HH_API_URL: the older names serve() still prints.
+    for line in export_lines(emulator.url, None):
+        name, _, value = line.removeprefix("export ").partition("=")
+        monkeypatch.setenv(name, value)
+    assert HoneyHive().sessions.start(StartSessionRequest(session={"session_id": SID})).event_id == SID
 
 
 def test_a_flat_session_dict_still_starts_with_a_warning(sdk: HoneyHive) -> None:
