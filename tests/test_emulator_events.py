@@ -3,6 +3,7 @@ and POST /v1/events/export and /v1/events/search, over real HTTP on loopback."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import requests
 
 from hhsession.emulator import GUESSES, ROUTES, Emulator, Faults, server_event
-from tests.emulator_http import SID, assert_error_body, error, get, post, put
+from tests.emulator_http import AUTH, SID, assert_error_body, error, get, post, put
 
 OTHER = "8d1c2b3a-4e5f-4a6b-9c7d-0e1f2a3b4c5d"
 START = {
@@ -77,6 +78,22 @@ def test_an_update_then_a_repeated_start_keeps_both(started: Emulator) -> None:
     assert again["outputs"] == {"done": True}
     assert again["metadata"] == {"a": 1, "b": 1, "x": 1, "y": 2}
     assert started.store.count() == 1
+
+
+def test_concurrent_updates_lose_no_merge(started: Emulator) -> None:
+    def one(index: int) -> None:
+        with requests.Session() as http:
+            for round_ in range(5):
+                body = {"metadata": {f"k{index}-{round_}": index}, "metrics": {f"m{index}": round_}}
+                assert http.put(f"{started.url}/v1/events/{SID}", json=body, headers=AUTH, timeout=30).status_code == 200
+
+    pool = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    event = updated_event(started)
+    assert len(event["metadata"]) == 2 + 20 * 5 and event["metrics"] == {f"m{i}": 4 for i in range(20)}
 
 
 @pytest.mark.parametrize(
