@@ -1,4 +1,4 @@
-"""A local stand-in for the HoneyHive sessions API (SPEC §3 ``emulator``).
+"""A local stand-in for the HoneyHive sessions and events API (SPEC §3 ``emulator``).
 
 Standard library only: ``http.server`` with a thread per connection and
 ``sqlite3``. It applies the *server's* rules of SPEC §1, silent fallbacks
@@ -10,14 +10,19 @@ Use from Python (the test suite does)::
 
     with Emulator(port=0) as emu:
         print(emu.url)
+
+What it serves is in ``ROUTES``; where its behaviour is a guess rather than the
+vendor's documentation, ``GUESSES`` says so (the CLI help and README show both).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import math
 import random
 import re
+import shlex
 import signal
 import socket
 import sqlite3
@@ -25,8 +30,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
@@ -51,7 +58,88 @@ ERROR_CODES = {
     503: "SERVICE_UNAVAILABLE",
     504: "GATEWAY_TIMEOUT",
 }
-_SESSION_PATH = re.compile(r"^/v1/sessions/(?P<id>[^/]+)$")
+
+#: The environment variable the emulator's token may come from (see ``token_from``).
+TOKEN_ENV = "HH_EMULATOR_TOKEN"
+#: Answered without a bearer and never slowed down or failed by fault injection.
+HEALTH_PATHS = ("/healthz", "/healthcheck")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: ``path`` as documented (``{name}`` matches one path segment), the
+    ``Emulator`` method that answers it, and a line for the help and README."""
+
+    method: str
+    path: str
+    handler: str
+    summary: str
+    needs_bearer: bool = True
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)))
+
+    @property
+    def literal(self) -> bool:
+        return "{" not in self.path
+
+
+#: What the emulator serves. A literal path wins over a pattern (/v1/events/export is not an event id).
+ROUTES = (
+    Route("POST", "/v1/sessions", "_start_session", "start a session (a bare session object)"),
+    Route("POST", "/session/start", "_start_session_legacy",
+          'start a session (deprecated {"session": {...}} wrapper; the Python SDK sends it)'),
+    Route("GET", "/v1/sessions/{id}", "_get_session", "the stored session event"),
+    Route("GET", "/v1/events/{event_id}", "_get_event", '{"event": the stored event}'),
+    Route("PUT", "/v1/events/{event_id}", "_update_event",
+          "UpdateEventRequest: merge metadata, feedback, metrics, config, user_properties; replace outputs, "
+          "children_ids, duration, end_time"),
+    Route("PUT", "/events", "_update_event_legacy",
+          "the same update with event_id in the body (deprecated; the Python SDK sends it)"),
+    Route("POST", "/v1/events/export", "_export",
+          'events by filter ("is" on session_id, event_id, ...): {"events": [...], "count": N}; '
+          "the Python SDK reads back here"),
+    Route("POST", "/v1/events/search", "_search", "the same, with SearchEventsRequest's fields"),
+    *(Route("GET", path, "_health", "readiness: no bearer, no fault injection", needs_bearer=False)
+      for path in HEALTH_PATHS),
+)
+
+#: Behaviour that follows no vendor documentation: the emulator's best guess.
+GUESSES = (
+    "A field of the wrong type in a session (session_name not a string, metadata not an object, "
+    "children_ids not an array of strings, duration not a number) is a 400; the vendor documents "
+    "only the silent fallbacks for session_id and the times.",
+    "A session event carries end_time and duration null when they were not sent, and echoes session_name.",
+    "org_id, workspace_id and project_id are fixed placeholders (org_emulator, ws_emulator, proj_emulator).",
+    'A successful PUT /v1/events/{event_id} or PUT /events answers 200 {"success": true} '
+    "(the body is undocumented; the Python SDK only needs it to be JSON).",
+    "In an update, null is accepted only for outputs (documented: it keeps the outputs); a null "
+    "metadata, feedback, metrics, config, user_properties, duration, end_time or children_ids is a 400. "
+    "Object fields merge one level deep (top-level keys); end_time does not recompute duration.",
+    "A bad request is a 400 before an unknown event is a 404.",
+    "Export and search: several filters must all match; results are ordered by start_time descending "
+    "(documented for search), newest first on ties; count is the number of matches over all pages; "
+    "limit is 1..1000 for search (documented) and 1..7500 for export (the SDK's docstring); "
+    "export ignores a project field and refuses fields it does not know.",
+    "Only the operator \"is\" on session_id, event_id, event_type, event_name or source, with a string "
+    "value, is served; any other filter, dateRange, projections or evaluation_id is a 400 naming it.",
+    "The health checks answer {\"ok\": true, \"sessions\": N}.",
+    "A body that is not JSON (NaN and Infinity included) is a 400; a body over 16 MiB is a 413.",
+    "Without --token any non-empty bearer is accepted; the real server checks the key and its project.",
+)
+
+#: UpdateEventRequest's object fields that are merged key by key into the stored event.
+MERGED_UPDATE_FIELDS = ("metadata", "feedback", "metrics", "config", "user_properties")
+#: The body of a successful update (see GUESSES).
+UPDATE_ANSWER: dict[str, Any] = {"success": True}
+
+_FILTER_FIELDS = ("session_id", "event_id", "event_type", "event_name", "source")
+_FILTER_OPERATORS = (
+    "exists", "not exists", "is", "is not", "contains", "not contains",
+    "greater than", "less than", "after", "before",
+)
+_FILTER_TYPES = ("string", "number", "boolean", "datetime")
 
 
 class BadRequest(Exception):
@@ -62,15 +150,46 @@ class BadRequest(Exception):
         self.injected = injected
 
 
+class _HungUp(Exception):
+    """The client went away before its request was read in full."""
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or the 400 a strict JSON parser would give."""
+    try:
+        document = json.loads(body.decode("utf-8"), parse_float=_finite_float, parse_constant=_not_json)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(400, f"Invalid JSON body: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequest(400, "Request body must be a JSON object")
+    return document
 
 
 def server_event(session: dict[str, Any], *, now_ms: int, strict_keys: bool) -> dict[str, Any]:
     """The event the server stores for a session object (SPEC §1), fallbacks included.
 
     ``strict_keys`` is the v1 route (``additionalProperties: false``); the legacy
-    route ignores unknown keys.
+    route ignores unknown keys. A session is the root event of its trace: its
+    ``event_id`` is its ``session_id``.
     """
     unknown = [key for key in session if key not in FIELDS]
     if unknown and strict_keys:
@@ -99,7 +218,7 @@ def server_event(session: dict[str, Any], *, now_ms: int, strict_keys: bool) -> 
     if end_time is not None and not _number(end_time):
         end_time = now_ms
     return {
-        "event_id": str(uuid.uuid4()),
+        "event_id": session_id,
         "session_id": session_id,
         "parent_id": None,
         "children_ids": list(children or []),
@@ -124,63 +243,235 @@ def server_event(session: dict[str, Any], *, now_ms: int, strict_keys: bool) -> 
     }
 
 
+def parse_update(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes an ``UpdateEventRequest`` makes, by the server's rules.
+
+    Lenient as the server is: fields it does not know are ignored, an empty
+    ``children_ids`` and a null ``outputs`` change nothing. A known field of the
+    wrong type is a 400.
+    """
+    changes: dict[str, Any] = {}
+    for key in MERGED_UPDATE_FIELDS:
+        if key in document:
+            if not isinstance(document[key], dict):
+                raise BadRequest(400, f"Invalid update: {key} must be an object")
+            changes[key] = document[key]
+    outputs = document.get("outputs")
+    if outputs is not None:
+        if not isinstance(outputs, dict):
+            raise BadRequest(400, "Invalid update: outputs must be an object or null")
+        changes["outputs"] = outputs
+    if "children_ids" in document:
+        children = document["children_ids"]
+        if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
+            raise BadRequest(400, "Invalid update: children_ids must be a non-empty array of strings")
+        if children:
+            changes["children_ids"] = children
+    for key in ("duration", "end_time"):
+        if key in document:
+            if not _number(document[key]):
+                raise BadRequest(400, f"Invalid update: {key} must be a number")
+            changes[key] = document[key]
+    return changes
+
+
+def apply_update(event: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``event`` with ``changes`` (from ``parse_update``) applied: object fields merged, the rest replaced."""
+    updated = dict(event)
+    for key, value in changes.items():
+        if key in MERGED_UPDATE_FIELDS:
+            merged = dict(updated.get(key) or {})
+            merged.update(value)
+            updated[key] = merged
+        else:
+            updated[key] = value
+    return updated
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """What an export or search asks for: ``equals`` pairs that must all match, and one page."""
+
+    equals: tuple[tuple[str, str], ...]
+    limit: int
+    page: int
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        return all(event.get(field) == value for field, value in self.equals)
+
+    def lookup_id(self) -> str | None:
+        """A session id every match must have (so the store can look it up instead of scanning)."""
+        for field, value in self.equals:
+            if field in ("session_id", "event_id"):
+                return value
+        return None
+
+
+def parse_query(document: Mapping[str, Any], *, search: bool) -> EventQuery:
+    """An ``ExportEventsRequest`` (``search=False``) or ``SearchEventsRequest`` the emulator can answer.
+
+    Anything it cannot answer exactly is a 400 naming it, never a wrong answer.
+    """
+    route = "search" if search else "export"
+    known = ("filters", "dateRange", "limit", "page") + (
+        ("ignore_order", "evaluation_id") if search else ("project", "projections")
+    )
+    unknown = sorted(key for key in document if key not in known)
+    if unknown:
+        raise BadRequest(400, f"Invalid {route} request: unknown field(s) {', '.join(unknown)}")
+    unsupported = [key for key in ("dateRange", "projections", "evaluation_id") if key in document]
+    if unsupported:
+        raise BadRequest(400, f"{', '.join(unsupported)} is not supported by the emulator; filter by session_id instead")
+    if "project" in document and not isinstance(document["project"], str):
+        raise BadRequest(400, f"Invalid {route} request: project must be a string")
+    if "ignore_order" in document and not isinstance(document["ignore_order"], bool):
+        raise BadRequest(400, f"Invalid {route} request: ignore_order must be a boolean")
+    max_limit = 1000 if search else 7500
+    limit = document.get("limit", 1000)
+    if not _integer(limit) or not 1 <= limit <= max_limit:
+        raise BadRequest(400, f"Invalid {route} request: limit must be an integer from 1 to {max_limit}")
+    page = document.get("page", 1)
+    if not _integer(page) or page < 1:
+        raise BadRequest(400, f"Invalid {route} request: page must be an integer from 1")
+    filters = document.get("filters", [])
+    if not isinstance(filters, list):
+        raise BadRequest(400, f"Invalid {route} request: filters must be an array")
+    return EventQuery(equals=tuple(_parse_filter(f, route) for f in filters), limit=limit, page=page)
+
+
+def _parse_filter(item: Any, route: str) -> tuple[str, str]:
+    if not isinstance(item, dict):
+        raise BadRequest(400, f"Invalid {route} request: each filter must be an object")
+    extra = sorted(key for key in item if key not in ("field", "operator", "value", "type"))
+    missing = [key for key in ("field", "operator", "value") if key not in item]
+    if extra or missing:
+        problem = f"unknown key(s) {', '.join(extra)}" if extra else f"missing {', '.join(missing)}"
+        raise BadRequest(400, f"Invalid {route} request: filter {problem}")
+    field, operator, value, kind = item["field"], item["operator"], item["value"], item.get("type", "string")
+    if not isinstance(field, str):
+        raise BadRequest(400, f"Invalid {route} request: filter field must be a string")
+    if operator not in _FILTER_OPERATORS:
+        raise BadRequest(400, f"Invalid {route} request: unknown filter operator {operator!r}")
+    if kind not in _FILTER_TYPES:
+        raise BadRequest(400, f"Invalid {route} request: unknown filter type {kind!r} (one of {', '.join(_FILTER_TYPES)})")
+    if field not in _FILTER_FIELDS:
+        raise BadRequest(
+            400, f"Filter on field {field!r} is not supported by the emulator (supported: {', '.join(_FILTER_FIELDS)})"
+        )
+    if operator != "is":
+        raise BadRequest(400, f"Filter operator {operator!r} is not supported by the emulator (supported: 'is')")
+    if kind != "string" or not isinstance(value, str):
+        raise BadRequest(400, f"Filter on {field} is supported only with a string value and type 'string'")
+    return field, value
+
+
 class SessionStore:
-    """Sessions in SQLite; one lock makes each read-merge-write atomic."""
+    """Session events in SQLite; one lock makes each read-merge-write atomic."""
+
+    #: Schema version 1: every event's event_id is its session_id.
+    VERSION = 1
 
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        if path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS sessions ("
-            " session_id TEXT PRIMARY KEY, event TEXT NOT NULL, created_ms INTEGER NOT NULL)"
-        )
+        try:
+            if path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS sessions ("
+                " session_id TEXT PRIMARY KEY, event TEXT NOT NULL, created_ms INTEGER NOT NULL)"
+            )
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _migrate(self) -> None:
+        """A file written by an older emulator gave sessions a random event_id: make it the session_id."""
+        if int(self._db.execute("PRAGMA user_version").fetchone()[0]) >= self.VERSION:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for session_id, text in self._db.execute("SELECT session_id, event FROM sessions").fetchall():
+                event = json.loads(text)
+                if event.get("event_id") != session_id:
+                    event["event_id"] = session_id
+                    self._db.execute("UPDATE sessions SET event = ? WHERE session_id = ?", (json.dumps(event), session_id))
+            self._db.execute(f"PRAGMA user_version = {self.VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def _editing(self, session_id: str) -> Iterator[tuple[dict[str, Any] | None, Callable[[dict[str, Any]], None]]]:
+        """The stored event (None: there is none) and a function that writes it, in one transaction."""
+
+        def write(event: dict[str, Any]) -> None:
+            self._db.execute(
+                "INSERT INTO sessions (session_id, event, created_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (session_id) DO UPDATE SET event = excluded.event",
+                (session_id, json.dumps(event), int(time.time() * 1000)),
+            )
+
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT event FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+                yield (json.loads(row[0]) if row else None), write
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def start(self, event: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Store a new event, or merge metadata/user_properties into the existing one.
 
         Returns (the stored event, whether it was created).
         """
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT event FROM sessions WHERE session_id = ?", (event["session_id"],)
-                ).fetchone()
-                if row is None:
-                    self._db.execute(
-                        "INSERT INTO sessions (session_id, event, created_ms) VALUES (?, ?, ?)",
-                        (event["session_id"], json.dumps(event), int(time.time() * 1000)),
-                    )
-                    stored, created = event, True
-                else:
-                    stored = json.loads(row[0])
-                    for key in ("metadata", "user_properties"):
-                        merged = dict(stored.get(key) or {})
-                        merged.update(event.get(key) or {})
-                        stored[key] = merged
-                    self._db.execute(
-                        "UPDATE sessions SET event = ? WHERE session_id = ?",
-                        (json.dumps(stored), event["session_id"]),
-                    )
-                    created = False
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return stored, created
+        with self._editing(event["session_id"]) as (stored, write):
+            if stored is None:
+                write(event)
+                return event, True
+            merged = apply_update(stored, {key: event.get(key) or {} for key in ("metadata", "user_properties")})
+            write(merged)
+            return merged, False
+
+    def update(self, event_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Apply ``changes`` (from ``parse_update``) to a stored event; None if there is no such event."""
+        with self._editing(event_id) as (stored, write):
+            if stored is None:
+                return None
+            updated = apply_update(stored, changes)
+            write(updated)
+            return updated
 
     def get(self, session_id: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute("SELECT event FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def find(self, query: EventQuery) -> tuple[list[dict[str, Any]], int]:
+        """One page of the events ``query`` matches, start_time descending, and the number of all matches."""
+        one = query.lookup_id()
+        if one is not None:
+            found = self.get(one)
+            candidates = [found] if found is not None else []
+        else:
+            with self._lock:
+                rows = self._db.execute("SELECT event FROM sessions ORDER BY rowid DESC").fetchall()
+            candidates = [json.loads(row[0]) for row in rows]
+        matches = [event for event in candidates if query.matches(event)]
+        # Stable: events with the same start_time stay newest first.
+        matches.sort(key=lambda event: event["start_time"] if _number(event.get("start_time")) else 0, reverse=True)
+        first = (query.page - 1) * query.limit
+        return matches[first:first + query.limit], len(matches)
 
     def count(self) -> int:
         with self._lock:
@@ -207,6 +498,19 @@ class _Server(ThreadingHTTPServer):
         self.emulator = emulator
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One log line instead of http.server's traceback on stderr.
+
+        A client that closes or resets its connection between requests has asked
+        nothing and is not logged; one that hangs up mid-request or mid-answer is
+        logged on its request's line by the handler.
+        """
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        client = client_address[0] if isinstance(client_address, tuple) else str(client_address)
+        self.emulator.log_line(f"{client} connection error: {type(exc).__name__}: {exc}")
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -214,7 +518,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "hhsession-emulator"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-        pass  # one line per request is written by log_request instead
+        pass  # one line per request is written by Emulator.log_request instead
 
     def setup(self) -> None:
         super().setup()
@@ -237,39 +541,51 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         emulator = self.server.emulator
-        started = time.monotonic()
-        status, body, note = 500, b"", ""
+        with emulator.in_flight():
+            started = time.monotonic()
+            client = self.client_address[0]
+            try:
+                status, body, headers, note = self._answer(emulator, method)
+            except _HungUp as exc:
+                self.close_connection = True
+                emulator.log_request(client, method, self.path, 0, f"client hung up mid-request ({exc})", time.monotonic() - started)
+                return
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+            except (ConnectionError, TimeoutError) as exc:  # BrokenPipeError, ConnectionResetError, ...
+                self.close_connection = True
+                note = f"{note} (client hung up mid-answer: {type(exc).__name__})".lstrip()
+            emulator.log_request(client, method, self.path, status, note, time.monotonic() - started)
+
+    def _answer(self, emulator: Emulator, method: str) -> tuple[int, bytes, dict[str, str], str]:
+        """(status, body, extra headers, log note) for the request being handled."""
         headers: dict[str, str] = {}
         try:
             body_bytes = self._read_body()
-            if emulator.faults.latency_ms:
-                time.sleep(emulator.faults.latency_ms / 1000)
             path = self.path.split("?", 1)[0]
-            if path != "/healthz" and emulator.should_fail():  # readiness checks stay truthful
-                fail = emulator.faults.fail_status
-                raise BadRequest(fail, f"Injected failure ({fail})", injected=True)
+            if path not in HEALTH_PATHS:  # readiness checks stay fast and truthful
+                if emulator.faults.latency_ms:
+                    time.sleep(emulator.faults.latency_ms / 1000)
+                if emulator.should_fail():
+                    fail = emulator.faults.fail_status
+                    raise BadRequest(fail, f"Injected failure ({fail})", injected=True)
             status, payload, note = emulator.route(method, path, self.headers.get("Authorization"), body_bytes)
-            body = json.dumps(payload).encode()
+            return status, json.dumps(payload).encode(), headers, note
         except BadRequest as exc:
-            status = exc.status
-            body = json.dumps(error_body(exc.status, exc.message)).encode()
-            note = exc.message
             if exc.injected and emulator.faults.retry_after is not None:
                 headers["Retry-After"] = f"{emulator.faults.retry_after:g}"
+            return exc.status, json.dumps(error_body(exc.status, exc.message)).encode(), headers, exc.message
+        except _HungUp:
+            raise
         except Exception as exc:  # noqa: BLE001 - a stand-in server must answer, not die
-            status = 500
             body = json.dumps(error_body(500, f"Emulator error: {type(exc).__name__}")).encode()
-            note = repr(exc)
-        # Logged before answering: once a client has its answer, the line is already written
-        # (a Ctrl-C right after a request must not lose it).
-        emulator.log_request(self.client_address[0], method, self.path, status, note, time.monotonic() - started)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+            return 500, body, headers, repr(exc)
 
     def _read_body(self) -> bytes:
         length_header = self.headers.get("Content-Length")
@@ -286,7 +602,13 @@ class _Handler(BaseHTTPRequestHandler):
         if length > MAX_INPUT_BYTES + 1024:
             self.close_connection = True
             raise BadRequest(413, "Request body larger than 16 MiB")
-        return self.rfile.read(length) if length > 0 else b""
+        try:
+            body = self.rfile.read(length) if length > 0 else b""
+        except (ConnectionError, TimeoutError) as exc:
+            raise _HungUp(type(exc).__name__) from None
+        if len(body) < length:
+            raise _HungUp(f"{len(body)} of {length} body bytes received")
+        return body
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -304,6 +626,9 @@ def _phrase_code(status: int) -> str:
         return HTTPStatus(status).phrase.upper().replace(" ", "_")
     except ValueError:
         return "ERROR"
+
+
+Answer = tuple[int, Any, str]
 
 
 class Emulator:
@@ -328,9 +653,15 @@ class Emulator:
         self._random = random.Random(seed)
         self._random_lock = threading.Lock()
         self._log_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._in_flight = 0
         self.requests = 0
         self.connections = 0
-        self.httpd = _Server((host, port), self)
+        try:
+            self.httpd = _Server((host, port), self)
+        except BaseException:
+            self.store.close()
+            raise
         self._thread: threading.Thread | None = None
 
     @property
@@ -354,6 +685,7 @@ class Emulator:
             self.httpd.shutdown()
             self._thread.join()
             self._thread = None
+        self.wait_idle()
         self.httpd.server_close()
         self.store.close()
 
@@ -362,6 +694,23 @@ class Emulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Around the answer to one request, so ``wait_idle`` can let answers on their way finish."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 2.0) -> bool:
+        """Wait (at most ``timeout`` s) until no request is being answered; True if none is."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     # -------------------------------------------------------------- behaviour
 
@@ -385,61 +734,147 @@ class Emulator:
             return True
         return hmac.compare_digest(presented.encode(), self.token.encode())
 
-    def route(
-        self, method: str, path: str, authorization: str | None, body: bytes
-    ) -> tuple[int, dict[str, Any], str]:
-        if path == "/healthz":
-            return 200, {"ok": True, "sessions": self.store.count()}, ""
-        match = _SESSION_PATH.match(path)
-        if path in ("/v1/sessions", "/session/start"):
-            if method != "POST":
-                raise BadRequest(405, f"Use POST {path}")
-        elif match:
-            if method != "GET":
-                raise BadRequest(405, f"Use GET {path}")
-        else:
-            raise BadRequest(404, f"Not found: {method} {path}")
-        if not self.authorized(authorization):
-            raise BadRequest(401, "Missing or invalid bearer token")
-        if match:
-            event = self.store.get(match["id"])
-            if event is None:
-                raise BadRequest(404, f"Session {match['id']} not found")
-            return 200, event, ""
-        try:
-            document = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise BadRequest(400, f"Invalid JSON body: {exc}") from None
-        if not isinstance(document, dict):
-            raise BadRequest(400, "Request body must be a JSON object")
-        legacy = path == "/session/start"
-        if legacy:
-            session = document.get("session")
-            if not isinstance(session, dict):
-                raise BadRequest(400, 'Request body must be {"session": {...}}')
-        else:
-            session = document
-        event = server_event(session, now_ms=int(self.clock() * 1000), strict_keys=not legacy)
+    def route(self, method: str, path: str, authorization: str | None, body: bytes) -> Answer:
+        """(status, JSON answer, log note) for one request; errors are raised as ``BadRequest``."""
+        matched = [(route, match) for route, match in ((r, r.pattern.fullmatch(path)) for r in ROUTES) if match]
+        if any(route.literal for route, _ in matched):
+            matched = [(route, match) for route, match in matched if route.literal]
+        for route, match in matched:
+            if route.method == method:
+                if route.needs_bearer and not self.authorized(authorization):
+                    raise BadRequest(401, "Missing or invalid bearer token")
+                handler: Callable[[re.Match[str], bytes], Answer] = getattr(self, route.handler)
+                return handler(match, body)
+        if matched:
+            raise BadRequest(405, f"Use {' or '.join(sorted({route.method for route, _ in matched}))} {path}")
+        raise BadRequest(404, f"Not found: {method} {path}")
+
+    def _health(self, match: re.Match[str], body: bytes) -> Answer:
+        return 200, {"ok": True, "sessions": self.store.count()}, ""
+
+    def _start_session(self, match: re.Match[str], body: bytes) -> Answer:
+        return self._start(parse_json_object(body), strict_keys=True)
+
+    def _start_session_legacy(self, match: re.Match[str], body: bytes) -> Answer:
+        session = parse_json_object(body).get("session")
+        if not isinstance(session, dict):
+            raise BadRequest(400, 'Request body must be {"session": {...}}')
+        return self._start(session, strict_keys=False)
+
+    def _start(self, session: dict[str, Any], *, strict_keys: bool) -> Answer:
+        event = server_event(session, now_ms=int(self.clock() * 1000), strict_keys=strict_keys)
         stored, created = self.store.start(event)
         return 200, stored, f"session={stored['session_id']} {'created' if created else 'merged'}"
 
+    def _get_session(self, match: re.Match[str], body: bytes) -> Answer:
+        event = self.store.get(match["id"])
+        if event is None:
+            raise BadRequest(404, f"Session {match['id']} not found")
+        return 200, event, ""
+
+    def _get_event(self, match: re.Match[str], body: bytes) -> Answer:
+        event_id = _event_id(match["event_id"])
+        event = self.store.get(event_id)
+        if event is None:
+            raise BadRequest(404, f"Event {event_id} not found")
+        return 200, {"event": event}, ""
+
+    def _update_event(self, match: re.Match[str], body: bytes) -> Answer:
+        return self._update(_event_id(match["event_id"]), parse_json_object(body))
+
+    def _update_event_legacy(self, match: re.Match[str], body: bytes) -> Answer:
+        document = parse_json_object(body)
+        if "event_id" not in document:
+            raise BadRequest(400, "Invalid update: event_id is required in the body of PUT /events")
+        return self._update(_event_id(document["event_id"]), document)
+
+    def _update(self, event_id: str, document: dict[str, Any]) -> Answer:
+        changes = parse_update(document)
+        if self.store.update(event_id, changes) is None:
+            raise BadRequest(404, f"Event {event_id} not found")
+        return 200, UPDATE_ANSWER, f"event={event_id} updated {','.join(changes) or 'nothing'}"
+
+    def _export(self, match: re.Match[str], body: bytes) -> Answer:
+        return self._find(parse_query(parse_json_object(body), search=False))
+
+    def _search(self, match: re.Match[str], body: bytes) -> Answer:
+        return self._find(parse_query(parse_json_object(body), search=True))
+
+    def _find(self, query: EventQuery) -> Answer:
+        events, count = self.store.find(query)
+        return 200, {"events": events, "count": count}, f"{len(events)} of {count} event(s)"
+
     def log_request(self, client: str, method: str, path: str, status: int, note: str, took: float) -> None:
+        """One line per request (``status`` 0: the request was never answered)."""
+        shown = str(status) if status else "-"
         with self._log_lock:
             self.requests += 1
+        self.log_line(f"{client} {method} {path} {shown} {took * 1000:.0f}ms {note}".rstrip())
+
+    def log_line(self, text: str) -> None:
+        with self._log_lock:
             if self.log is None:
                 return
-            stamp = time.strftime("%H:%M:%S")
-            line = f"{stamp} {client} {method} {path} {status} {took * 1000:.0f}ms"
-            self.log.write(f"{line} {note}".rstrip() + "\n")
+            self.log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
             self.log.flush()
 
 
-def serve(emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str) -> int:
-    """Run in the foreground until Ctrl-C or SIGTERM; both stop cleanly with exit 0."""
+def _event_id(value: Any) -> str:
+    if not is_uuid(value):
+        shown = value if isinstance(value, str) else json.dumps(value)
+        raise BadRequest(400, f"Invalid event_id {shown[:80]!r}: must be a UUID")
+    return str(value)
+
+
+def token_from(flag: str | None, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The emulator's token and the environment variable it came from, if any.
+
+    ``--token`` wins; else ``$HH_EMULATOR_TOKEN`` (empty counts as unset). Naming
+    the variable lets ``serve`` print exports that reuse it instead of the secret.
+    """
+    if flag:
+        return flag, None
+    from_env = environ.get(TOKEN_ENV) or None
+    return (from_env, TOKEN_ENV) if from_env else (None, None)
+
+
+def export_lines(url: str, token: str | None, token_env: str | None = None) -> list[str]:
+    """Shell lines (paste them, or ``source`` them) that point every version of the tools at the emulator.
+
+    The URL and the key go under the current official names (``HH_DATA_PLANE_URL``,
+    ``HH_PROJECT_API_KEY``) and the older ones (``HH_API_URL``, ``HH_API_KEY``),
+    the first line always ``export HH_API_URL=...``. A token is never printed:
+    one from ``token_env`` is exported by reference (failing loudly in a shell
+    that lacks the variable); one from ``--token`` gets a comment instead.
+    """
+    where = shlex.quote(url)
+    lines = [f"export HH_API_URL={where}", f"export HH_DATA_PLANE_URL={where}"]
+    if token is None:
+        key = "emulator"
+    elif token_env is not None:
+        key = f'"${{{token_env}:?is not set in this shell; export it first}}"'
+    else:
+        lines.append(
+            "# the emulator accepts only the --token you gave it (not shown): export it as HH_PROJECT_API_KEY "
+            f"and HH_API_KEY, or start the emulator with ${TOKEN_ENV} set to get lines that do it"
+        )
+        return lines
+    return [*lines, f"export HH_PROJECT_API_KEY={key}", f"export HH_API_KEY={key}"]
+
+
+def serve(
+    emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str | None = None, *, token_env: str | None = None
+) -> int:
+    """Run in the foreground until Ctrl-C or SIGTERM; both stop cleanly with exit 0.
+
+    Prints ``export_lines`` on ``out``. ``token_env`` names the environment
+    variable the token came from (see ``token_from``). ``api_key_hint`` is
+    ignored, kept only so older callers still work: the key lines follow from
+    ``emulator.token`` and ``token_env``.
+    """
     where = emulator.store.path if emulator.store.path != ":memory:" else "in memory"
     err.write(f"hhsession emulator on {emulator.url} (sessions {where}); Ctrl-C to stop\n")
-    out.write(f"export HH_API_URL={emulator.url}\n")
-    out.write(f"export HH_API_KEY={api_key_hint}\n")
+    out.write("".join(line + "\n" for line in export_lines(emulator.url, emulator.token, token_env)))
     out.flush()
     err.flush()
 
@@ -453,6 +888,7 @@ def serve(emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str) -> 
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        emulator.wait_idle()  # an answer already on its way is logged before the summary
         emulator.httpd.server_close()
         emulator.store.close()
         err.write(f"hhsession emulator stopped after {emulator.requests} request(s)\n")
@@ -461,4 +897,7 @@ def serve(emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str) -> 
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(serve(Emulator(log=sys.stderr), sys.stdout, sys.stderr, "emulator"))
+    import os
+
+    _token, _token_env = token_from(None, os.environ)
+    sys.exit(serve(Emulator(token=_token, log=sys.stderr), sys.stdout, sys.stderr, token_env=_token_env))

@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import signal
+import socket
+import sqlite3
+import struct
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
-from hhsession.emulator import Emulator, Faults
-
-AUTH = {"Authorization": "Bearer anything"}
-SID = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
-
-
-def post(emu: Emulator, body: Any, path: str = "/v1/sessions", headers: dict[str, str] | None = None) -> requests.Response:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return requests.post(emu.url + path, data=data, headers=AUTH if headers is None else headers, timeout=10)
-
-
-def assert_error_body(response: requests.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status
-    body = response.json()
-    assert set(body) == {"statusCode", "message", "success", "errorCode"}
-    assert body["statusCode"] == status and body["success"] is False and body["message"]
-    return body
+from hhsession.emulator import Emulator, Faults, export_lines, token_from
+from tests.emulator_http import AUTH, SID, assert_error_body, post, raw_connection, wait_for_lines
 
 
 def test_full_session_event_is_returned(emulator: Emulator) -> None:
@@ -43,6 +31,7 @@ def test_full_session_event_is_returned(emulator: Emulator) -> None:
     for key in ("event_id", "session_id", "org_id", "workspace_id", "project_id"):
         assert isinstance(event[key], str) and event[key]
     assert event["session_id"] == SID
+    assert event["event_id"] == SID  # a session is the root event of its trace
     assert event["event_type"] == "session"
     assert event["event_name"] == "n"
     assert event["source"] == "unknown"
@@ -56,6 +45,7 @@ def test_silent_fallbacks_as_the_vendor_documents(emulator: Emulator) -> None:
     after = int(time.time() * 1000)
     assert event["session_id"] != "not-a-uuid"
     assert uuid.UUID(event["session_id"]).version == 4
+    assert event["event_id"] == event["session_id"]
     assert before <= event["start_time"] <= after  # a string time becomes "now"
     assert before <= event["end_time"] <= after
     assert event["event_name"] == "unknown" and event["source"] == "unknown"
@@ -66,7 +56,7 @@ def test_silent_fallbacks_as_the_vendor_documents(emulator: Emulator) -> None:
 def test_same_session_id_merges_metadata_and_user_properties(emulator: Emulator) -> None:
     first = post(emulator, {"session_id": SID, "session_name": "first", "metadata": {"a": 1, "b": 1}, "user_properties": {"u": 1}}).json()
     second = post(emulator, {"session_id": SID, "session_name": "second", "metadata": {"b": 2}, "user_properties": {"v": 2}}).json()
-    assert second["event_id"] == first["event_id"]
+    assert second["event_id"] == first["event_id"] == SID
     assert second["session_name"] == "first"  # the existing event, not a new one
     assert second["metadata"] == {"a": 1, "b": 2}
     assert second["user_properties"] == {"u": 1, "v": 2}
@@ -75,7 +65,7 @@ def test_same_session_id_merges_metadata_and_user_properties(emulator: Emulator)
 
 def test_legacy_route_takes_the_wrapper(emulator: Emulator) -> None:
     event = post(emulator, {"session": {"session_id": SID, "session_name": "old", "extra": 1}}, path="/session/start").json()
-    assert event["session_id"] == SID and event["session_name"] == "old"
+    assert event["session_id"] == SID and event["event_id"] == SID and event["session_name"] == "old"
     assert_error_body(post(emulator, {"session_name": "bare"}, path="/session/start"), 400)
 
 
@@ -128,6 +118,22 @@ def test_sqlite_file_survives_a_restart(tmp_path: Path) -> None:
         assert emu.store.get(SID)["metadata"] == {"a": 1, "b": 2}  # type: ignore[index]
 
 
+def test_a_db_from_an_older_emulator_gets_event_id_equal_to_session_id(tmp_path: Path) -> None:
+    # Older emulators gave a session a random event_id; its events must still be found by session id.
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as old:
+        old.execute("CREATE TABLE sessions (session_id TEXT PRIMARY KEY, event TEXT NOT NULL, created_ms INTEGER NOT NULL)")
+        event = {"event_id": str(uuid.uuid4()), "session_id": SID, "event_type": "session", "metadata": {"a": 1}}
+        old.execute("INSERT INTO sessions VALUES (?, ?, 0)", (SID, json.dumps(event)))
+    old.close()
+    with Emulator(port=0, db=str(db)) as emu:
+        assert emu.store.get(SID) == {**event, "event_id": SID}
+        assert requests.get(f"{emu.url}/v1/sessions/{SID}", headers=AUTH, timeout=5).json()["event_id"] == SID
+    with sqlite3.connect(db) as again:
+        assert again.execute("PRAGMA user_version").fetchone()[0] == 1
+    again.close()
+
+
 def test_concurrent_clients_lose_and_double_nothing(emulator: Emulator) -> None:
     threads, per_thread = 50, 20
     ids = [[str(uuid.uuid4()) for _ in range(per_thread)] for _ in range(threads)]
@@ -171,8 +177,19 @@ def test_fault_rate_one_fails_everything_and_stores_nothing() -> None:
         assert_error_body(response, 429)
         assert "Retry-After" not in response.headers
         assert emu.store.count() == 0
-        # The health check is not a fault target: scripts wait on it.
-        assert requests.get(emu.url + "/healthz", timeout=5).json() == {"ok": True, "sessions": 0}
+        # The health checks are not fault targets: scripts wait on them.
+        for path in ("/healthz", "/healthcheck"):
+            assert requests.get(emu.url + path, timeout=5).json() == {"ok": True, "sessions": 0}
+
+
+def test_health_checks_need_no_bearer_and_are_not_delayed() -> None:
+    with Emulator(port=0, faults=Faults(latency_ms=1500)) as emu:
+        for path in ("/healthz", "/healthcheck"):
+            started = time.monotonic()
+            response = requests.get(emu.url + path, timeout=5)
+            assert time.monotonic() - started < 1.0
+            assert response.status_code == 200 and response.json() == {"ok": True, "sessions": 0}
+        assert_error_body(requests.post(emu.url + "/healthcheck", timeout=5), 405)
 
 
 def test_latency_does_not_block_other_requests() -> None:
@@ -196,22 +213,24 @@ def test_latency_does_not_block_other_requests() -> None:
     assert total < 0.4 * 8 / 2
 
 
-def _emulator_process(*args: str) -> tuple[subprocess.Popen[str], str]:
+def _emulator_process(*args: str) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """The running command, its URL and the export lines it printed (the last one names HH_API_KEY)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "hhsession", "emulator", "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.match(r"export HH_API_URL=(http://127\.0\.0\.1:\d+)", line)
-    assert match, line
-    assert proc.stdout.readline().startswith("export HH_API_KEY=")
-    return proc, match[1]
+    lines = [proc.stdout.readline()]
+    match = re.match(r"export HH_API_URL=(http://127\.0\.0\.1:\d+)", lines[0])
+    assert match, lines[0]
+    while "HH_API_KEY" not in lines[-1] and lines[-1]:
+        lines.append(proc.stdout.readline())
+    return proc, match[1], [line.rstrip("\n") for line in lines]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_command_prints_exports_logs_requests_and_stops_cleanly(sig: int) -> None:
-    proc, url = _emulator_process()
+    proc, url, exports = _emulator_process()
     try:
         response = requests.post(url + "/v1/sessions", json={"session_id": SID}, headers=AUTH, timeout=5)
         assert response.status_code == 200
@@ -219,20 +238,26 @@ def test_command_prints_exports_logs_requests_and_stops_cleanly(sig: int) -> Non
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
+    assert exports == [f"export HH_API_URL={url}", f"export HH_DATA_PLANE_URL={url}",
+                       "export HH_PROJECT_API_KEY=emulator", "export HH_API_KEY=emulator"]
+    assert out == ""  # nothing after the exports
     assert re.search(rf"POST /v1/sessions 200 \d+ms session={SID} created", err)
     assert "stopped after 1 request(s)" in err
     assert "Traceback" not in err
 
 
 def test_command_does_not_echo_the_token() -> None:
-    proc, url = _emulator_process("--token", "very-secret-token")
+    proc, url, exports = _emulator_process("--token", "very-secret-token")
     try:
         ok = requests.post(url + "/v1/sessions", json={}, headers={"Authorization": "Bearer very-secret-token"}, timeout=5)
         assert ok.status_code == 200
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
-    assert "very-secret-token" not in out + err
+    assert "very-secret-token" not in "\n".join(exports) + out + err
+    # Nothing to paste that could not work: the URLs, then a comment about the key.
+    assert exports[:2] == [f"export HH_API_URL={url}", f"export HH_DATA_PLANE_URL={url}"]
+    assert len(exports) == 3 and exports[2].startswith("# ") and "HH_EMULATOR_TOKEN" in exports[2]
 
 
 def test_port_in_use_is_a_clear_error(emulator: Emulator) -> None:
@@ -251,3 +276,159 @@ def test_bad_db_path_is_a_clear_error(tmp_path: Path, content: bytes | None) -> 
                             capture_output=True, text=True, timeout=20)
     assert result.returncode == 2
     assert f"--db {db}: cannot open it as an SQLite database" in result.stderr
+
+
+# ----------------------------------------------------------------------------- clients that hang up
+
+
+def _request_bytes(path: str = "/v1/sessions", body: bytes = b"{}", length: int | None = None) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\n\r\n")
+    return head.encode() + body
+
+
+def test_a_client_that_closes_before_reading_is_one_line_never_a_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    log = io.StringIO()
+    with Emulator(port=0, log=log, faults=Faults(latency_ms=100)) as emu:
+        with raw_connection(emu) as sock:
+            sock.sendall(_request_bytes(body=json.dumps({"session_id": SID}).encode()))
+        wait_for_lines(log, 1)
+        time.sleep(0.2)  # room for a second line, if one were coming
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert re.search(rf"POST /v1/sessions 200 \d+ms session={SID} created", lines[0])
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_reset_while_the_answer_is_written_is_noted_on_the_request_line(capfd: pytest.CaptureFixture[str]) -> None:
+    log = io.StringIO()
+    with Emulator(port=0, log=log, faults=Faults(latency_ms=300)) as emu:
+        sock = raw_connection(emu)
+        sock.sendall(_request_bytes())
+        time.sleep(0.1)  # the emulator has read the request and is in its --latency
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST: the answer can only fail to go out
+        wait_for_lines(log, 1)
+        time.sleep(0.1)
+        lines = log.getvalue().splitlines()
+        assert requests.get(emu.url + "/healthz", timeout=5).json()["sessions"] == 1  # still serving
+    assert len(lines) == 1
+    assert re.search(r"POST /v1/sessions 200 \d+ms session=\S+ created \(client hung up mid-answer: "
+                     r"(BrokenPipeError|ConnectionResetError)\)$", lines[0]), lines
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_that_hangs_up_mid_request_is_one_line(capfd: pytest.CaptureFixture[str]) -> None:
+    log = io.StringIO()
+    with Emulator(port=0, log=log) as emu:
+        with raw_connection(emu) as sock:
+            sock.sendall(_request_bytes(body=b'{"session_na', length=100))
+        lines = wait_for_lines(log, 1)
+        time.sleep(0.1)
+        assert emu.store.count() == 0
+    assert len(log.getvalue().splitlines()) == 1
+    assert re.search(r"POST /v1/sessions - \d+ms client hung up mid-request \(12 of 100 body bytes received\)$", lines[0])
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_20_mb_body_is_refused_unread() -> None:
+    with Emulator(port=0) as emu:
+        with raw_connection(emu) as sock:
+            sock.sendall(_request_bytes(path=f"/v1/events/{SID}", body=b"", length=20 * 1024 * 1024).replace(b"POST", b"PUT", 1))
+            answer = sock.makefile("rb").read()
+        assert emu.store.count() == 0
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert json.loads(body) == {"statusCode": 413, "message": "Request body larger than 16 MiB",
+                                "success": False, "errorCode": "PAYLOAD_TOO_LARGE"}
+
+
+def test_stop_waits_for_an_answer_on_its_way_so_its_line_is_logged() -> None:
+    log = io.StringIO()
+    with Emulator(port=0, log=log, faults=Faults(latency_ms=300)) as emu:
+        sender = threading.Thread(target=lambda: post(emu, {"session_id": SID}))
+        sender.start()
+        time.sleep(0.1)
+    sender.join()
+    assert emu.requests == 1 and f"session={SID} created" in log.getvalue()
+
+
+# ----------------------------------------------------------------------------- the export lines
+
+
+def _source(lines: list[str], env: dict[str, str], *, shell_options: str = "") -> subprocess.CompletedProcess[str]:
+    """Paste ``lines`` into a bash script, then print what they exported."""
+    script = "\n".join([shell_options, *lines,
+                        'printf "%s|%s|%s|%s\\n" "$HH_API_URL" "$HH_DATA_PLANE_URL" "${HH_PROJECT_API_KEY-unset}" "${HH_API_KEY-unset}"'])
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env={**clean, **env}, timeout=20)
+
+
+def test_export_lines_without_a_token_paste_as_they_read() -> None:
+    lines = export_lines("http://127.0.0.1:8787", None)
+    assert lines == ["export HH_API_URL=http://127.0.0.1:8787", "export HH_DATA_PLANE_URL=http://127.0.0.1:8787",
+                     "export HH_PROJECT_API_KEY=emulator", "export HH_API_KEY=emulator"]
+    result = _source(lines, {})
+    assert result.returncode == 0 and result.stdout == "http://127.0.0.1:8787|http://127.0.0.1:8787|emulator|emulator\n"
+
+
+def test_an_ipv6_url_is_quoted_for_the_shell() -> None:
+    lines = export_lines("http://[::1]:8787", None)
+    assert lines[0] == "export HH_API_URL='http://[::1]:8787'"
+    result = _source(lines, {}, shell_options="shopt -s failglob")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("http://[::1]:8787|http://[::1]:8787|")
+
+
+def test_a_token_from_the_environment_is_exported_by_reference_never_by_value() -> None:
+    lines = export_lines("http://127.0.0.1:8787", "s3cret-token", "HH_EMULATOR_TOKEN")
+    assert "s3cret-token" not in "\n".join(lines)
+    assert lines[2:] == ['export HH_PROJECT_API_KEY="${HH_EMULATOR_TOKEN:?is not set in this shell; export it first}"',
+                         'export HH_API_KEY="${HH_EMULATOR_TOKEN:?is not set in this shell; export it first}"']
+    pasted = _source(lines, {"HH_EMULATOR_TOKEN": "s3cret-token"})
+    assert pasted.returncode == 0 and pasted.stdout.endswith("|s3cret-token|s3cret-token\n")
+    # In a shell without the variable the lines fail loudly instead of exporting an empty key.
+    missing = _source(lines, {})
+    assert missing.returncode != 0 and "HH_EMULATOR_TOKEN: is not set in this shell" in missing.stderr
+    assert missing.stdout == ""
+
+
+def test_a_token_from_the_flag_gets_a_comment_not_a_placeholder() -> None:
+    lines = export_lines("http://127.0.0.1:8787", "s3cret-token")
+    assert "s3cret-token" not in "\n".join(lines) and "<" not in "\n".join(lines)
+    assert len(lines) == 3 and lines[2].startswith("# ")
+    result = _source(lines, {})
+    assert result.returncode == 0 and result.stdout.endswith("|unset|unset\n")
+
+
+@pytest.mark.parametrize(
+    ("flag", "environ", "expected"),
+    [("f", {"HH_EMULATOR_TOKEN": "e"}, ("f", None)), (None, {"HH_EMULATOR_TOKEN": "e"}, ("e", "HH_EMULATOR_TOKEN")),
+     (None, {"HH_EMULATOR_TOKEN": ""}, (None, None)), (None, {}, (None, None))],
+)
+def test_token_from_flag_then_environment(flag: str | None, environ: dict[str, str], expected: tuple[str | None, str | None]) -> None:
+    assert token_from(flag, environ) == expected
+
+
+def test_serve_with_the_token_from_the_environment_prints_lines_that_work() -> None:
+    # What the CLI does with HH_EMULATOR_TOKEN (see token_from), end to end in a process of its own.
+    code = (
+        "import os, sys\n"
+        "from hhsession.emulator import Emulator, serve, token_from\n"
+        "token, token_env = token_from(None, os.environ)\n"
+        "sys.exit(serve(Emulator(port=0, token=token, log=sys.stderr), sys.stdout, sys.stderr, token_env=token_env))\n"
+    )
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HH_")}, "HH_EMULATOR_TOKEN": "env-token-123"}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().rstrip("\n") for _ in range(4)]
+        pasted = _source(lines, {"HH_EMULATOR_TOKEN": "env-token-123"})
+        url, _, _, key = pasted.stdout.strip().split("|")
+        assert key == "env-token-123"
+        assert requests.post(url + "/v1/sessions", json={}, headers={"Authorization": f"Bearer {key}"}, timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "env-token-123" not in "\n".join(lines) + out + err

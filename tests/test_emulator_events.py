@@ -1,0 +1,359 @@
+"""The emulator's events routes: GET/PUT /v1/events/{event_id}, the legacy PUT /events,
+and POST /v1/events/export and /v1/events/search, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from hhsession.emulator import GUESSES, ROUTES, Emulator, Faults, server_event
+from tests.emulator_http import AUTH, SID, assert_error_body, error, get, post, put
+
+OTHER = "8d1c2b3a-4e5f-4a6b-9c7d-0e1f2a3b4c5d"
+START = {
+    "session_id": SID, "session_name": "n", "start_time": 1764151200000,
+    "inputs": {"q": "hi"}, "outputs": {"old": 1}, "config": {"c": 1},
+    "metadata": {"a": 1, "b": 1}, "user_properties": {"u": 1}, "children_ids": ["first-child"],
+}
+FULL_UPDATE = {
+    "metadata": {"b": 2, "c": 3}, "feedback": {"rating": 5}, "metrics": {"num_words": 2},
+    "config": {"d": 4}, "user_properties": {"v": 2}, "outputs": {"role": "assistant", "content": "Hello"},
+    "children_ids": ["c1", "c2"], "duration": 42, "end_time": 1764151260000,
+    # Not part of UpdateEventRequest: the server ignores them, as the vendor documents.
+    "inputs": {"q": "changed"}, "event_name": "renamed", "session_id": OTHER, "bogus": [1],
+}
+
+
+@pytest.fixture
+def started(emulator: Emulator) -> Emulator:
+    assert post(emulator, START).status_code == 200
+    return emulator
+
+
+def updated_event(emu: Emulator) -> dict[str, Any]:
+    event = emu.store.get(SID)
+    assert event is not None
+    return event
+
+
+# ----------------------------------------------------------------------------- PUT /v1/events/{event_id}
+
+
+@pytest.mark.parametrize("path", [f"/v1/events/{SID}", "/events"])
+def test_update_merges_replaces_and_ignores_as_the_server_does(started: Emulator, path: str) -> None:
+    before = updated_event(started)
+    body = {**FULL_UPDATE, "event_id": SID} if path == "/events" else FULL_UPDATE
+    response = put(started, path, body)
+    assert response.status_code == 200 and response.json() == {"success": True}
+    assert updated_event(started) == {
+        **before,
+        "metadata": {"a": 1, "b": 2, "c": 3},
+        "feedback": {"rating": 5},
+        "metrics": {"num_words": 2},
+        "config": {"c": 1, "d": 4},
+        "user_properties": {"u": 1, "v": 2},
+        "outputs": {"role": "assistant", "content": "Hello"},  # replaced, not merged
+        "children_ids": ["c1", "c2"],
+        "duration": 42,
+        "end_time": 1764151260000,
+    }
+
+
+def test_null_outputs_and_empty_children_ids_change_nothing(started: Emulator) -> None:
+    before = updated_event(started)
+    response = put(started, f"/v1/events/{SID}", {"outputs": None, "children_ids": [], "metadata": {}})
+    assert response.status_code == 200
+    assert updated_event(started) == before
+
+
+def test_an_update_then_a_repeated_start_keeps_both(started: Emulator) -> None:
+    put(started, f"/v1/events/{SID}", {"outputs": {"done": True}, "metadata": {"x": 1}})
+    again = post(started, {"session_id": SID, "metadata": {"y": 2}}).json()
+    assert again["outputs"] == {"done": True}
+    assert again["metadata"] == {"a": 1, "b": 1, "x": 1, "y": 2}
+    assert started.store.count() == 1
+
+
+def test_concurrent_updates_lose_no_merge(started: Emulator) -> None:
+    def one(index: int) -> None:
+        with requests.Session() as http:
+            for round_ in range(5):
+                body = {"metadata": {f"k{index}-{round_}": index}, "metrics": {f"m{index}": round_}}
+                assert http.put(f"{started.url}/v1/events/{SID}", json=body, headers=AUTH, timeout=30).status_code == 200
+
+    pool = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    event = updated_event(started)
+    assert len(event["metadata"]) == 2 + 20 * 5 and event["metrics"] == {f"m{i}": 4 for i in range(20)}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"outputs": "x"}, "Invalid update: outputs must be an object or null"),
+        ({"outputs": ["x"]}, "Invalid update: outputs must be an object or null"),
+        ({"outputs": 3}, "Invalid update: outputs must be an object or null"),
+        ({"outputs": False}, "Invalid update: outputs must be an object or null"),
+        ({"metadata": "x"}, "Invalid update: metadata must be an object"),
+        ({"metadata": None}, "Invalid update: metadata must be an object"),
+        ({"feedback": [1]}, "Invalid update: feedback must be an object"),
+        ({"metrics": 1}, "Invalid update: metrics must be an object"),
+        ({"config": "c"}, "Invalid update: config must be an object"),
+        ({"user_properties": True}, "Invalid update: user_properties must be an object"),
+        ({"children_ids": "c1"}, "Invalid update: children_ids must be a non-empty array of strings"),
+        ({"children_ids": ["c1", 2]}, "Invalid update: children_ids must be a non-empty array of strings"),
+        ({"children_ids": None}, "Invalid update: children_ids must be a non-empty array of strings"),
+        ({"duration": "42"}, "Invalid update: duration must be a number"),
+        ({"duration": True}, "Invalid update: duration must be a number"),
+        ({"end_time": "now"}, "Invalid update: end_time must be a number"),
+        ({"end_time": None}, "Invalid update: end_time must be a number"),
+    ],
+)
+@pytest.mark.parametrize("path", [f"/v1/events/{SID}", "/events"])
+def test_wrong_types_are_400_and_change_nothing(started: Emulator, path: str, body: dict[str, Any], message: str) -> None:
+    before = updated_event(started)
+    # A valid field beside the bad one must not be applied either.
+    response = put(started, path, {"metadata": {"z": 1}, **body, **({"event_id": SID} if path == "/events" else {})})
+    assert response.status_code == 400 and response.json() == error(400, message)
+    assert updated_event(started) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [(b"{not json", "Invalid JSON body"), (b"[1]", "Request body must be a JSON object"),
+     (b'{"duration": NaN}', "NaN is not JSON"), (b'{"duration": 1e400}', "number out of range"),
+     (b"\xff", "Invalid JSON body"), (b"", "Invalid JSON body")],
+)
+def test_bodies_that_are_not_a_json_object_are_400(started: Emulator, body: bytes, message: str) -> None:
+    assert message in assert_error_body(put(started, f"/v1/events/{SID}", body), 400)["message"]
+
+
+@pytest.mark.parametrize("event_id", ["not-a-uuid", "3f2b8c1e6d0a4b7e9a512c4d8e9f0a17", SID + "0"])
+def test_an_event_id_that_is_not_a_uuid_is_400(started: Emulator, event_id: str) -> None:
+    message = f"Invalid event_id {event_id!r}: must be a UUID"
+    assert put(started, f"/v1/events/{event_id}", {"metadata": {}}).json() == error(400, message)
+    assert put(started, "/events", {"event_id": event_id}).json() == error(400, message)
+    assert get(started, f"/v1/events/{event_id}").json() == error(400, message)
+
+
+def test_legacy_update_needs_a_string_uuid_event_id_in_the_body(started: Emulator) -> None:
+    assert put(started, "/events", {"metadata": {"a": 2}}).json() == error(
+        400, "Invalid update: event_id is required in the body of PUT /events")
+    assert put(started, "/events", {"event_id": 7}).json() == error(400, "Invalid event_id '7': must be a UUID")
+    assert put(started, "/events", {"event_id": None}).json() == error(400, "Invalid event_id 'null': must be a UUID")
+
+
+def test_an_unknown_event_is_404(started: Emulator) -> None:
+    missing = str(uuid.uuid4())
+    assert put(started, f"/v1/events/{missing}", {"metadata": {"a": 2}}).json() == error(404, f"Event {missing} not found")
+    assert put(started, "/events", {"event_id": missing}).json() == error(404, f"Event {missing} not found")
+    assert get(started, f"/v1/events/{missing}").json() == error(404, f"Event {missing} not found")
+    assert put(started, f"/v1/events/{missing}", {}).status_code == 404
+    assert started.store.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("PUT", f"/v1/events/{SID}"), ("PUT", "/events"), ("GET", f"/v1/events/{SID}"),
+                         ("POST", "/v1/events/export"), ("POST", "/v1/events/search")],
+)
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer "}, {"Authorization": "Basic abc"}])
+def test_every_events_route_needs_a_bearer(started: Emulator, method: str, path: str, headers: dict[str, str]) -> None:
+    body = {"event_id": SID, "metadata": {"a": 9}} if path == "/events" else {"metadata": {"a": 9}}
+    if method == "PUT":
+        response = put(started, path, body, headers=headers)
+    elif method == "GET":
+        response = get(started, path, headers=headers)
+    else:
+        response = post(started, {}, path=path, headers=headers)
+    assert response.json() == error(401, "Missing or invalid bearer token")
+    assert updated_event(started)["metadata"] == {"a": 1, "b": 1}
+
+
+def test_the_token_restricts_the_events_routes_too() -> None:
+    with Emulator(port=0, token="s3cret") as emu:
+        post(emu, START, headers={"Authorization": "Bearer s3cret"})
+        wrong = {"Authorization": "Bearer other"}
+        assert_error_body(put(emu, f"/v1/events/{SID}", {"metadata": {"x": 1}}, headers=wrong), 401)
+        assert_error_body(get(emu, f"/v1/events/{SID}", headers=wrong), 401)
+        assert put(emu, f"/v1/events/{SID}", {"metadata": {"x": 1}}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_wrong_methods_are_405(started: Emulator) -> None:
+    assert get(started, "/events").json() == error(405, "Use PUT /events")
+    assert get(started, "/v1/events/export").json() == error(405, "Use POST /v1/events/export")
+    assert put(started, "/v1/events/search", {}).json() == error(405, "Use POST /v1/events/search")
+    assert post(started, {}, path=f"/v1/events/{SID}").json() == error(405, f"Use GET or PUT /v1/events/{SID}")
+
+
+def test_updates_persist_across_a_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "events.sqlite")
+    with Emulator(port=0, db=db) as emu:
+        post(emu, START)
+        put(emu, f"/v1/events/{SID}", {"outputs": {"final": True}, "metrics": {"m": 1}})
+        put(emu, "/events", {"event_id": SID, "metrics": {"n": 2}, "end_time": 1764151300000})
+        expected = updated_event(emu)
+    with Emulator(port=0, db=db) as emu:
+        event = get(emu, f"/v1/events/{SID}").json()["event"]
+        assert event == expected
+        assert event["outputs"] == {"final": True} and event["metrics"] == {"m": 1, "n": 2}
+        assert event["end_time"] == 1764151300000
+
+
+# ----------------------------------------------------------------------------- GET /v1/events/{event_id}
+
+
+def test_get_event_answers_the_stored_event_wrapped(started: Emulator) -> None:
+    response = get(started, f"/v1/events/{SID}")
+    assert response.status_code == 200
+    assert response.json() == {"event": updated_event(started)}
+    assert response.json()["event"]["event_id"] == SID
+    # GET /v1/sessions/{id} keeps answering the bare event.
+    assert get(started, f"/v1/sessions/{SID}").json() == updated_event(started)
+
+
+# ----------------------------------------------------------------------------- export and search
+
+SDK_EXPORT = {"filters": [{"field": "session_id", "operator": "is", "value": SID, "type": "string"}], "limit": 1000, "page": 1}
+
+
+@pytest.fixture
+def three(emulator: Emulator) -> Emulator:
+    """Three sessions; start_time order differs from creation order."""
+    post(emulator, {"session_id": SID, "session_name": "middle", "start_time": 1764151200000, "source": "ci"})
+    post(emulator, {"session_id": OTHER, "session_name": "latest", "start_time": 1764151300000, "source": "ci"})
+    post(emulator, {"session_name": "earliest", "start_time": 1764151100000, "source": "laptop"})
+    return emulator
+
+
+@pytest.mark.parametrize("path", ["/v1/events/export", "/v1/events/search"])
+def test_events_of_one_session(three: Emulator, path: str) -> None:
+    response = post(three, SDK_EXPORT, path=path)
+    assert response.status_code == 200
+    assert response.json() == {"events": [three.store.get(SID)], "count": 1}
+    by_event = {"filters": [{"field": "event_id", "operator": "is", "value": OTHER}]}
+    assert [e["session_name"] for e in post(three, by_event, path=path).json()["events"]] == ["latest"]
+    nobody = {"filters": [{"field": "session_id", "operator": "is", "value": str(uuid.uuid4()), "type": "string"}]}
+    assert post(three, nobody, path=path).json() == {"events": [], "count": 0}
+
+
+def test_export_takes_the_sdk_body_with_a_project(three: Emulator) -> None:
+    assert post(three, {**SDK_EXPORT, "project": "my-project"}, path="/v1/events/export").json()["count"] == 1
+
+
+@pytest.mark.parametrize("path", ["/v1/events/export", "/v1/events/search"])
+def test_filters_all_match_results_newest_start_first_and_paged(three: Emulator, path: str) -> None:
+    every = post(three, {}, path=path).json()
+    assert [e["session_name"] for e in every["events"]] == ["latest", "middle", "earliest"] and every["count"] == 3
+    ci = {"filters": [{"field": "source", "operator": "is", "value": "ci"},
+                      {"field": "event_type", "operator": "is", "value": "session", "type": "string"}]}
+    assert [e["session_name"] for e in post(three, ci, path=path).json()["events"]] == ["latest", "middle"]
+    both = {"filters": [{"field": "session_id", "operator": "is", "value": SID},
+                        {"field": "event_name", "operator": "is", "value": "latest"}]}
+    assert post(three, both, path=path).json() == {"events": [], "count": 0}
+    page2 = post(three, {"limit": 2, "page": 2}, path=path).json()
+    assert [e["session_name"] for e in page2["events"]] == ["earliest"] and page2["count"] == 3
+    assert post(three, {"limit": 2, "page": 3}, path=path).json() == {"events": [], "count": 3}
+
+
+def _filter(**changes: Any) -> dict[str, Any]:
+    return {"filters": [{"field": "session_id", "operator": "is", "value": SID, "type": "string", **changes}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_filter(operator="contains"), "Filter operator 'contains' is not supported by the emulator (supported: 'is')"),
+        (_filter(operator="is not"), "Filter operator 'is not' is not supported by the emulator (supported: 'is')"),
+        (_filter(operator="like"), "Invalid {route} request: unknown filter operator 'like'"),
+        (_filter(field="metadata.cost"), "Filter on field 'metadata.cost' is not supported by the emulator "
+                                         "(supported: session_id, event_id, event_type, event_name, source)"),
+        (_filter(type="number"), "Filter on session_id is supported only with a string value and type 'string'"),
+        (_filter(value=3), "Filter on session_id is supported only with a string value and type 'string'"),
+        (_filter(value=None), "Filter on session_id is supported only with a string value and type 'string'"),
+        (_filter(type="id"), "Invalid {route} request: unknown filter type 'id' (one of string, number, boolean, datetime)"),
+        (_filter(extra=1), "Invalid {route} request: filter unknown key(s) extra"),
+        ({"filters": [{"field": "session_id", "operator": "is"}]}, "Invalid {route} request: filter missing value"),
+        ({"filters": ["session_id"]}, "Invalid {route} request: each filter must be an object"),
+        ({"filters": {"session_id": SID}}, "Invalid {route} request: filters must be an array"),
+        ({"dateRange": {"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-12-31T00:00:00Z"}},
+         "dateRange is not supported by the emulator; filter by session_id instead"),
+        ({"limit": 0}, "Invalid {route} request: limit must be an integer from 1 to {max}"),
+        ({"limit": "10"}, "Invalid {route} request: limit must be an integer from 1 to {max}"),
+        ({"limit": True}, "Invalid {route} request: limit must be an integer from 1 to {max}"),
+        ({"page": 0}, "Invalid {route} request: page must be an integer from 1"),
+        ({"page": 1.5}, "Invalid {route} request: page must be an integer from 1"),
+        ({"sort": "asc"}, "Invalid {route} request: unknown field(s) sort"),
+    ],
+)
+@pytest.mark.parametrize("route", ["export", "search"])
+def test_what_the_emulator_cannot_answer_exactly_is_a_clear_400(three: Emulator, route: str, body: dict[str, Any], message: str) -> None:
+    expected = message.format(route=route, max=1000 if route == "search" else 7500)
+    assert post(three, body, path=f"/v1/events/{route}").json() == error(400, expected)
+
+
+def test_each_route_has_its_own_fields_and_limits(three: Emulator) -> None:
+    # Search is SearchEventsRequest (additionalProperties: false): no project, no projections.
+    assert post(three, {"project": "p"}, path="/v1/events/search").json() == error(
+        400, "Invalid search request: unknown field(s) project")
+    assert post(three, {"evaluation_id": "run-1"}, path="/v1/events/search").json() == error(
+        400, "evaluation_id is not supported by the emulator; filter by session_id instead")
+    assert post(three, {"projections": ["event_id"]}, path="/v1/events/export").json() == error(
+        400, "projections is not supported by the emulator; filter by session_id instead")
+    assert post(three, {"project": 1}, path="/v1/events/export").json() == error(
+        400, "Invalid export request: project must be a string")
+    assert post(three, {"ignore_order": "yes"}, path="/v1/events/search").json() == error(
+        400, "Invalid search request: ignore_order must be a boolean")
+    assert post(three, {"ignore_order": True, "limit": 1000}, path="/v1/events/search").json()["count"] == 3
+    assert post(three, {"limit": 1001}, path="/v1/events/search").status_code == 400
+    assert post(three, {"limit": 7500}, path="/v1/events/export").json()["count"] == 3
+    assert post(three, {"limit": 7501}, path="/v1/events/export").status_code == 400
+
+
+# ----------------------------------------------------------------------------- fault injection
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [("PUT", f"/v1/events/{SID}", {"metadata": {"x": 1}}), ("PUT", "/events", {"event_id": SID, "metadata": {"x": 1}}),
+     ("GET", f"/v1/events/{SID}", None), ("POST", "/v1/events/export", SDK_EXPORT), ("POST", "/v1/events/search", SDK_EXPORT)],
+)
+def test_fault_injection_applies_to_the_events_routes(method: str, path: str, body: Any) -> None:
+    def send() -> requests.Response:
+        if method == "PUT":
+            return put(emu, path, body)
+        return get(emu, path) if method == "GET" else post(emu, body, path=path)
+
+    stored = server_event({"session_id": SID, "start_time": 1764151200000}, now_ms=0, strict_keys=True)
+    with Emulator(port=0, faults=Faults(fail_rate=1.0, fail_status=503, retry_after=2)) as emu:
+        emu.store.start(stored)
+        response = send()
+        assert response.status_code == 503 and response.headers["Retry-After"] == "2"
+        assert response.json() == error(503, "Injected failure (503)")
+        assert emu.store.get(SID) == stored  # a failed update changes nothing
+        emu.faults.fail_rate = 0.0
+        emu.faults.latency_ms = 250
+        started = time.monotonic()
+        assert send().status_code == 200 and time.monotonic() - started >= 0.25
+
+
+# ----------------------------------------------------------------------------- what the help and README list
+
+
+def test_every_listed_route_is_served(emulator: Emulator) -> None:
+    for route in ROUTES:
+        path = route.path.replace("{id}", SID).replace("{event_id}", SID)
+        response = requests.request(route.method, emulator.url + path, data=b"{}", timeout=5)
+        if route.needs_bearer:
+            assert response.json() == error(401, "Missing or invalid bearer token"), route
+        else:
+            assert response.status_code == 200, route
+    assert all(isinstance(guess, str) and guess.endswith(".") for guess in GUESSES)

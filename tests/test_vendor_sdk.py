@@ -1,0 +1,181 @@
+"""The vendor's own Python SDK (``honeyhive``, pinned in the ``test`` extra) runs against the emulator.
+
+What ``honeyhive==1.7.0`` sends, read from its source:
+
+- ``sessions.start(StartSessionRequest(session={...}))``: ``POST /session/start``
+  with ``{"session": {...}}`` (``model_dump(exclude_none=True)``); it parses the
+  answer as ``PostSessionStartResponse`` (``event_id``, ``session_id``,
+  ``org_id``, ``workspace_id``, ``project_id`` required).
+- ``events.update(UpdateEventRequest(event_id=..., ...))``: ``PUT /events`` with
+  ``event_id`` in the body; it calls ``response.json()`` on a 200, so the answer
+  must be JSON, and returns None.
+- ``events.get_by_session_id(sid)`` (deprecated) and ``events.export(filters=[...])``:
+  ``POST /v1/events/export`` with ``{"filters": [{"field": "session_id", "operator":
+  "is", "value": sid, "type": "string"}], "limit": 1000, "page": 1}``, plus
+  ``"project"`` when one is passed; it reads ``events`` and ``totalEvents`` or
+  ``count``. Only export retries (408/429/5xx, its own backoff, not Retry-After).
+
+The HoneyHive client starts no tracer and sends no telemetry; the guard below
+fails the test if anything here tries to leave the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from honeyhive import HoneyHive
+from honeyhive._generated.api_config import HTTPException
+from honeyhive.models import EventFilter, StartSessionRequest, UpdateEventRequest
+from honeyhive.utils.error_handler import APIError
+from honeyhive.utils.retry import RetryConfig
+
+from hhsession.emulator import Emulator, Faults, export_lines
+from tests.emulator_http import SID, get
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@pytest.fixture(autouse=True)
+def no_network_but_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the SDK does, it may reach the emulator and nothing else."""
+    connect, resolve = socket.socket.connect, socket.getaddrinfo
+
+    def guarded_connect(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and address[0] not in _LOOPBACK:
+            raise AssertionError(f"the SDK tried to reach {address!r}")
+        return connect(self, address)
+
+    def guarded_resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is not None and (host.decode() if isinstance(host, bytes) else str(host)) not in _LOOPBACK:
+            raise AssertionError(f"the SDK tried to resolve {host!r}")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_resolve)
+
+
+@pytest.fixture
+def sdk(emulator: Emulator) -> Iterator[HoneyHive]:
+    yield HoneyHive(api_key="emulator-key", server_url=emulator.url)
+
+
+def read_back(client: HoneyHive, session_id: str) -> dict[str, Any]:
+    with pytest.warns(DeprecationWarning, match="get_by_session_id"):
+        response = client.events.get_by_session_id(session_id)
+    assert response.total_events == 1 and len(response.events) == 1
+    return response.events[0].model_dump()
+
+
+def test_start_update_read_back(sdk: HoneyHive, emulator: Emulator) -> None:
+    started = sdk.sessions.start(StartSessionRequest(session={
+        "session_id": SID, "session_name": "sdk-run", "source": "sdk-test",
+        "inputs": {"q": "hi"}, "outputs": {"draft": 1}, "metadata": {"a": 1, "b": 1}, "user_properties": {"u": 1},
+    }))
+    assert started.session_id == SID and started.event_id == SID
+    assert started.project_id == "proj_emulator" and started.event_type == "session"
+
+    result = sdk.events.update(UpdateEventRequest(
+        event_id=SID, metadata={"b": 2, "c": 3}, outputs={"answer": "42"}, feedback={"rating": 5},
+        metrics={"score": 0.9}, config={"model": "m"}, user_properties={"v": 2},
+        children_ids=["child-1"], duration=1500, end_time=1764151201500,
+    ))
+    assert result is None
+
+    event = read_back(sdk, SID)
+    assert event["event_id"] == SID and event["event_name"] == "sdk-run" and event["source"] == "sdk-test"
+    assert event["metadata"] == {"a": 1, "b": 2, "c": 3}  # merged
+    assert event["outputs"] == {"answer": "42"}  # replaced
+    assert event["user_properties"] == {"u": 1, "v": 2}
+    assert event["feedback"] == {"rating": 5} and event["metrics"] == {"score": 0.9} and event["config"] == {"model": "m"}
+    assert event["children_ids"] == ["child-1"] and event["duration"] == 1500 and event["end_time"] == 1764151201500
+    assert event["inputs"] == {"q": "hi"}
+    # What the SDK read is what the emulator stores.
+    assert get(emulator, f"/v1/events/{SID}").json()["event"]["metadata"] == event["metadata"]
+
+
+def test_export_with_a_filter_and_the_deprecated_project(sdk: HoneyHive) -> None:
+    sdk.sessions.start(StartSessionRequest(session={"session_id": SID}))
+    sdk.sessions.start(StartSessionRequest(session={"session_name": "another"}))
+    only = [EventFilter(field="session_id", operator="is", value=SID, type="string")]
+    response = sdk.events.export(filters=only)
+    assert [e.session_id for e in response.events] == [SID] and response.total_events == 1
+    with pytest.warns(DeprecationWarning, match="project"):
+        assert sdk.events.export(project="my-project", filters=only).total_events == 1
+    assert sdk.events.export(filters=[]).total_events == 2
+
+
+def test_the_printed_exports_are_what_the_sdk_reads(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # HoneyHive() with no arguments reads HH_API_KEY and HH_API_URL: the older names serve() still prints.
+    for line in export_lines(emulator.url, None):
+        name, _, value = line.removeprefix("export ").partition("=")
+        monkeypatch.setenv(name, value)
+    assert HoneyHive().sessions.start(StartSessionRequest(session={"session_id": SID})).event_id == SID
+
+
+def test_a_flat_session_dict_still_starts_with_a_warning(sdk: HoneyHive) -> None:
+    with pytest.warns(DeprecationWarning, match="flat session payload"):
+        started = sdk.sessions.start({"session_id": SID, "session_name": "flat"})
+    assert started.event_id == SID
+
+
+def test_the_sdk_sees_the_emulators_answers_to_what_it_cannot_do(sdk: HoneyHive) -> None:
+    missing = "8d1c2b3a-4e5f-4a6b-9c7d-0e1f2a3b4c5d"
+    with pytest.raises(HTTPException) as unknown:
+        sdk.events.update(UpdateEventRequest(event_id=missing, metadata={"a": 1}))
+    assert unknown.value.status_code == 404 and unknown.value.error_code == "NOT_FOUND"
+    assert unknown.value.server_message == f"Event {missing} not found"
+
+    sdk.sessions.start(StartSessionRequest(session={"session_id": SID, "outputs": {"kept": 1}}))
+    # Extra fields pass the SDK's model (extra="allow") and the server ignores them; [] is ignored too.
+    sdk.events.update(UpdateEventRequest(event_id=SID, unknown_field="ignored", children_ids=[]))
+    assert read_back(sdk, SID)["outputs"] == {"kept": 1}
+
+    with pytest.raises(APIError) as unsupported:
+        sdk.events.export(filters=[EventFilter(field="metadata.cost", operator="greater than", value="0.01", type="number")])
+    assert "status code: 400" in str(unsupported.value)
+    assert "Filter on field 'metadata.cost' is not supported by the emulator" in str(unsupported.value)
+
+
+def test_a_wrong_key_is_401_for_the_sdk() -> None:
+    with Emulator(port=0, token="the-token") as emu:
+        wrong = HoneyHive(api_key="not-the-token", server_url=emu.url)
+        with pytest.raises(HTTPException) as refused:
+            wrong.sessions.start(StartSessionRequest(session={"session_id": SID}))
+        assert refused.value.status_code == 401 and refused.value.error_code == "UNAUTHORIZED"
+        right = HoneyHive(api_key="the-token", server_url=emu.url)
+        assert right.sessions.start(StartSessionRequest(session={"session_id": SID})).event_id == SID
+
+
+def test_export_retries_through_injected_failures() -> None:
+    # Only export retries in the SDK; its backoff is its own (Retry-After is not read).
+    with Emulator(port=0, faults=Faults(fail_rate=0.5, fail_status=503, retry_after=0), seed=3) as emu:
+        emu.faults.fail_rate = 0.0
+        HoneyHive(api_key="k", server_url=emu.url).sessions.start(StartSessionRequest(session={"session_id": SID}))
+        emu.faults.fail_rate = 0.5
+        client = HoneyHive(api_key="k", server_url=emu.url, retry_config=RetryConfig.constant(delay=0.01, max_retries=20))
+        only = [EventFilter(field="session_id", operator="is", value=SID)]
+        for _ in range(5):
+            assert client.events.export(filters=only).total_events == 1
+        assert emu.requests > 6  # some answers were injected failures, and were retried
+
+
+def test_hhsession_never_imports_the_sdk() -> None:
+    code = (
+        "import sys\n"
+        "import hhsession, hhsession.emulator, hhsession.cli\n"
+        "from hhsession import Emulator\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('honeyhive', 'pydantic', 'httpx')], sorted(sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    help_run = subprocess.run([sys.executable, "-X", "importtime", "-m", "hhsession", "emulator", "--help"],
+                              capture_output=True, text=True, timeout=60, env=env)
+    assert help_run.returncode == 0
+    assert "honeyhive" not in help_run.stderr and "hhsession.cli" in help_run.stderr
