@@ -862,15 +862,11 @@ def export_lines(url: str, token: str | None, token_env: str | None = None) -> l
     return [*lines, f"export HH_PROJECT_API_KEY={key}", f"export HH_API_KEY={key}"]
 
 
-def serve(
-    emulator: Emulator, out: IO[str], err: IO[str], api_key_hint: str | None = None, *, token_env: str | None = None
-) -> int:
+def serve(emulator: Emulator, out: IO[str], err: IO[str], *, token_env: str | None = None) -> int:
     """Run in the foreground until Ctrl-C or SIGTERM; both stop cleanly with exit 0.
 
     Prints ``export_lines`` on ``out``. ``token_env`` names the environment
-    variable the token came from (see ``token_from``). ``api_key_hint`` is
-    ignored, kept only so older callers still work: the key lines follow from
-    ``emulator.token`` and ``token_env``.
+    variable the token came from (see ``token_from``).
     """
     where = emulator.store.path if emulator.store.path != ":memory:" else "in memory"
     err.write(f"hhsession emulator on {emulator.url} (sessions {where}); Ctrl-C to stop\n")

@@ -15,9 +15,11 @@ EPILOG = """Examples:
 
   hhsession emulator                       # http://127.0.0.1:8787, sessions in memory
 
-  hhsession emulator --port 0 --db sessions.sqlite --token secret
+  hhsession emulator --port 0 --db sessions.sqlite > emulator.env &   # then: source emulator.env
 
-  hhsession emulator --fail-rate 0.3 --fail-status 503 --retry-after 1 --latency 200
+  HH_EMULATOR_TOKEN=secret hhsession emulator --port 0
+
+  hhsession emulator --fail-rate 0.3 --fail-status 503 --retry-after 1 --latency 200 --seed 1
 """
 
 
@@ -26,31 +28,44 @@ def emulator(
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0 = any free port).", min=0, max=65535)] = 8787,
     db: Annotated[Optional[Path], typer.Option("--db", dir_okay=False, help="SQLite file that keeps sessions across restarts (default: in memory).", show_default=False)] = None,
-    token: Annotated[Optional[str], typer.Option("--token", help="Accept only this bearer token (default: any non-empty one).", show_default=False)] = None,
+    token: Annotated[Optional[str], typer.Option("--token", help="Accept only this bearer token (default: $HH_EMULATOR_TOKEN, else any non-empty bearer). Prefer the variable: argv is visible to other users.", show_default=False)] = None,
     fail_rate: Annotated[float, typer.Option("--fail-rate", help="Share of requests answered with --fail-status (0 to 1).", min=0.0, max=1.0)] = 0.0,
     fail_status: Annotated[int, typer.Option("--fail-status", help="Status for injected failures.", min=400, max=599)] = 503,
     retry_after: Annotated[Optional[float], typer.Option("--retry-after", help="Send Retry-After: SECONDS with injected failures.", min=0.0, show_default=False)] = None,
     latency: Annotated[float, typer.Option("--latency", help="Delay every answer by MS milliseconds.", min=0.0)] = 0.0,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for --fail-rate, for repeatable runs.", show_default=False)] = None,
 ) -> None:
-    """Run a local stand-in for the sessions API, for demos and offline CI.
+    """Run a local stand-in for the HoneyHive sessions and events API, for demos and offline CI.
 
-    Serves POST /v1/sessions, POST /session/start and GET /v1/sessions/{id} with
-    the server's rules, silent fallbacks included. Prints the HH_API_URL and
-    HH_API_KEY exports to use it, then one line per request on stderr.
+    Serves POST /v1/sessions and POST /session/start with the server's rules
+    (silent fallbacks included; a session's event_id is its session_id),
+    GET /v1/sessions/{id}, GET and PUT /v1/events/{event_id}, PUT /events,
+    POST /v1/events/export and /v1/events/search ("is" filters on session_id,
+    event_id, event_type, event_name, source; any other filter is a 400 naming
+    it), GET /healthz and /healthcheck. The vendor's Python SDK runs against it.
+
+    Prints export lines for HH_API_URL, HH_DATA_PLANE_URL, HH_PROJECT_API_KEY
+    and HH_API_KEY, then one line per request on stderr. The token is never
+    printed: from $HH_EMULATOR_TOKEN, the key lines reuse the variable.
+
+    Guesses where the vendor documents nothing (trust them less): a wrong type
+    is a 400; end_time and duration are null when not sent; org, workspace and
+    project ids are placeholders; an update answers {"success": true}; export
+    and search order by start_time, newest first. The README lists them all.
     """
 
     def body(env: Environment) -> None:
         import sqlite3
 
-        from ..emulator import Emulator, Faults, serve
+        from ..emulator import Emulator, Faults, serve, token_from
 
+        resolved_token, token_env = token_from(token, env.env)  # --token wins; an empty variable is unset
         try:
             server = Emulator(
                 host=host,
                 port=port,
                 db=str(db) if db is not None else None,
-                token=token,
+                token=resolved_token,
                 faults=Faults(fail_rate=fail_rate, fail_status=fail_status, retry_after=retry_after, latency_ms=latency),
                 log=env.stderr,
                 seed=seed,
@@ -59,8 +74,6 @@ def emulator(
             raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 = any free port)") from None
         except sqlite3.Error as exc:
             raise InvalidInput(f"--db {db}: cannot open it as an SQLite database ({exc}); check the path") from None
-        # The token is the emulator's own, but it is still a credential: not echoed.
-        hint = "'<the --token you passed>'" if token else "emulator"
-        serve(server, env.stdout, env.stderr, hint)
+        serve(server, env.stdout, env.stderr, token_env=token_env)
 
     run_command(ctx, False, body)
