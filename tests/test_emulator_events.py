@@ -357,3 +357,20 @@ def test_every_listed_route_is_served(emulator: Emulator) -> None:
         else:
             assert response.status_code == 200, route
     assert all(isinstance(guess, str) and guess.endswith(".") for guess in GUESSES)
+
+
+def test_the_readme_and_the_help_name_the_guesses() -> None:
+    # Each of the emulator's guesses has its bullet in the README, and the help points there.
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from hhsession.cli import app
+    from hhsession.emulator import GUESSES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("**What is a guess.**", 1)[1].split("\n## ", 1)[0]
+    bullets = [line for line in section.splitlines() if line.startswith("- ")]
+    assert len(bullets) == len(GUESSES)
+    shown = CliRunner().invoke(app, ["emulator", "--help"]).stdout
+    assert "Guesses where the vendor documents nothing" in shown
