@@ -20,8 +20,8 @@ _hhsession_takes_value() {
         "start|--children-ids") return 0 ;;
         "start|--file"|"start|-f") return 0 ;;
         "start|--output"|"start|-o") return 0 ;;
-        "start|--api-key") return 0 ;;
-        "start|--api-url") return 0 ;;
+        "start|--api-key"|"start|--project-api-key") return 0 ;;
+        "start|--api-url"|"start|--data-plane-url") return 0 ;;
         "start|--profile") return 0 ;;
         "start|--timeout") return 0 ;;
         "start|--max-retries") return 0 ;;
@@ -44,8 +44,8 @@ _hhsession_takes_value() {
         "replay|--failures") return 0 ;;
         "replay|--shard") return 0 ;;
         "replay|--output"|"replay|-o") return 0 ;;
-        "replay|--api-key") return 0 ;;
-        "replay|--api-url") return 0 ;;
+        "replay|--api-key"|"replay|--project-api-key") return 0 ;;
+        "replay|--api-url"|"replay|--data-plane-url") return 0 ;;
         "replay|--profile") return 0 ;;
         "replay|--timeout") return 0 ;;
         "replay|--max-retries") return 0 ;;
@@ -99,8 +99,8 @@ _hhsession_complete() {
     fi
     case "$path" in
         "") opts="--version -V --install-completion --show-completion -h --help"; subs="start replay schema emulator config" ;;
-        "start") opts="--name -n --session-name --event-name --source --session-id --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --api-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
-        "replay") opts="--name -n --session-name --event-name --source --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --workers --rate --journal --failures --shard --new-ids --fail-fast --dry-run --lenient --output -o --api-key --api-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "start") opts="--name -n --session-name --event-name --source --session-id --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "replay") opts="--name -n --session-name --event-name --source --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --workers --rate --journal --failures --shard --new-ids --fail-fast --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "schema") opts="-h --help"; subs="" ;;
         "emulator") opts="--host --port --db --token --fail-rate --fail-status --retry-after --latency --seed -h --help"; subs="" ;;
         "config") opts="-h --help"; subs="set get unset list path use" ;;

@@ -19,8 +19,8 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
     }
     $options = @{
         '' = @('--version', '-V', '--install-completion', '--show-completion', '-h', '--help')
-        'start' = @('--name', '-n', '--session-name', '--event-name', '--source', '--session-id', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--dry-run', '--lenient', '--output', '-o', '--api-key', '--api-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
-        'replay' = @('--name', '-n', '--session-name', '--event-name', '--source', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--workers', '--rate', '--journal', '--failures', '--shard', '--new-ids', '--fail-fast', '--dry-run', '--lenient', '--output', '-o', '--api-key', '--api-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
+        'start' = @('--name', '-n', '--session-name', '--event-name', '--source', '--session-id', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--dry-run', '--lenient', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
+        'replay' = @('--name', '-n', '--session-name', '--event-name', '--source', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--workers', '--rate', '--journal', '--failures', '--shard', '--new-ids', '--fail-fast', '--dry-run', '--lenient', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
         'schema' = @('-h', '--help')
         'emulator' = @('--host', '--port', '--db', '--token', '--fail-rate', '--fail-status', '--retry-after', '--latency', '--seed', '-h', '--help')
         'config' = @('-h', '--help')
@@ -33,8 +33,8 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
     }
     $valued = @{
         '' = @()
-        'start' = @('--name', '-n', '--session-name', '--event-name', '--source', '--session-id', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--output', '-o', '--api-key', '--api-url', '--profile', '--timeout', '--max-retries')
-        'replay' = @('--name', '-n', '--session-name', '--event-name', '--source', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--workers', '--rate', '--journal', '--failures', '--shard', '--output', '-o', '--api-key', '--api-url', '--profile', '--timeout', '--max-retries')
+        'start' = @('--name', '-n', '--session-name', '--event-name', '--source', '--session-id', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries')
+        'replay' = @('--name', '-n', '--session-name', '--event-name', '--source', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--workers', '--rate', '--journal', '--failures', '--shard', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries')
         'schema' = @()
         'emulator' = @('--host', '--port', '--db', '--token', '--fail-rate', '--fail-status', '--retry-after', '--latency', '--seed')
         'config' = @()

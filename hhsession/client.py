@@ -219,7 +219,8 @@ class Client:
     ) -> Client:
         """A client from the environment and the config file, as the CLI resolves them without flags.
 
-        Each setting: environment (``HH_API_KEY``, ...) > the profile > the built-in default.
+        Each setting: environment (``HH_PROJECT_API_KEY``, ``HH_API_KEY``, ...) > the profile >
+        the built-in default.
         """
         environ = os.environ if environ is None else environ
         settings = resolve_settings({}, environ, profile=profile)
@@ -389,8 +390,8 @@ class Client:
             )
         if status in (401, 403):
             return AuthError(
-                f"the server refused the API key ({outcome.problem}{detail}); check HH_API_KEY, "
-                f"--api-key or `hhsession config set api_key`"
+                f"the server refused the API key ({outcome.problem}{detail}); check HH_PROJECT_API_KEY "
+                f"(or HH_API_KEY), --api-key or `hhsession config set api_key`"
             )
         if status == 404 and not_found:
             return RejectedError(f"{not_found} ({outcome.problem}{detail})", status=status)

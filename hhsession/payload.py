@@ -304,18 +304,18 @@ def build_session(
                 f"give a value or leave the field out"
             )
 
-    # Times: strings and numbers become Unix milliseconds.
-    times: dict[str, Number] = {}
+    # Times: strings and numbers become whole Unix milliseconds (the server reads int64).
+    times: dict[str, int] = {}
     for key in TIME_FIELDS:
         if key in merged:
-            times[key] = parse_time(merged[key], where(key), clock=clock)
+            times[key] = whole_ms(parse_time(merged[key], where(key), clock=clock))
     duration = parse_duration(merged["duration"], where("duration")) if "duration" in merged else None
 
     # Defaults the server would apply, applied here so they are visible.
     start_defaulted = False
     if "start_time" not in times:
         if "end_time" in times and duration is not None:
-            times["start_time"] = _round(times["end_time"] - duration)
+            times["start_time"] = whole_ms(times["end_time"] - duration)
         else:
             times["start_time"] = int(clock() * 1000)
             start_defaulted = True
@@ -329,11 +329,11 @@ def build_session(
         )
     if end is not None:
         if duration is None:
-            duration = _round(end - start)
+            duration = end - start  # from the rounded times
         elif abs((end - start) - duration) > 1:
             raise InvalidInput(
                 f"{where('duration')}: duration {duration} ms does not match "
-                f"end_time - start_time = {_round(end - start)} ms; drop one of the three"
+                f"end_time - start_time = {end - start} ms; drop one of the three"
             )
 
     payload: dict[str, Any] = {}
@@ -428,10 +428,6 @@ def build_update(
 def whole_ms(value: Number) -> int:
     """A time as whole milliseconds, a fraction rounded half up (the server reads int64)."""
     return int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _round(value: float) -> Number:
-    return int(value) if float(value).is_integer() else round(value, 3)
 
 
 def _ordered(payload: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:

@@ -21,10 +21,12 @@ CONNECT_TIMEOUT = 5.0
 DEFAULT_MAX_RETRIES = 3
 MAX_RETRIES_LIMIT = 100
 
-#: The environment names of the official HoneyHive Python SDK; first set wins.
+#: The environment names, first set wins: those of the official HoneyHive CLI and
+#: TypeScript SDK since 1.4 (HH_PROJECT_API_KEY, HH_DATA_PLANE_URL) first, then the
+#: Python SDK's, which are still in use. A variable set to "" counts as unset.
 ENV_NAMES: dict[str, tuple[str, ...]] = {
-    "api_key": ("HH_API_KEY", "HONEYHIVE_API_KEY"),
-    "api_url": ("HH_API_URL", "HONEYHIVE_SERVER_URL", "HH_SERVER_URL"),
+    "api_key": ("HH_PROJECT_API_KEY", "HH_API_KEY", "HONEYHIVE_API_KEY"),
+    "api_url": ("HH_DATA_PLANE_URL", "HH_API_URL", "HONEYHIVE_SERVER_URL", "HH_SERVER_URL"),
     "timeout": ("HH_API_TIMEOUT",),
     "max_retries": ("HH_MAX_RETRIES",),
     "source": ("HH_SOURCE",),
@@ -38,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "source": None,
 }
 NO_KEY_HINT = (
-    "no API key: set HH_API_KEY, pass --api-key, or store one with "
+    "no API key: set HH_PROJECT_API_KEY (or HH_API_KEY), pass --api-key, or store one with "
     "`hhsession config set api_key`"
 )
 

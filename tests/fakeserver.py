@@ -43,6 +43,8 @@ class Reply:
     body: Any = None  # dict/list -> JSON; bytes/str -> as is; None -> the stored event
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    #: Store the session but answer only {"session_id": ...}, as older deployments do.
+    minimal: bool = False
 
 
 @dataclass
@@ -65,6 +67,8 @@ class FakeServer:
     def __init__(self, script: Iterable[Action] = (), ssl_context: ssl.SSLContext | None = None) -> None:
         self.ssl_context = ssl_context
         self.script: list[Action] = list(script)
+        #: What to do once the script is used up (default: store and answer the event).
+        self.default: Action = Reply()
         self.requests: list[Recorded] = []
         self.sessions: dict[str, dict[str, Any]] = {}
         self.updates: list[tuple[str, dict[str, Any]]] = []
@@ -116,7 +120,7 @@ class FakeServer:
 
     def _next_action(self) -> Action:
         with self._lock:
-            return self.script.pop(0) if self.script else Reply()
+            return self.script.pop(0) if self.script else self.default
 
     def _store(self, body: bytes) -> dict[str, Any]:
         try:
@@ -195,6 +199,8 @@ class FakeServer:
             if body is None:
                 if status == 200:
                     status, body = self._apply(request)
+                    if action.minimal and isinstance(body, dict) and "session_id" in body:
+                        body = {"session_id": body["session_id"]}
                 else:
                     body = {}
             data = body if isinstance(body, bytes) else (

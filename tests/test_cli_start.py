@@ -208,7 +208,7 @@ def test_non_utf8_and_oversized_files(cli: Invoker, fake: FakeServer, key_env: d
 def test_no_api_key_is_exit_3_and_sends_nothing(cli: Invoker, fake: FakeServer) -> None:
     result = cli("start", "-n", "x", env={"HH_API_URL": fake.url})
     assert result.exit_code == 3
-    assert "no API key: set HH_API_KEY" in result.stderr
+    assert "no API key: set HH_PROJECT_API_KEY (or HH_API_KEY)" in result.stderr
     assert fake.connections == 0
 
 
@@ -299,7 +299,7 @@ def test_unexpected_errors_are_one_line_and_verbose_adds_the_traceback(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"renderer exploded near {API_KEY}")
 
-    monkeypatch.setattr(hhsession.render, "render_event", broken)
+    monkeypatch.setattr(hhsession.render, "render_started", broken)
     quiet = cli("start", "-o", "json", env=key_env)
     assert quiet.exit_code == 1
     assert quiet.stderr.startswith("hhsession: error: internal error: RuntimeError: renderer exploded")

@@ -198,3 +198,24 @@ def test_schema_accepts_what_the_builder_accepts() -> None:
     jsonschema.validate({"session_name": "x", "start_time": "now", "metadata": None}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"sessionName": "x"}, schema)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (T0 + 0.5, None, (T0 + 1, None, None)),  # half up
+        (T0 + 0.4, None, (T0, None, None)),
+        ("2026-11-26T10:00:00.000600Z", "2026-11-26T10:00:01.0004Z", (1795687200001, 1795687201000, 999)),
+        (T0 + 0.5, T0 + 1500.5, (T0 + 1, T0 + 1501, 1500)),  # the duration from the rounded times
+    ],
+)
+def test_times_are_sent_as_whole_milliseconds(start: Any, end: Any, expected: tuple[Any, Any, Any]) -> None:
+    document = {"start_time": start} if end is None else {"start_time": start, "end_time": end}
+    payload = build(document=document)
+    assert (payload["start_time"], payload.get("end_time"), payload.get("duration")) == expected
+    assert all(isinstance(payload[key], int) for key in ("start_time", "end_time") if key in payload)
+
+
+def test_a_start_derived_from_end_and_duration_is_whole() -> None:
+    payload = build(document={"end_time": T0 + 1000, "duration": 0.6})
+    assert payload["start_time"] == T0 + 999 and payload["duration"] == 0.6  # a duration stays a number

@@ -72,8 +72,10 @@ def test_profile_beats_default(config_file: Path) -> None:
 @pytest.mark.parametrize(
     ("setting", "env_name", "raw", "expected"),
     [
+        ("api_key", "HH_PROJECT_API_KEY", KEY_B, KEY_B),
         ("api_key", "HH_API_KEY", KEY_B, KEY_B),
         ("api_key", "HONEYHIVE_API_KEY", KEY_B, KEY_B),
+        ("api_url", "HH_DATA_PLANE_URL", "https://dp.example/", "https://dp.example"),
         ("api_url", "HH_API_URL", "https://env.example/", "https://env.example"),
         ("api_url", "HONEYHIVE_SERVER_URL", "https://env2.example", "https://env2.example"),
         ("api_url", "HH_SERVER_URL", "https://env3.example", "https://env3.example"),
@@ -95,6 +97,33 @@ def test_first_environment_name_set_wins(config_file: Path) -> None:
     assert settings.api_url == "https://first.example"
     settings = resolve({"HONEYHIVE_API_KEY": KEY_B, "HH_API_KEY": ""})
     assert settings.api_key == KEY_B  # an empty variable counts as unset
+
+
+def test_todays_official_names_come_first(config_file: Path) -> None:
+    # The official CLI and TypeScript SDK (1.4+) export HH_PROJECT_API_KEY and HH_DATA_PLANE_URL.
+    both = {"HH_PROJECT_API_KEY": KEY_B, "HH_API_KEY": "hh_older_key_0123456789", "HONEYHIVE_API_KEY": "x" * 20,
+            "HH_DATA_PLANE_URL": "https://dp.example", "HH_API_URL": "https://older.example"}
+    settings = resolve(both)
+    assert (settings.api_key, settings.api_url) == (KEY_B, "https://dp.example")
+    assert settings.origins["api_key"] == "environment HH_PROJECT_API_KEY"
+    assert settings.origins["api_url"] == "environment HH_DATA_PLANE_URL"
+    emptied = resolve({**both, "HH_PROJECT_API_KEY": "", "HH_DATA_PLANE_URL": ""})  # `export X=` means none
+    assert (emptied.api_key, emptied.api_url) == ("hh_older_key_0123456789", "https://older.example")
+    assert emptied.origins["api_key"] == "environment HH_API_KEY"
+
+
+def test_exporting_the_official_cli_variables_is_enough(cli: Invoker, fake: FakeServer) -> None:
+    result = cli("start", "-o", "id", "-v", env={"HH_PROJECT_API_KEY": KEY_B, "HH_DATA_PLANE_URL": fake.url})
+    assert result.exit_code == 0, result.stderr
+    assert fake.requests[0].headers["authorization"] == f"Bearer {KEY_B}"
+    assert "api_key: " in result.stderr and "(environment HH_PROJECT_API_KEY)" in result.stderr
+    assert "(environment HH_DATA_PLANE_URL)" in result.stderr and KEY_B not in result.stderr
+
+
+def test_the_official_flag_names_are_aliases(cli: Invoker, fake: FakeServer) -> None:
+    result = cli("start", "-o", "id", "--project-api-key", KEY_B, "--data-plane-url", fake.url)
+    assert result.exit_code == 0, result.stderr
+    assert fake.requests[0].headers["authorization"] == f"Bearer {KEY_B}"
 
 
 def test_flag_beats_environment(config_file: Path) -> None:
@@ -306,7 +335,7 @@ def test_group_readable_key_file_warns(cli: Invoker, config_file: Path) -> None:
 def test_no_key_anywhere_names_both_fixes(cli: Invoker, fake: FakeServer) -> None:
     result = cli("start", env={"HH_API_URL": fake.url})
     assert result.exit_code == 3
-    assert "HH_API_KEY" in result.stderr and "hhsession config set api_key" in result.stderr
+    assert "set HH_PROJECT_API_KEY (or HH_API_KEY)" in result.stderr and "hhsession config set api_key" in result.stderr
     assert fake.connections == 0
 
 

@@ -126,7 +126,8 @@ ApiKey = Annotated[
     Optional[str],
     typer.Option(
         "--api-key",
-        help="API key (default: HH_API_KEY, HONEYHIVE_API_KEY, the profile). Prefer the environment: argv is visible to other users.",
+        "--project-api-key",
+        help="API key (default: HH_PROJECT_API_KEY, HH_API_KEY, HONEYHIVE_API_KEY, the profile). Prefer the environment: argv is visible to other users.",
         show_default=False,
         rich_help_panel=CONNECTION,
     ),
@@ -135,7 +136,8 @@ ApiUrl = Annotated[
     Optional[str],
     typer.Option(
         "--api-url",
-        help="Server URL (default: HH_API_URL, HONEYHIVE_SERVER_URL, HH_SERVER_URL, the profile, https://api.dp1.us.honeyhive.ai).",
+        "--data-plane-url",
+        help="Server URL (default: HH_DATA_PLANE_URL, HH_API_URL, HONEYHIVE_SERVER_URL, HH_SERVER_URL, the profile, https://api.dp1.us.honeyhive.ai).",
         show_default=False,
         rich_help_panel=CONNECTION,
     ),

@@ -91,7 +91,7 @@ def start(
     """Start one session and print the event the server returns."""
 
     def body(env: Environment) -> None:
-        from ..render import default_format, dumps_json, render_event
+        from ..render import default_format, dumps_json, render_started
 
         flags = overrides(
             {"session_name": name, "event_name": event_name, "source": source, "session_id": session_id,
@@ -115,6 +115,6 @@ def start(
             env.info(f"session {started.session_id} started ({started.attempts} attempt(s), {started.elapsed:.2f} s)")
         if started.note:
             env.warn(started.note)
-        render_event(started.event, output or default_format(env.stdout_isatty), env.stdout, sent_id=started.session_id)
+        render_started(started, output or default_format(env.stdout_isatty), env.stdout)
 
     run_command(ctx, verbose, body)
