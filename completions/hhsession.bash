@@ -25,6 +25,43 @@ _hhsession_takes_value() {
         "start|--profile") return 0 ;;
         "start|--timeout") return 0 ;;
         "start|--max-retries") return 0 ;;
+        "end|--end-time") return 0 ;;
+        "end|--start-time") return 0 ;;
+        "end|--duration") return 0 ;;
+        "end|--outputs") return 0 ;;
+        "end|--metadata"|"end|-m") return 0 ;;
+        "end|--feedback") return 0 ;;
+        "end|--metrics") return 0 ;;
+        "end|--config") return 0 ;;
+        "end|--user-properties"|"end|-u") return 0 ;;
+        "end|--child") return 0 ;;
+        "end|--children-ids") return 0 ;;
+        "end|--file"|"end|-f") return 0 ;;
+        "end|--output"|"end|-o") return 0 ;;
+        "end|--api-key"|"end|--project-api-key") return 0 ;;
+        "end|--api-url"|"end|--data-plane-url") return 0 ;;
+        "end|--profile") return 0 ;;
+        "end|--timeout") return 0 ;;
+        "end|--max-retries") return 0 ;;
+        "exec|--name"|"exec|-n"|"exec|--session-name") return 0 ;;
+        "exec|--event-name") return 0 ;;
+        "exec|--source") return 0 ;;
+        "exec|--session-id") return 0 ;;
+        "exec|--config") return 0 ;;
+        "exec|--inputs") return 0 ;;
+        "exec|--outputs") return 0 ;;
+        "exec|--metadata"|"exec|-m") return 0 ;;
+        "exec|--user-properties"|"exec|-u") return 0 ;;
+        "exec|--child") return 0 ;;
+        "exec|--children-ids") return 0 ;;
+        "exec|--file"|"exec|-f") return 0 ;;
+        "exec|--end-outputs") return 0 ;;
+        "exec|--end-metadata") return 0 ;;
+        "exec|--api-key"|"exec|--project-api-key") return 0 ;;
+        "exec|--api-url"|"exec|--data-plane-url") return 0 ;;
+        "exec|--profile") return 0 ;;
+        "exec|--timeout") return 0 ;;
+        "exec|--max-retries") return 0 ;;
         "replay|--name"|"replay|-n"|"replay|--session-name") return 0 ;;
         "replay|--event-name") return 0 ;;
         "replay|--source") return 0 ;;
@@ -79,7 +116,7 @@ _hhsession_complete() {
             -*) _hhsession_takes_value "$path" "$word" && skip=1 ;;
             *)
                 case "$path" in
-                    "") case " start replay schema emulator config " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
+                    "") case " start end exec replay schema emulator config " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
                     "config") case " set get unset list path use " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
                 esac
                 npos=$((npos + 1)) ;;
@@ -90,6 +127,9 @@ _hhsession_complete() {
         case "$path|$prev" in
             "start|--file"|"start|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "start|--output"|"start|-o") COMPREPLY=($(compgen -W "pretty json id env none" -- "$cur")) ;;
+            "end|--file"|"end|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+            "end|--output"|"end|-o") COMPREPLY=($(compgen -W "pretty json none" -- "$cur")) ;;
+            "exec|--file"|"exec|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "replay|--journal") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "replay|--failures") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "replay|--output"|"replay|-o") COMPREPLY=($(compgen -W "jsonl none" -- "$cur")) ;;
@@ -98,8 +138,10 @@ _hhsession_complete() {
         return 0
     fi
     case "$path" in
-        "") opts="--version -V --install-completion --show-completion -h --help"; subs="start replay schema emulator config" ;;
+        "") opts="--version -V --install-completion --show-completion -h --help"; subs="start end exec replay schema emulator config" ;;
         "start") opts="--name -n --session-name --event-name --source --session-id --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "end") opts="--end-time --start-time --duration --outputs --metadata -m --feedback --metrics --config --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "exec") opts="--name -n --session-name --event-name --source --session-id --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --lenient --end-outputs --end-metadata --strict --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "replay") opts="--name -n --session-name --event-name --source --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --workers --rate --journal --failures --shard --new-ids --fail-fast --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "schema") opts="-h --help"; subs="" ;;
         "emulator") opts="--host --port --db --token --fail-rate --fail-status --retry-after --latency --seed -h --help"; subs="" ;;

@@ -4,8 +4,10 @@
 Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
     param($wordToComplete, $commandAst, $cursorPosition)
     $commands = @{
-        '' = @('start', 'replay', 'schema', 'emulator', 'config')
+        '' = @('start', 'end', 'exec', 'replay', 'schema', 'emulator', 'config')
         'start' = @()
+        'end' = @()
+        'exec' = @()
         'replay' = @()
         'schema' = @()
         'emulator' = @()
@@ -20,6 +22,8 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
     $options = @{
         '' = @('--version', '-V', '--install-completion', '--show-completion', '-h', '--help')
         'start' = @('--name', '-n', '--session-name', '--event-name', '--source', '--session-id', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--dry-run', '--lenient', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
+        'end' = @('--end-time', '--start-time', '--duration', '--outputs', '--metadata', '-m', '--feedback', '--metrics', '--config', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--dry-run', '--lenient', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
+        'exec' = @('--name', '-n', '--session-name', '--event-name', '--source', '--session-id', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--lenient', '--end-outputs', '--end-metadata', '--strict', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
         'replay' = @('--name', '-n', '--session-name', '--event-name', '--source', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--workers', '--rate', '--journal', '--failures', '--shard', '--new-ids', '--fail-fast', '--dry-run', '--lenient', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
         'schema' = @('-h', '--help')
         'emulator' = @('--host', '--port', '--db', '--token', '--fail-rate', '--fail-status', '--retry-after', '--latency', '--seed', '-h', '--help')
@@ -34,6 +38,8 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
     $valued = @{
         '' = @()
         'start' = @('--name', '-n', '--session-name', '--event-name', '--source', '--session-id', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries')
+        'end' = @('--end-time', '--start-time', '--duration', '--outputs', '--metadata', '-m', '--feedback', '--metrics', '--config', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries')
+        'exec' = @('--name', '-n', '--session-name', '--event-name', '--source', '--session-id', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--end-outputs', '--end-metadata', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries')
         'replay' = @('--name', '-n', '--session-name', '--event-name', '--source', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--workers', '--rate', '--journal', '--failures', '--shard', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries')
         'schema' = @()
         'emulator' = @('--host', '--port', '--db', '--token', '--fail-rate', '--fail-status', '--retry-after', '--latency', '--seed')
@@ -48,6 +54,8 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
     $choices = @{
         'start --output' = @('pretty', 'json', 'id', 'env', 'none')
         'start -o' = @('pretty', 'json', 'id', 'env', 'none')
+        'end --output' = @('pretty', 'json', 'none')
+        'end -o' = @('pretty', 'json', 'none')
         'replay --output' = @('jsonl', 'none')
         'replay -o' = @('jsonl', 'none')
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job against the built-in emulator: start it, start a session with
 # pretty output, start a few more from examples/, replay a recording (with a
-# journal, so a second replay sends nothing), show one back, stop it.
+# journal, so a second replay sends nothing), wrap a command in a session with
+# exec, start and end a session as two CI steps would, show one back, stop it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ done
 source "$log.env"
 echo "== emulator running at $HH_API_URL"
 
-echo "== hhsession start -f examples/session.json --name quickstart -o pretty"
+echo "== hhsession start -f examples/session.json --name quickstart -m demo:=true -o pretty"
 hhsession start -f examples/session.json --name quickstart -m demo:=true -o pretty
 
 echo "== starting one session per file in examples/sessions/ (ids below)"
@@ -34,13 +35,24 @@ echo "== the same replay again, with the same journal: nothing is sent twice"
 hhsession replay examples/recorded.jsonl --journal "$journal" -o none || true
 rm -f "$journal"
 
-echo "== the last session started from examples/sessions/, read back from the emulator"
-python3 - "$HH_API_URL" "$id" <<'PY'
+echo "== hhsession exec: a command wrapped in a session (its exit status and duration recorded)"
+hhsession exec --name demo-build -m demo:=true -- sh -c 'echo "  the command runs inside session $HH_SESSION_ID"; sleep 0.2'
+
+echo "== hhsession start -o env in one CI step, hhsession end in a later one"
+step_env=$(mktemp)
+hhsession start --name demo-deploy -o env > "$step_env"    # in GitHub Actions: >> "$GITHUB_ENV"
+cat "$step_env"
+(set -a; source "$step_env"; sleep 0.2; hhsession end --outputs status=deployed -o json)
+deploy_id=$(sed -n 's/^HH_SESSION_ID=//p' "$step_env")
+rm -f "$step_env"
+
+echo "== the deploy session, read back from the emulator (GET /v1/events/{id})"
+python3 - "$HH_API_URL" "$deploy_id" <<'PY'
 import json, sys, urllib.request
 url, sid = sys.argv[1], sys.argv[2]
-req = urllib.request.Request(f"{url}/v1/sessions/{sid}", headers={"Authorization": "Bearer emulator"})
-event = json.load(urllib.request.urlopen(req, timeout=5))
-print(json.dumps({k: event[k] for k in ("session_id", "event_name", "source", "start_time", "user_properties")}, indent=2))
+req = urllib.request.Request(f"{url}/v1/events/{sid}", headers={"Authorization": "Bearer emulator"})
+event = json.load(urllib.request.urlopen(req, timeout=5))["event"]
+print(json.dumps({k: event[k] for k in ("session_id", "event_name", "start_time", "end_time", "duration", "outputs")}, indent=2))
 PY
 
 echo "== emulator log"

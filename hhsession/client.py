@@ -479,6 +479,7 @@ class Client:
         origin: str = "end()",
         overrides: Overrides | None = None,
         start_time: Any = None,
+        start_origin: str = "start_time",
         lenient: bool = False,
         **fields: Any,
     ) -> BuiltUpdate:
@@ -497,7 +498,8 @@ class Client:
         if fields:
             document = merge_documents(document, fields)
         return build_update(
-            session_id, document=document, origin=origin, overrides=overrides, start_time=start_time, lenient=lenient
+            session_id, document=document, origin=origin, overrides=overrides, start_time=start_time,
+            start_origin=start_origin, lenient=lenient,
         )
 
     def end(

@@ -373,6 +373,7 @@ def build_update(
     origin: str = "input",
     overrides: Overrides | None = None,
     start_time: Any = None,
+    start_origin: str = "start time",
     lenient: bool = False,
     clock: Clock = time.time,
 ) -> BuiltUpdate:
@@ -405,7 +406,7 @@ def build_update(
             f"replaces them with a non-empty list); leave it out or give at least one id"
         )
     end = whole_ms(parse_time(merged.get("end_time", "now"), where("end_time"), clock=clock))
-    start = None if start_time is None else whole_ms(parse_time(start_time, "start time", clock=clock))
+    start = None if start_time is None else whole_ms(parse_time(start_time, start_origin, clock=clock))
     if start is not None and end < start:
         raise InvalidInput(
             f"{where('end_time')}: end_time {end} is before the session's start {start}; "

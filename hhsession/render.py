@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .errors import NetworkError
 
 if TYPE_CHECKING:
-    from .client import StartedSession
+    from .client import EndedSession, StartedSession
 
 #: The object fields of a session *event* (what the server answers), shown highlighted.
 EVENT_OBJECT_FIELDS = ("config", "inputs", "outputs", "metadata", "user_properties", "metrics", "feedback")
@@ -30,6 +30,12 @@ class OutputFormat(StrEnum):
     json = "json"
     id = "id"
     env = "env"
+    none = "none"
+
+
+class EndOutput(StrEnum):
+    pretty = "pretty"
+    json = "json"
     none = "none"
 
 
@@ -111,7 +117,7 @@ def _when(ms: Any, now_ms: float) -> str:
     return f"{shown}  ({relative})"
 
 
-def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str) -> None:
+def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str, title: str = "HoneyHive session started") -> None:
     from rich import box
     from rich.console import Console, Group
     from rich.json import JSON
@@ -140,7 +146,8 @@ def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str) -> No
     row("source", event.get("source"))
     row("project", event.get("project_id"))
     row("event", event.get("event_id"), "dim")
-    row("started", _when(event.get("start_time"), now))
+    if event.get("start_time") is not None:
+        row("started", _when(event.get("start_time"), now))
     if event.get("end_time") is not None:
         row("ended", _when(event.get("end_time"), now))
     duration = event.get("duration")
@@ -163,9 +170,22 @@ def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str) -> No
     console.print(
         Panel(
             Group(*parts),
-            title="[bold]HoneyHive session started[/]",
+            title=f"[bold]{title}[/]",
             title_align="left",
             box=box.ROUNDED,
             expand=False,
         )
     )
+
+
+def ended_json(session_id: str, update: dict[str, Any]) -> str:
+    return dumps_json({"session_id": session_id, "update": update})
+
+
+def render_ended(ended: EndedSession, fmt: EndOutput, stream: IO[str]) -> None:
+    """An ended session: ``json`` is ``{"session_id", "update"}`` (the server's answer carries nothing more)."""
+    if fmt is EndOutput.json:
+        stream.write(ended_json(ended.session_id, ended.update) + "\n")
+    elif fmt is EndOutput.pretty:
+        render_pretty(ended.update, stream, ended.session_id, title="HoneyHive session ended")
+    stream.flush()

@@ -151,6 +151,10 @@ class Settings:
     config_path: Path
     origins: Mapping[str, str] = field(default_factory=dict)
 
+    def chosen(self, key: str) -> bool:
+        """True when the value came from a flag, the environment or a profile, not the built-in default."""
+        return self.origins.get(key, "built-in default") != "built-in default"
+
     @property
     def connect_timeout(self) -> float:
         return min(CONNECT_TIMEOUT, self.timeout)

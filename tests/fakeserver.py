@@ -135,7 +135,7 @@ class FakeServer:
                 self.sessions[session_id] = {
                     **session,
                     "session_id": session_id,
-                    "event_id": str(uuid.uuid4()),
+                    "event_id": session_id,  # a session is the root event of its trace
                     "event_type": "session",
                     "org_id": "org_fake",
                     "workspace_id": "ws_fake",

@@ -36,4 +36,7 @@ def test_the_demo_runs_the_main_job_against_the_emulator() -> None:
     assert out.count("examples/sessions/") >= 3
     assert '"status":"ok"' in out and "replay: 5 records: 4 ok, 1 invalid" in result.stdout + result.stderr
     assert "replay: 5 records: 0 ok, 1 invalid, 4 skipped" in result.stdout + result.stderr
-    assert "GET /v1/sessions/" in out
+    assert "GET /v1/events/" in out
+    assert "the command runs inside session " in out and "HH_SESSION_START_TIME=" in out
+    assert '"status": "deployed"' in out and '"duration": ' in out
+    assert out.count("PUT /v1/events/") == 2  # exec's end and the CI step's end reached the emulator

@@ -14,7 +14,8 @@ import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from . import config, emulator, replay, schema, start
+from . import config, emulator, end, replay, schema, start
+from . import exec as exec_module
 
 HELP = """Start HoneyHive sessions from a shell, a CI pipeline or a script.
 
@@ -135,6 +136,13 @@ def _root(
 # ----------------------------------------------------------------------------- the registry
 
 app.command(epilog=start.EPILOG)(start.start)
+app.command(epilog=end.EPILOG)(end.end)
+app.command(
+    "exec",
+    epilog=exec_module.EPILOG,
+    # Options before the command are exec's; from the first word of the command on, all is the command's.
+    context_settings={"allow_interspersed_args": False},
+)(exec_module.exec_command)
 app.command(epilog=replay.EPILOG)(replay.replay)
 
 config_app = typer.Typer(name="config", help=config.HELP, epilog=config.EPILOG, no_args_is_help=True)

@@ -1,0 +1,137 @@
+"""``hhsession end``: end (or update) a session, ``PUT /v1/events/{session_id}``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..context import Environment
+from ..errors import InvalidInput
+from ..render import EndOutput
+from .common import (
+    AllowHttp,
+    ApiKey,
+    ApiUrl,
+    Child,
+    ChildrenIds,
+    ConfigValues,
+    MaxRetries,
+    MetadataValues,
+    OutputsValues,
+    Profile,
+    Timeout,
+    UserPropertiesValues,
+    Verbose,
+    field_option,
+    make_client,
+    object_help,
+    overrides,
+    read_document,
+    resolve,
+    run_command,
+)
+
+EPILOG = """Examples:
+
+  hhsession end                              # the session of $HH_SESSION_ID, ended now
+
+  hhsession end "$HH_SESSION_ID" --outputs result=passed -m exit_code:=0
+
+  hhsession end 3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17 --end-time now --feedback rating:=5
+
+  hhsession end --start-time now-90s --dry-run   # print the update, send nothing
+
+In CI: `hhsession start -o env >> "$GITHUB_ENV"` in one step exports
+HH_SESSION_ID and HH_SESSION_START_TIME; `hhsession end` in a later step
+finds the session and its duration.
+"""
+
+SessionIdArgument = Annotated[Optional[str], typer.Argument(metavar="[SESSION_ID]", help="The session to end (default: $HH_SESSION_ID, which `start -o env` exports).", show_default=False)]
+EndTime = Annotated[Optional[str], field_option("--end-time", help="End time (default: now).")]
+StartTime = Annotated[Optional[str], field_option("--start-time", help="The session's start, for the duration (default: $HH_SESSION_START_TIME for $HH_SESSION_ID).")]
+Duration = Annotated[Optional[str], field_option("--duration", help="Duration: ms, or 250ms, 1.5s, 2m (default: end - start, when the start is known).")]
+FeedbackValues = Annotated[Optional[list[str]], field_option("--feedback", help=object_help("feedback"))]
+MetricsValues = Annotated[Optional[list[str]], field_option("--metrics", help=object_help("metrics"))]
+File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read an UpdateEventRequest object from a JSON file ('-' = standard input).", show_default=False, dir_okay=False)]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the update that would be sent and exit; no key, no network.")]
+Output = Annotated[Optional[EndOutput], typer.Option("--output", "-o", help="pretty, json or none (default: pretty on a terminal, else json).", show_default=False, case_sensitive=False)]
+EndLenient = Annotated[bool, typer.Option("--lenient", help="Drop unknown fields with a warning, as the server silently would.")]
+
+
+def end(
+    ctx: typer.Context,
+    session_id: SessionIdArgument = None,
+    end_time: EndTime = None,
+    start_time: StartTime = None,
+    duration: Duration = None,
+    outputs: OutputsValues = None,
+    metadata: MetadataValues = None,
+    feedback: FeedbackValues = None,
+    metrics: MetricsValues = None,
+    config: ConfigValues = None,
+    user_properties: UserPropertiesValues = None,
+    child: Child = None,
+    children_ids: ChildrenIds = None,
+    file: File = None,
+    dry_run: DryRun = False,
+    lenient: EndLenient = False,
+    output: Output = None,
+    api_key: ApiKey = None,
+    api_url: ApiUrl = None,
+    profile: Profile = None,
+    timeout: Timeout = None,
+    max_retries: MaxRetries = None,
+    allow_http: AllowHttp = False,
+    verbose: Verbose = False,
+) -> None:
+    """End (or update) a session: end time, duration, outputs, feedback, metrics."""
+
+    def body(env: Environment) -> None:
+        from ..render import ended_json, render_ended
+
+        target, start, start_origin = session_and_start(env, session_id, start_time)
+        flags = overrides(
+            {"end_time": end_time, "duration": duration},
+            {"outputs": outputs, "metadata": metadata, "feedback": feedback, "metrics": metrics,
+             "config": config, "user_properties": user_properties},
+            child, children_ids,
+        )
+        settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
+        client = make_client(env, settings, allow_http, verbose)
+        document, origin = read_document(env, file, "an update (UpdateEventRequest)")
+        built = client.build_end(target, document, origin=origin, overrides=flags, start_time=start,
+                                 start_origin=start_origin, lenient=lenient)
+        for warning in built.warnings:
+            env.warn(warning)
+        if dry_run:
+            env.stdout.write(ended_json(built.session_id, built.payload) + "\n")
+            return
+        with client:
+            ended = client.send_end(built)
+        if verbose:
+            env.info(f"session {ended.session_id} ended ({ended.attempts} attempt(s), {ended.elapsed:.2f} s)")
+        fmt = output or (EndOutput.pretty if env.stdout_isatty else EndOutput.json)
+        render_ended(ended, fmt, env.stdout)
+
+    run_command(ctx, verbose, body)
+
+
+def session_and_start(env: Environment, given: Optional[str], start_time: Optional[str]) -> tuple[str, Optional[str], str]:
+    """The session to end, its start when known, and where that start came from.
+
+    ``$HH_SESSION_START_TIME`` belongs to ``$HH_SESSION_ID``: it is used only for
+    that session, never for another id given on the command line.
+    """
+    exported = env.env.get("HH_SESSION_ID") or None
+    target = given or exported
+    if not target:
+        raise InvalidInput(
+            "no session to end: give SESSION_ID, or set HH_SESSION_ID (`hhsession start -o env` exports it)"
+        )
+    if start_time is not None:
+        return target, start_time, "--start-time"
+    if target == exported and env.env.get("HH_SESSION_START_TIME"):
+        return target, env.env["HH_SESSION_START_TIME"], "HH_SESSION_START_TIME"
+    return target, None, "start time"

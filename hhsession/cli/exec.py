@@ -1,0 +1,133 @@
+"""``hhsession exec -- COMMAND``: run a command inside a session, for CI steps and scripts."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..context import Environment
+from .common import (
+    AllowHttp,
+    ApiKey,
+    ApiUrl,
+    Child,
+    ChildrenIds,
+    CommandExit,
+    ConfigValues,
+    EventName,
+    InputsValues,
+    Lenient,
+    MaxRetries,
+    MetadataValues,
+    OutputsValues,
+    Profile,
+    SessionId,
+    Source,
+    Timeout,
+    UserPropertiesValues,
+    Verbose,
+    field_option,
+    make_client,
+    object_help,
+    overrides,
+    read_document,
+    resolve,
+    run_command,
+)
+
+EPILOG = """Examples:
+
+  hhsession exec -- make test
+
+  hhsession exec --name nightly-eval -m branch=main -- python eval.py --model gpt
+
+  hhsession exec --strict --end-metadata stage=deploy -- ./deploy.sh
+
+The command runs with HH_SESSION_ID, HH_SESSION_EVENT_ID and
+HH_SESSION_START_TIME in its environment and its stdin, stdout and stderr
+untouched; Ctrl-C and SIGTERM reach it. The session ends with end_time,
+duration and outputs.exit_code (-N for signal N). The exit status is the
+command's (128+N for a signal). The command line is not sent (it may hold
+secrets). Without --strict, a session that cannot be started or ended costs
+one warning line, never the command: the start then waits at most about 30 s
+(one retry, a 10 s read timeout) unless --timeout or --max-retries say otherwise.
+"""
+
+Command = Annotated[list[str], typer.Argument(metavar="COMMAND [ARGS]...", help="The command to run (put -- before it when it has options of its own).", show_default=False)]
+ExecName = Annotated[Optional[str], field_option("--name", "-n", "--session-name", help="session_name (default: the command's program name).")]
+File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read a session object from a JSON file ('-' = standard input, which the command then does not get).", show_default=False, dir_okay=False)]
+EndOutputs = Annotated[Optional[list[str]], field_option("--end-outputs", help="Add to outputs at the end: " + object_help("outputs").split(": ", 1)[1])]
+EndMetadata = Annotated[Optional[list[str]], field_option("--end-metadata", help="Add to metadata at the end: " + object_help("metadata").split(": ", 1)[1])]
+Strict = Annotated[bool, typer.Option("--strict", help="No session, no command: exit 3/4/5 instead of running it; a failed end is an error too.")]
+
+#: Without --strict, the start and end of a session must not hold a command up for
+#: long: unless the user chose otherwise, one retry and a 10 s read timeout.
+DO_NO_HARM_RETRIES = 1
+DO_NO_HARM_TIMEOUT = 10.0
+
+
+def exec_command(
+    ctx: typer.Context,
+    command: Command,
+    name: ExecName = None,
+    event_name: EventName = None,
+    source: Source = None,
+    session_id: SessionId = None,
+    config: ConfigValues = None,
+    inputs: InputsValues = None,
+    outputs: OutputsValues = None,
+    metadata: MetadataValues = None,
+    user_properties: UserPropertiesValues = None,
+    child: Child = None,
+    children_ids: ChildrenIds = None,
+    file: File = None,
+    lenient: Lenient = False,
+    end_outputs: EndOutputs = None,
+    end_metadata: EndMetadata = None,
+    strict: Strict = False,
+    api_key: ApiKey = None,
+    api_url: ApiUrl = None,
+    profile: Profile = None,
+    timeout: Timeout = None,
+    max_retries: MaxRetries = None,
+    allow_http: AllowHttp = False,
+    verbose: Verbose = False,
+) -> None:
+    """Run a command inside a session: its start, end, duration and exit status recorded."""
+
+    def body(env: Environment) -> None:
+        from ..execute import run_in_session
+
+        flags = overrides(
+            {"session_name": name or os.path.basename(command[0]) or command[0], "event_name": event_name,
+             "source": source, "session_id": session_id},
+            {"config": config, "inputs": inputs, "outputs": outputs, "metadata": metadata,
+             "user_properties": user_properties},
+            child, children_ids,
+        )
+        at_end = overrides({}, {"outputs": end_outputs, "metadata": end_metadata})
+        settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
+        if not strict:  # do no harm: the session must not hold the command up for long
+            if not settings.chosen("max_retries"):
+                settings = dataclasses.replace(settings, max_retries=min(settings.max_retries, DO_NO_HARM_RETRIES))
+            if not settings.chosen("timeout"):
+                settings = dataclasses.replace(settings, timeout=min(settings.timeout, DO_NO_HARM_TIMEOUT))
+        client = make_client(env, settings, allow_http, verbose)
+        document, origin = read_document(env, file)
+        built = client.build_start(document, origin=origin, overrides=flags, lenient=lenient)
+        for warning in built.warnings:
+            env.warn(warning)
+        with client:
+            execution = run_in_session(client, built, command, strict=strict, end_overrides=at_end,
+                                       environ=env.env, warn=env.warn)
+        if verbose and execution.started is not None:
+            ended = "ended" if execution.ended is not None else "not ended"
+            env.info(f"session {execution.started.session_id} {ended}; the command exited {execution.exit_code}")
+        if execution.status:
+            raise CommandExit(execution.status)
+
+    run_command(ctx, verbose, body)
