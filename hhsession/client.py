@@ -324,6 +324,7 @@ class Client:
         if data is not None:
             self._say(f"  Content-Type: application/json; Content-Length: {len(data)}")
         attempt = 0
+        maybe_delivered = False
         while True:
             attempt += 1
             held = self.gate.wait()
@@ -336,6 +337,7 @@ class Client:
                 f"attempt {attempt}/{policy.attempts}: {outcome.problem or outcome.status} "
                 f"after {took * 1000:.0f} ms"
             )
+            maybe_delivered = maybe_delivered or outcome.maybe_delivered
             if outcome.ok:
                 assert outcome.status is not None
                 return Answer(outcome.status, outcome.body, attempt, policy.clock() - started, self.api_key)
@@ -361,6 +363,7 @@ class Client:
                     f"or raise --max-retries",
                     status=outcome.status,
                     unreachable=outcome.unreachable,
+                    maybe_delivered=maybe_delivered,
                 )
             why = f" (Retry-After: {header})" if retry_after is not None else ""
             self._say(f"waiting {delay:.2f} s before attempt {attempt + 1}{why}")
@@ -448,7 +451,19 @@ class Client:
             payload = dict(built)
             body = encode_payload(payload)
         sent_id = str(payload["session_id"])
-        answer = self.request("POST", SESSIONS_PATH, body, what="the session", takes="sessions")
+        try:
+            answer = self.request("POST", SESSIONS_PATH, body, what="the session", takes="sessions")
+        except NetworkError as exc:
+            if not exc.maybe_delivered:
+                raise
+            # The server may hold the session: say how to finish without a second one.
+            raise NetworkError(
+                f"{exc.message.split('; check the server', 1)[0]}; the server may have stored session {sent_id}: "
+                f"run again with the same session_id (--session-id {sent_id}), which is safe (the server merges, "
+                f"never duplicates)",
+                status=exc.status,
+                maybe_delivered=True,
+            ) from None
         event = answer.json_object()
         session_id = str(event.get("session_id") or sent_id)
         started = StartedSession(

@@ -67,6 +67,8 @@ class ConfigFile:
     path: Path
     data: dict[str, Any] = field(default_factory=dict)
     exists: bool = False
+    #: Named by $HHSESSION_CONFIG: its directory is the user's, warned about, never changed.
+    explicit: bool = False
 
     @property
     def default_profile(self) -> str | None:
@@ -102,16 +104,28 @@ class ConfigFile:
         return bool(self.path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
 
 
-def load_config(path: Path) -> ConfigFile:
-    """Read the file; a missing file is an empty config, a corrupt one exit 2."""
+def open_config(env: Mapping[str, str]) -> ConfigFile:
+    """The config file this environment names ($HHSESSION_CONFIG, else the default place)."""
+    return load_config(config_path(env), explicit=bool(env.get("HHSESSION_CONFIG")))
+
+
+def load_config(path: Path, explicit: bool = False) -> ConfigFile:
+    """Read the file; a missing file is an empty config, a corrupt or unreadable one exit 2."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return ConfigFile(path=path)
+        return ConfigFile(path=path, explicit=explicit)
     except IsADirectoryError:
         raise InvalidInput(f"config file {path} is a directory; set HHSESSION_CONFIG to a file") from None
     except PermissionError:
         raise InvalidInput(f"config file {path}: permission denied; check its owner and mode") from None
+    except NotADirectoryError:
+        raise InvalidInput(
+            f"config file {path}: a part of that path is a file, not a directory; set HHSESSION_CONFIG to a path "
+            f"in a directory"
+        ) from None
+    except OSError as exc:
+        raise InvalidInput(f"config file {path}: cannot read it ({exc.strerror or exc})") from None
     import tomllib  # only when there is a file: most CI runs have none
 
     try:
@@ -125,21 +139,43 @@ def load_config(path: Path) -> ConfigFile:
         raise InvalidInput(
             f"config file {path}: profiles must be tables like [profiles.default]; fix or delete it"
         )
-    return ConfigFile(path=path, data=data, exists=True)
+    return ConfigFile(path=path, data=data, exists=True, explicit=explicit)
 
 
-def save_config(config: ConfigFile) -> None:
-    """Write atomically (temp file + rename), mode 0600, in a 0700 directory we create."""
+def save_config(config: ConfigFile) -> list[str]:
+    """Write atomically (temp file + rename), mode 0600, in a 0700 directory. Returns warnings.
+
+    The default directory (``.../hhsession``) is hhsession's own: it is made
+    0700 whatever it was (with a warning when it had to be tightened), and a
+    missing parent (``~/.config``) is created 0700 too, whatever the umask. A
+    directory named through ``$HHSESSION_CONFIG`` is the user's: warned about,
+    never changed. Anything that cannot be written is exit 2 naming the path.
+    """
     import tempfile
 
     import tomli_w
 
+    warnings: list[str] = []
     directory = config.path.parent
-    if not directory.exists():
-        directory.mkdir(mode=0o700, parents=True)
-        os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
-    text = tomli_w.dumps(config.data)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config-", suffix=".toml.tmp")
+    try:
+        _make_private_dirs(directory)
+        mode = stat.S_IMODE(directory.stat().st_mode)
+        if mode & 0o077:
+            if config.explicit:
+                warnings.append(
+                    f"{directory} (where HHSESSION_CONFIG points) is open to group or others (mode {mode:o}); "
+                    f"the file in it is 0600, but consider: chmod 700 {directory}"
+                )
+            elif os.name == "posix":
+                os.chmod(directory, 0o700)
+                warnings.append(f"{directory} was open to group or others (mode {mode:o}); made it 0700")
+        text = tomli_w.dumps(config.data)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config-", suffix=".toml.tmp")
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write the config file {config.path} ({exc.strerror or exc}); "
+            f"set HHSESSION_CONFIG to a writable path"
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -147,10 +183,30 @@ def save_config(config: ConfigFile) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, config.path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise InvalidInput(
+                f"cannot write the config file {config.path} ({exc.strerror or exc}); "
+                f"set HHSESSION_CONFIG to a writable path"
+            ) from None
         raise
     config.exists = True
+    return warnings
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and any missing parent, each 0700 whatever the umask."""
+    missing = []
+    for path in (directory, *directory.parents):
+        if path.exists():
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        path.mkdir(mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+    if not directory.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(directory))

@@ -19,6 +19,8 @@ class ExitCode(IntEnum):
     NETWORK = 5
     REPLAY_FAILURES = 6
     INTERRUPTED = 130
+    #: Standard output was closed by its reader (``| head``), as a process stopped by SIGPIPE.
+    OUTPUT_CLOSED = 141
 
 
 class HHSessionError(Exception):
@@ -60,11 +62,20 @@ class NetworkError(HHSessionError):
 
     exit_code = ExitCode.NETWORK
 
-    def __init__(self, message: str, status: int | None = None, unreachable: bool = False) -> None:
+    def __init__(self, message: str, status: int | None = None, unreachable: bool = False,
+                 maybe_delivered: bool = False) -> None:
         super().__init__(message)
         self.status = status
         #: The server could not be reached at all (refused, DNS, no route).
         self.unreachable = unreachable
+        #: An attempt may have reached the server though its answer was lost.
+        self.maybe_delivered = maybe_delivered
+
+
+class OutputClosed(HHSessionError):
+    """The reader of standard output went away before the command was done."""
+
+    exit_code = ExitCode.OUTPUT_CLOSED
 
 
 class ReplayInterrupted(KeyboardInterrupt):

@@ -17,6 +17,7 @@ Everything a run writes (the journal, the failures file, the caller's
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 import uuid
@@ -25,7 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError, ReplayInterrupted
+from .errors import (
+    AuthError,
+    HHSessionError,
+    InvalidInput,
+    NetworkError,
+    OutputClosed,
+    RejectedError,
+    ReplayInterrupted,
+)
 from .inputs import Record, record_from_value
 from .journal import Journal
 from .payload import BuiltSession, Overrides
@@ -73,9 +82,22 @@ class Outcome:
         return {"source": self.record.location, "session_id": self.session_id, "status": self.status, "error": self.error}
 
     def failure_line(self) -> dict[str, Any]:
+        """A line of the failures file. A record that was sent carries the session id it was
+        sent with, so replaying the file can never create a second session for it."""
         record = self.record.value if self.record.value is not None else self.record.text
+        sent_id = (self.payload or {}).get("session_id")
+        if sent_id and isinstance(record, dict):
+            record = unwrap_failure(record)
+            if isinstance(record.get("session"), dict) and len(record) == 1:  # the deprecated wrapper
+                record = {"session": _with_id(record["session"], sent_id)}
+            else:
+                record = _with_id(record, sent_id)
         return {"source": self.record.location, "record": record, "error": self.error, "status": self.status,
                 "http_status": self.http_status}
+
+
+def _with_id(record: dict[str, Any], session_id: str) -> dict[str, Any]:
+    return {"session_id": session_id, **{k: v for k, v in record.items() if k != "session_id"}}
 
 
 @dataclass
@@ -198,13 +220,37 @@ def run_replay(
     try:
         summary = replay.run(_as_records(records), results.write)
     except KeyboardInterrupt:
+        _ignore_further_interrupts()  # a second Ctrl-C must not cut the flush of the journal short
         raise ReplayInterrupted(replay.summary) from None
+    except BrokenPipeError:
+        replay.summary.stopped = "standard output was closed"
+        closed = OutputClosed(
+            f"standard output was closed after {replay.summary.total} results; every record sent is in the "
+            f"journal (with --journal): run the same command to resume"
+        )
+        closed.summary = replay.summary
+        raise closed from None
     finally:
         results.close()
     if replay.fatal is not None:
         replay.fatal.summary = summary
         raise replay.fatal
     return summary
+
+
+def _ignore_further_interrupts() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _take_sigint(handler: Callable[[int, Any], None]) -> Any:
+    """Install ``handler`` for SIGINT (main thread only); the previous handler, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):  # pragma: no cover - an embedding that forbids it
+        return None
 
 
 def _as_records(items: Iterable[Record | Mapping[str, Any]]) -> Iterator[Record]:
@@ -263,7 +309,7 @@ class Replay:
 
         def failed(exc: HHSessionError, status: int | None = None, unreachable: bool = False) -> Outcome:
             return Outcome(record, "failed", str(payload["session_id"]), exc.message, http_status=status,
-                           unreachable=unreachable, warnings=warnings, key=item.key)
+                           payload=payload, unreachable=unreachable, warnings=warnings, key=item.key)
 
         try:
             if self.limiter is not None:
@@ -337,6 +383,10 @@ class Replay:
                     deliver(prepared)
                 return None
 
+        running = [options.workers]
+        running_lock = threading.Lock()
+        all_done = threading.Event()
+
         def worker() -> None:
             try:
                 while (item := take()) is not None:
@@ -344,10 +394,23 @@ class Replay:
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                 errors.append(exc)
                 self.stop.set()
+            finally:
+                with running_lock:
+                    running[0] -= 1
+                    if running[0] == 0:
+                        all_done.set()
 
+        # Ctrl-C is taken by a handler that only sets a flag: no KeyboardInterrupt lands
+        # inside a lock of this thread, and the handler takes no lock the thread may hold.
+        interrupted = [False]
+
+        def on_interrupt(signum: int, frame: Any) -> None:
+            interrupted[0] = True
+
+        previous = _take_sigint(on_interrupt)
         try:
             if options.dry_run:
-                while (item := take()) is not None:
+                while not interrupted[0] and (item := take()) is not None:
                     built = item.built
                     deliver(Outcome(item.record, "ok", built.session_id, payload=built.payload,
                                     warnings=built.warnings, key=item.key))
@@ -356,14 +419,18 @@ class Replay:
                            for i in range(options.workers)]
                 for thread in threads:
                     thread.start()
-                for thread in threads:
-                    while thread.is_alive():
-                        thread.join(0.25)  # short joins: Ctrl-C reaches this thread at once
+                while not all_done.wait(0.1) and not interrupted[0]:
+                    pass
+            if interrupted[0]:
+                raise KeyboardInterrupt
             if errors:
                 raise errors[0]
         finally:
             self.stop.set()
             summary.elapsed = time.monotonic() - started
+            if previous is not None:
+                # After a Ctrl-C, further ones are ignored until the journal is flushed and the run has said so.
+                signal.signal(signal.SIGINT, signal.SIG_IGN if interrupted[0] else previous)
         if self.fatal is not None:
             summary.stopped = "every further request would fail the same way (see below)"
         return summary

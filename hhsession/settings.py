@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import KEYS, ConfigFile, config_path, load_config
+from .config import KEYS, ConfigFile, open_config
 from .errors import InvalidInput
 
 DEFAULT_API_URL = "https://api.dp1.us.honeyhive.ai"
@@ -206,7 +206,7 @@ def resolve_settings(
 ) -> Settings:
     """Each setting: flag > environment (first name set wins) > profile > default."""
     if config is None:
-        config = load_config(config_path(env))
+        config = open_config(env)
     name, profile_origin, explicit = select_profile(profile, env, config)
     stored = config.profile(name)
     if explicit and not stored and name not in config.profiles:

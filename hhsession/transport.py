@@ -67,6 +67,9 @@ class Attempt:
     #: The server could not be reached at all (refused, DNS, no route): the
     #: request never left, and every other request will likely fail alike.
     unreachable: bool = False
+    #: The request may have reached the server without its answer reaching us
+    #: (a timeout or a dropped connection after sending, a gateway's 502/504).
+    maybe_delivered: bool = False
 
     @property
     def ok(self) -> bool:
@@ -326,10 +329,13 @@ class Transport:
             if length is not None and length.strip().isdigit() and int(length) > limit:
                 return self._too_large()
             data = response.read(limit + 1)
+            if entry.fired:  # the watchdog cut it short: what came may look whole and is not
+                return self._late()
             if len(data) > limit:
                 return self._too_large()
             if response.length_remaining:  # Content-Length promised more than came before the close
-                return Attempt(problem="connection closed while reading the response", retryable=True)
+                return Attempt(problem="connection closed while reading the response", retryable=True,
+                               maybe_delivered=True)
             complete = True
             status = int(response.status)
             return Attempt(
@@ -338,6 +344,7 @@ class Transport:
                 body=data,
                 problem=f"{status} {response.reason or ''}".strip(),
                 retryable=status in RETRY_STATUSES,
+                maybe_delivered=status in (502, 504),  # a gateway's: the server behind it may have acted
             )
         except SSLError as exc:
             if entry.fired:
@@ -359,8 +366,9 @@ class Transport:
             if entry.fired:
                 return self._late()
             if isinstance(exc, ReadTimeoutError | TimeoutError):
-                return Attempt(problem=f"no response within {self.timeout:g} s (read timeout)", retryable=True)
-            return Attempt(problem=_reason(exc), retryable=True)
+                return Attempt(problem=f"no response within {self.timeout:g} s (read timeout)", retryable=True,
+                               maybe_delivered=True)
+            return Attempt(problem=_reason(exc), retryable=True, maybe_delivered=True)
         finally:
             entry.active = False
             _current.watch = None
@@ -374,6 +382,7 @@ class Transport:
         return Attempt(
             problem=f"no complete answer within {total:g} s (connect + read timeout); the server is too slow",
             retryable=True,
+            maybe_delivered=True,
         )
 
     def _too_large(self) -> Attempt:
@@ -382,6 +391,7 @@ class Transport:
             status=None,
             problem=f"the answer is larger than {mib} MiB; a session event is a few KiB: check --api-url",
             retryable=True,
+            maybe_delivered=True,
         )
 
 

@@ -60,7 +60,24 @@ class Partial:
     """Store the session, send headers and half of the body, then close."""
 
 
-Action = Reply | Drop | Partial
+@dataclass
+class Drip:
+    """A server too slow to finish: one byte every ``interval`` seconds, for ``seconds`` in all,
+    in the headers or in the body (after headers that promise a body)."""
+
+    interval: float = 0.2
+    seconds: float = 30.0
+    where: str = "body"
+
+
+@dataclass
+class Flood:
+    """A 200 whose body never ends: ``declared`` as its Content-Length (None: no length, until closed)."""
+
+    declared: int | None = 4 * 1024**3
+
+
+Action = Reply | Drop | Partial | Drip | Flood
 
 
 class FakeServer:
@@ -188,6 +205,16 @@ class FakeServer:
                 if action.reset:
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
+            if isinstance(action, Drip):
+                self._drip(conn, action)
+                return
+            if isinstance(action, Flood):
+                length = f"Content-Length: {action.declared}\r\n" if action.declared is not None else ""
+                conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}\r\n".encode())
+                chunk = b"0" * 65536
+                while not self._stopping:
+                    conn.sendall(chunk)  # until the client hangs up (an OSError ends it)
+                return
             if isinstance(action, Partial):
                 payload = json.dumps(self._apply(request)[1]).encode()
                 head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
@@ -214,6 +241,19 @@ class FakeServer:
             pass
         finally:
             conn.close()
+
+
+    def _drip(self, conn: socket.socket, action: Drip) -> None:
+        if action.where == "body":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+            byte = b" "
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            byte = b"x"
+        deadline = time.monotonic() + action.seconds
+        while time.monotonic() < deadline and not self._stopping:
+            conn.sendall(byte)
+            time.sleep(action.interval)
 
 
 def _read_request(conn: socket.socket) -> Recorded | None:

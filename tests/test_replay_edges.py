@@ -262,3 +262,58 @@ def test_python_values_that_are_not_json_are_refused(fake: FakeServer) -> None:
             with pytest.raises(InvalidInput):
                 hh.start(metadata={"x": bad})
     assert fake.requests == []
+
+
+# ----------------------------------------------------------------------------- stopped from outside
+
+
+def test_a_closed_stdout_is_not_a_success_and_the_journal_stays_consistent(emulator: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(2500)))
+    journal = tmp_path / "j"
+    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
+    cmd = f"set -o pipefail; {sys.executable} -m hhsession replay {path} --journal {journal} -o jsonl | head -1"
+    result = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 141, result.stderr  # as a process stopped by SIGPIPE: not a success
+    assert "standard output was closed" in result.stderr and "replay: " in result.stderr
+    assert "Traceback" not in result.stderr
+    sent = emulator.store.count()
+    assert 0 < sent < 2500
+    resumed = subprocess.run([sys.executable, "-m", "hhsession", "replay", str(path), "--journal", str(journal), "-o", "none"],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert emulator.store.count() == 2500  # every record once: none lost, none twice
+
+
+def test_a_double_ctrl_c_is_always_130_with_the_journal_flushed(tmp_path: Path) -> None:
+    import signal
+
+    from hhsession.emulator import Faults
+
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(400)))
+    journal = tmp_path / "j"
+    with Emulator(port=0, faults=Faults(latency_ms=20)) as emu:
+        env = {**os.environ, "HH_API_URL": emu.url, "HH_API_KEY": API_KEY}
+        for gap in (0.0, 0.002, 0.005, 0.02, 0.05):
+            proc = subprocess.Popen([sys.executable, "-m", "hhsession", "replay", str(path), "--journal", str(journal),
+                                     "--workers", "8", "-o", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            deadline = time.monotonic() + 20
+            time.sleep(0.3)  # answers to the run before still landing
+            before = emu.store.count()
+            while emu.store.count() < before + 5 and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGINT)
+            time.sleep(gap)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+            if proc.returncode == 0:
+                break  # the run finished before the signals landed
+            assert proc.returncode == 130, err
+            assert "Traceback" not in err and "release unlocked lock" not in err, err
+            assert "interrupted" in err
+        emu.faults.latency_ms = 0
+        final = subprocess.run([sys.executable, "-m", "hhsession", "replay", str(path), "--journal", str(journal), "-o", "none"],
+                               capture_output=True, text=True, env=env, timeout=120)
+        assert final.returncode == 0, final.stderr
+        assert emu.store.count() == 400

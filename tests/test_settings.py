@@ -7,6 +7,8 @@ import shutil
 import ssl
 import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -411,3 +413,105 @@ def test_settings_repr_hides_the_key(isolated_home: Path) -> None:
     settings = resolve({"HH_API_KEY": KEY_B})
     assert settings.api_key == KEY_B
     assert KEY_B not in repr(settings) and KEY_B not in str(settings)
+
+
+# ----------------------------------------------------------------------------- proxies (SPEC §4)
+
+TEST_NET_PROXY = "http://192.0.2.1:3128"  # TEST-NET-1: nothing answers there; a request sent there would hang
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
+def test_a_loopback_url_is_sent_directly_whatever_the_proxy_variables_say(cli: Invoker, fake: FakeServer, variable: str) -> None:
+    env = {"HH_API_URL": fake.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0", "NO_PROXY": "", "no_proxy": "",
+           variable: TEST_NET_PROXY}
+    started = time.monotonic()
+    result = cli("start", "-o", "id", "--timeout", "3", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert fake.requests[0].path == "/v1/sessions"  # a direct request, not a proxy's absolute URI
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    ("url", "environ", "expected"),
+    [
+        ("http://127.0.0.1:8787", {"http_proxy": "http://p:1"}, None),
+        ("http://localhost:8787", {"ALL_PROXY": "http://p:1"}, None),
+        ("http://[::1]:8787", {"HTTP_PROXY": "http://p:1"}, None),
+        ("https://api.example.com", {"https_proxy": "p:3128"}, "http://p:3128"),
+        ("https://api.example.com", {"HTTPS_PROXY": "http://P:1", "https_proxy": "http://p:2"}, "http://p:2"),
+        ("https://api.example.com", {"ALL_PROXY": "http://all:1"}, "http://all:1"),
+        ("https://api.example.com", {"https_proxy": "http://p:1", "no_proxy": "example.com"}, None),
+        ("https://api.example.com", {"https_proxy": "http://p:1", "NO_PROXY": ".example.com"}, None),
+        ("https://api.example.com", {"https_proxy": "http://p:1", "no_proxy": "*"}, None),
+        ("https://api.example.com", {"https_proxy": "http://p:1", "no_proxy": "ample.com"}, "http://p:1"),
+        ("https://10.1.2.3", {"https_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, None),
+        ("https://api.example.com:8443", {"https_proxy": "http://p:1", "no_proxy": "api.example.com:443"}, "http://p:1"),
+        ("https://api.example.com", {"http_proxy": "http://p:1"}, None),
+    ],
+)
+def test_which_proxy(url: str, environ: dict[str, str], expected: str | None) -> None:
+    from hhsession.transport import proxy_for
+
+    assert proxy_for(url, environ) == expected
+
+
+def test_a_socks_proxy_is_a_clear_usage_error(cli: Invoker) -> None:
+    env = {"HH_API_KEY": API_KEY, "ALL_PROXY": "socks5://user:pw@192.0.2.1:1080", "NO_PROXY": "", "no_proxy": ""}
+    result = cli("start", "--api-url", "https://api.example.com", env=env)
+    assert result.exit_code == 2
+    assert "proxy socks5://***@192.0.2.1:1080 (socks5) is not supported" in result.stderr
+    assert "pw" not in result.stderr
+
+
+# ----------------------------------------------------------------------------- where the config lives
+
+
+def test_a_config_path_under_a_file_is_exit_2_naming_it(cli: Invoker, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    target = blocker / "config.toml"
+    written = cli("config", "set", "source", "ci", env={"HHSESSION_CONFIG": str(target)})
+    assert written.exit_code == 2 and str(target) in written.stderr and "internal error" not in written.stderr
+    read = cli("start", "--dry-run", env={"HHSESSION_CONFIG": str(target)})
+    assert read.exit_code == 2 and str(target) in read.stderr
+
+
+def test_an_unwritable_default_location_is_exit_2_naming_it(cli: Invoker, isolated_home: Path) -> None:
+    (isolated_home / ".config").write_text("a file where the config directory would be")
+    result = cli("config", "set", "source", "ci")
+    assert result.exit_code == 2
+    assert str(isolated_home / ".config") in result.stderr and "HHSESSION_CONFIG" in result.stderr
+    assert "internal error" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_default_directory_is_made_0700_whatever_was_there(cli: Invoker, isolated_home: Path) -> None:
+    directory = isolated_home / ".config" / "hhsession"
+    directory.mkdir(parents=True)
+    directory.chmod(0o777)
+    result = cli("config", "set", "source", "ci")
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert f"warning: {directory} was open to group or others (mode 777); made it 0700" in result.stderr
+    again = cli("config", "set", "source", "cd")
+    assert "warning" not in again.stderr  # nothing to tighten any more
+
+
+def test_under_umask_000_new_directories_are_still_private(isolated_home: Path) -> None:
+    env = {**os.environ, "HOME": str(isolated_home), "XDG_CONFIG_HOME": str(isolated_home / ".config")}
+    result = subprocess.run(["sh", "-c", f"umask 000 && {sys.executable} -m hhsession config set source ci"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for path, mode in ((isolated_home / ".config", 0o700), (isolated_home / ".config" / "hhsession", 0o700),
+                       (isolated_home / ".config" / "hhsession" / "config.toml", 0o600)):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
+
+
+def test_a_directory_named_by_hhsession_config_is_warned_about_never_changed(cli: Invoker, tmp_path: Path) -> None:
+    mine = tmp_path / "shared"
+    mine.mkdir()
+    mine.chmod(0o777)
+    result = cli("config", "set", "source", "ci", env={"HHSESSION_CONFIG": str(mine / "hh.toml")})
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o777
+    assert f"{mine} (where HHSESSION_CONFIG points) is open to group or others" in result.stderr
+    assert stat.S_IMODE((mine / "hh.toml").stat().st_mode) == 0o600

@@ -28,11 +28,18 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     """
     as_process = argv is None and env is None
     args = list(sys.argv[1:] if argv is None else argv)
-    if args in (["--version"], ["-V"]):
-        (env.stdout if env is not None else sys.stdout).write(f"hhsession {__version__}\n")
-        code = 0
-    else:
-        code = _run_app(args, env)
+    try:
+        if args in (["--version"], ["-V"]):
+            (env.stdout if env is not None else sys.stdout).write(f"hhsession {__version__}\n")
+            code = 0
+        else:
+            code = _run_app(args, env)
+    except KeyboardInterrupt:  # Ctrl-C before a command's own handling (while importing, say)
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        (env.stderr if env is not None else sys.stderr).write("\nhhsession: interrupted\n")
+        code = 130
     if as_process:
         _exit_now(code)
     return code

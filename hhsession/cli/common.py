@@ -48,11 +48,13 @@ def failures_as_exit_codes(env: Environment, verbose: bool = False) -> Iterator[
         env.error(exc.message)
         raise CommandExit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
+        _ignore_further_interrupts()  # a second Ctrl-C while saying so must not end in a traceback
         env.stderr.write("\nhhsession: interrupted\n")
         raise CommandExit(int(ExitCode.INTERRUPTED)) from None
     except BrokenPipeError:
-        # The reader went away (`| head`): not our failure, and nothing to say.
-        raise CommandExit(int(ExitCode.OK)) from None
+        # The reader went away (`| head`): nothing to say, but not a success either, as a
+        # process stopped by SIGPIPE (`set -o pipefail` sees it).
+        raise CommandExit(int(ExitCode.OUTPUT_CLOSED)) from None
     except CommandExit:
         raise
     except Exception as exc:  # noqa: BLE001 - the one place that catches everything
@@ -63,6 +65,14 @@ def failures_as_exit_codes(env: Environment, verbose: bool = False) -> Iterator[
             f"traceback and report it"
         )
         raise CommandExit(int(ExitCode.INTERNAL)) from None
+
+
+def _ignore_further_interrupts() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def environment(ctx: typer.Context | None) -> Environment:
@@ -85,10 +95,9 @@ def run_command(ctx: typer.Context | None, verbose: bool, body: Callable[[Enviro
 
 
 def load_config(env: Environment) -> ConfigFile:
-    from ..config import config_path
-    from ..config import load_config as load
+    from ..config import open_config
 
-    config = load(config_path(env.env))
+    config = open_config(env.env)
     if config.insecure_permissions():
         env.warn(
             f"{config.path} holds an API key and is readable by group or others; "

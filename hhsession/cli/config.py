@@ -82,7 +82,8 @@ def config_set(
         if name == "api_url" and checked.startswith("http://") and not is_loopback_host(urlsplit(checked).hostname):
             env.warn(f"{checked} is plain http: hhsession will refuse to send the key there unless given --allow-http")
         config.set(target, name, checked)
-        save_config(config)
+        for warning in save_config(config):
+            env.warn(warning)
         env.info(f"set {name} = {shown_value(name, checked)} in profile {target!r} ({config.path})")
 
     run_command(ctx, False, body)
@@ -137,7 +138,8 @@ def config_unset(
 
         name, config, target = config_target(env, key, profile)
         if config.unset(target, name):
-            save_config(config)
+            for warning in save_config(config):
+                env.warn(warning)
             env.info(f"removed {name} from profile {target!r}")
         else:
             env.info(f"{name} was not set in profile {target!r}; nothing to do")
@@ -204,7 +206,8 @@ def config_use(
                 f"`hhsession config set api_key --profile {target}`"
             )
         config.data["default_profile"] = target
-        save_config(config)
+        for warning in save_config(config):
+            env.warn(warning)
         env.info(f"default profile is now {target!r}")
 
     run_command(ctx, False, body)

@@ -1,0 +1,138 @@
+"""A server that is broken or hostile (SPEC §4 "What the server sends back", §5):
+it echoes the key, answers forever, sends gigabytes, loses answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import API_KEY, Invoker
+from tests.fakeserver import Drip, Drop, FakeServer, Flood, Reply
+
+MASKED = "hh_…TKEY"
+
+
+@pytest.fixture
+def env(fake: FakeServer) -> dict[str, str]:
+    return {"HH_API_URL": fake.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"}
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "hhsession", *args], capture_output=True, text=True,
+                            env={**full, **env}, timeout=timeout)
+    return result, time.monotonic() - started
+
+
+# ----------------------------------------------------------------------------- the key, echoed
+
+
+def test_a_key_echoed_in_a_200_is_masked_in_every_output(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    for fmt in ("json", "pretty"):
+        fake.script = [Reply(200, {"session_id": "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", "note": f"your key is {API_KEY}",
+                                   "metadata": {API_KEY: [f"Bearer {API_KEY}"]}})]
+        result = cli("start", "-o", fmt, "-v", env=env)
+        assert result.exit_code == 0, result.stderr
+        assert API_KEY not in result.stdout + result.stderr
+        assert MASKED in result.stdout
+
+
+def test_masking_comes_before_cutting_in_error_bodies(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+    # The key straddles the 200th character, where an error text is cut.
+    for body in ({"message": "x" * 190 + API_KEY}, "y" * 185 + API_KEY + " trailing"):
+        fake.script = [Reply(400, body)]
+        result = cli("start", env=env)
+        assert result.exit_code == 4
+        text = result.stderr
+        for size in range(8, len(API_KEY) + 1):  # no piece of the key longer than the masked form shows
+            assert API_KEY[:size] not in text or size <= 3, text
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"session_name": "a"}\n')
+    failures = tmp_path / "f.jsonl"
+    fake.script = [Reply(400, {"message": "z" * 195 + API_KEY})]
+    result = cli("replay", str(records), "--failures", str(failures), "--journal", str(tmp_path / "j"), env=env)
+    written = result.stdout + result.stderr + failures.read_text() + (tmp_path / "j").read_text()
+    assert API_KEY[:12] not in written and API_KEY[-12:] not in written
+
+
+def test_a_session_id_that_is_the_key_is_not_written_anywhere(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"session_name": "a"}\n')
+    fake.script = [Reply(200, {"session_id": API_KEY})]
+    result = cli("replay", str(records), "--journal", str(tmp_path / "j"), env=env)
+    assert API_KEY not in result.stdout + result.stderr + (tmp_path / "j").read_text()
+
+
+# ----------------------------------------------------------------------------- answers without end
+
+
+@pytest.mark.parametrize("declared", [4 * 1024**3, None])
+def test_a_4_gb_answer_is_a_server_failure_in_little_memory(fake: FakeServer, env: dict[str, str], declared: int | None) -> None:
+    fake.script = [Flood(declared)]
+    result, took = run(["start", "--timeout", "3"], env)
+    assert result.returncode == 5, result.stderr
+    assert "the answer is larger than 4 MiB" in result.stderr
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 400 * 1024  # KiB: never the whole answer
+    assert took < 30
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_drip_does_not_push_the_deadline(fake: FakeServer, env: dict[str, str], where: str) -> None:
+    fake.script = [Drip(interval=0.2, seconds=40, where=where)]
+    result, took = run(["start", "--timeout", "1"], env)
+    assert result.returncode == 5, result.stderr
+    assert "no complete answer within 2 s (connect + read timeout)" in result.stderr
+    assert took < 10  # the deadline (1 s connect + 1 s read), not the 40 s the drip lasts
+
+
+def test_a_drip_is_retried_and_then_succeeds(fake: FakeServer, env: dict[str, str]) -> None:
+    fake.script = [Drip(interval=0.2, seconds=5)]
+    result, _ = run(["start", "--timeout", "1", "--max-retries", "1", "-o", "id"], {**env, "HH_MAX_RETRIES": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() in fake.sessions
+
+
+# ----------------------------------------------------------------------------- lost answers
+
+
+def test_giving_up_after_lost_answers_names_the_id_and_the_safe_rerun(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    fake.script = [Drop(store=True), Drop(store=True)]
+    result = cli("start", "--max-retries", "1", env=env)
+    assert result.exit_code == 5
+    (stored,) = fake.sessions
+    assert f"the server may have stored session {stored}" in result.stderr
+    assert f"--session-id {stored}" in result.stderr and "is safe" in result.stderr
+    again = cli("start", "--session-id", stored, "-o", "id", env=env)  # the advice, followed: no second session
+    assert again.exit_code == 0 and list(fake.sessions) == [stored]
+
+
+def test_a_refused_connection_does_not_claim_the_session_may_exist(cli: Invoker, free_port: int) -> None:
+    result = cli("start", env={"HH_API_URL": f"http://127.0.0.1:{free_port}", "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"})
+    assert result.exit_code == 5 and "connection refused" in result.stderr
+    assert "may have stored" not in result.stderr
+
+
+def test_the_failures_file_keeps_the_id_a_record_was_sent_with(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"session_name": "a"}\n{"session": {"session_name": "wrapped"}}\n{"session_name": "c", "start_time": 5}\n')
+    failures = tmp_path / "failed.jsonl"
+    fake.script = [Drop(store=True), Drop(store=True)]  # both stored, both answers lost
+    first = cli("replay", str(records), "--workers", "1", "--failures", str(failures), env=env)
+    assert first.exit_code == 6 and len(fake.sessions) == 2
+    lines = [json.loads(line) for line in failures.read_text().splitlines()]
+    sent = [line for line in lines if line["status"] == "failed"]
+    assert {line["record"].get("session_id") or line["record"]["session"]["session_id"] for line in sent} == set(fake.sessions)
+    invalid = [line for line in lines if line["status"] == "invalid"]
+    assert invalid[0]["record"] == {"session_name": "c", "start_time": 5}  # never sent: no id added
+    # Replaying the failures file, as the README suggests, creates no second session.
+    again = cli("replay", str(failures), env=env)
+    assert [json.loads(line)["status"] for line in again.stdout.splitlines()].count("ok") == 2
+    assert len(fake.sessions) == 2
