@@ -42,6 +42,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -224,6 +225,34 @@ def cpu_busy(seconds: float = 1.0) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+class CpuShare:
+    """How much of the machine's CPU processes other than this benchmark used while it ran (Linux)."""
+
+    def __init__(self) -> None:
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        try:
+            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        tick = os.sysconf("SC_CLK_TCK")
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        ours = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+                   for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        return sum(fields) / tick, (sum(fields) - idle) / tick, ours
+
+    def others(self) -> float | None:
+        """Share of all cores' time used by other processes since the start."""
+        end = self._sample()
+        if self.start is None or end is None or end[0] <= self.start[0]:
+            return None
+        busy = end[1] - self.start[1]
+        ours = end[2] - self.start[2]
+        return max(0.0, busy - ours) / (end[0] - self.start[0])
 
 
 def wrk_script(directory: Path, body: str) -> Path:
@@ -489,6 +518,7 @@ def main() -> int:
                 f"{' '.join(f'{x:.2f}' for x in load) if load else '?'}")
     report.note(f"throughput: medians of {args.rounds} alternating rounds; memory: largest peak RSS of the runs")
     started = time.monotonic()
+    cpu = CpuShare()
 
     with tempfile.TemporaryDirectory(prefix="hhsession-bench-") as tmp:
         workdir = args.keep or Path(tmp)
@@ -522,7 +552,10 @@ def main() -> int:
     for note in report.notes:
         if note.startswith("ceiling:"):
             print(note)
-    print(f"\n{time.monotonic() - started:.0f} s; load average after: "
+    others = cpu.others()
+    report.data["others_cpu_share"] = others
+    print(f"\n{time.monotonic() - started:.0f} s; other processes used "
+          f"{'?' if others is None else f'{others:.0%}'} of the machine's CPU meanwhile; load average after: "
           f"{' '.join(f'{x:.2f}' for x in load_after) if load_after else '?'}"
           + ("; --quick: small counts, not the numbers the targets are about" if args.quick else ""))
     if args.json:
