@@ -25,14 +25,17 @@ own count of first to last request gives the in-run rate beside it. The sink
 
 Usage::
 
-    python benchmarks/replay.py            # everything (~7 min on 2 cores today, mostly building the journal)
-    python benchmarks/replay.py --quick    # smaller counts, ~40 s: a smoke test, not the numbers
+    python benchmarks/replay.py            # everything: ~9 min on 2 cores today, 7 of them building the journal
+    python benchmarks/replay.py --quick    # smaller counts, ~30 s: a smoke test, not the numbers
     python benchmarks/replay.py --only ceiling --only sequential   # skip the memory part
     python benchmarks/replay.py --journal-records 100000           # a shorter memory part
 
-Building the 300k journal sends 330,000 sessions (30,000 more for the 30k
-comparison) and at ~1,000 sessions/s takes about 5.5 minutes; it is the bulk
-of a default run. ``wrk`` is found on PATH (``apt-get install wrk``).
+Building the journals sends 330,000 sessions (300,000, and 30,000 for the
+comparison) through ``hhsession replay`` itself: at today's ~850 sessions/s
+that is about 6.5 minutes, the bulk of a default run (it shrinks as replay gets
+faster; ``--journal-records`` trades it for a smaller journal, and the verdict
+then says at what size it was measured). ``wrk`` is found on PATH
+(``apt-get install wrk``); without it the ceiling is computed.
 """
 
 from __future__ import annotations

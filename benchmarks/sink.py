@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -219,9 +219,11 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.sink.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.sink.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -291,6 +293,7 @@ class Sink:
         self.latency = latency_ms / 1000.0
         self.stats = Stats()
         self.url = ""
+        self.connections: set[_Connection] = set()
 
     def handle(self, request: Request) -> tuple[int, Any]:
         path = request.path.split("?", 1)[0]
@@ -319,15 +322,19 @@ class Sink:
         self.url = f"http://{self.host}:{port}"
         return server
 
-    async def serve(self, ready: threading.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    async def serve(self, stop: asyncio.Event, on_ready: Callable[[str], None] | None = None) -> None:
+        """Serve until ``stop`` is set, then close the listener and every open connection."""
         server = await self.start()
-        if ready is not None:
-            ready.set()
-        async with server:
-            if stop is None:
-                await server.serve_forever()
-            else:
-                await stop.wait()
+        if on_ready is not None:
+            on_ready(self.url)
+        try:
+            await stop.wait()
+        finally:
+            server.close()
+            for connection in list(self.connections):  # keep-alive clients would hold wait_closed() (3.12+)
+                if connection.transport is not None:
+                    connection.transport.close()
+            await server.wait_closed()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[str]:
@@ -340,7 +347,7 @@ class Sink:
             holder["loop"] = loop
             holder["stop"] = stop = asyncio.Event()
             try:
-                loop.run_until_complete(self.serve(ready, stop))
+                loop.run_until_complete(self.serve(stop, lambda url: ready.set()))
             finally:
                 loop.close()
 
@@ -376,15 +383,16 @@ def main(argv: list[str] | None = None) -> int:
     sink = Sink(args.host, args.port, args.latency)
 
     async def run() -> None:
-        server = await sink.start()
-        print(f"export HH_API_URL={sink.url}", flush=True)
-        print(f"sink on {sink.url}, latency {args.latency:g} ms; Ctrl-C to stop", file=sys.stderr, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with server:
-            await stop.wait()
+
+        def ready(url: str) -> None:
+            print(f"export HH_API_URL={url}", flush=True)
+            print(f"sink on {url}, latency {args.latency:g} ms; Ctrl-C to stop", file=sys.stderr, flush=True)
+
+        await sink.serve(stop, ready)
         print(f"sink stopped after {sink.stats.sessions} session(s)", file=sys.stderr, flush=True)
 
     asyncio.run(run())
