@@ -5,9 +5,9 @@ Runs the commands in alternation, round after round, in one run, so that a
 busy machine slows all of them alike; prints medians and the ratios the
 targets are stated in:
 
-- ``hhsession --version``: at most 100 ms median (also shown against a bare
-  ``python -c pass``, the floor any Python CLI stands on);
-- ``hhsession start -o json``, one POST to a loopback emulator: at most 0.5x
+- ``hhsession --version``: at most 3x a bare ``python -c pass`` (the floor any
+  Python CLI stands on), medians;
+- ``hhsession start -o json``, one POST to a loopback emulator: at most 0.4x
   what ``httpie`` (``http POST ...``) takes for the same POST.
 
 Usage::
@@ -109,11 +109,11 @@ def main() -> int:
     print()
     version = medians["hhsession --version"]
     floor = medians["python -c pass"]
-    print(f"hhsession --version: {version * 1000:.1f} ms median (target <= 100 ms): "
-          f"{'OK' if version <= 0.100 else 'OVER'}; {version / floor:.2f}x a bare `python -c pass`")
+    print(f"hhsession --version: {version * 1000:.1f} ms median, {version / floor:.2f}x a bare `python -c pass` "
+          f"(target <= 3x): {'OK' if version <= 3 * floor else 'OVER'}")
     if "http POST (httpie)" in medians:
         ratio = medians["hhsession start -o json"] / medians["http POST (httpie)"]
-        print(f"hhsession start / httpie POST: {ratio:.2f}x (target <= 0.50): {'OK' if ratio <= 0.5 else 'OVER'}")
+        print(f"hhsession start / httpie POST: {ratio:.2f}x (target <= 0.40): {'OK' if ratio <= 0.4 else 'OVER'}")
     return 0
 
 
