@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import AuthError, HHSessionError, NetworkError, RejectedError
+from .errors import AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError
 from .payload import (
     BuiltSession,
     BuiltUpdate,
@@ -170,10 +170,13 @@ class Client:
         warn: Log | None = None,
         environ: Mapping[str, str] | None = None,
         ca_bundle: str | None = None,
+        url_origin: str = "Client(api_url=...)",
     ) -> None:
         self.api_key: str | None = (
             validate_value("api_key", api_key, "Client(api_key=...)") if api_key is not None else None
         )
+        if not isinstance(connect_timeout, int | float) or isinstance(connect_timeout, bool) or not connect_timeout > 0:
+            raise InvalidInput(f"Client(connect_timeout=...): {connect_timeout!r} must be a number of seconds above 0")
         self.api_url: str = validate_api_url(api_url, "Client(api_url=...)")
         self.timeout: float = validate_value("timeout", timeout, "Client(timeout=...)")
         self.connect_timeout = min(connect_timeout, self.timeout)
@@ -183,6 +186,8 @@ class Client:
         # A 429 pauses every request of this client (every worker of a replay), on the policy's clock.
         self.gate = Gate(clock=self.retry.clock, sleep=self.retry.sleep)
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        #: Where api_url came from, for messages ("flag --api-url", "environment HH_API_URL", ...).
+        self.url_origin = url_origin
         self.ca_bundle = ca_bundle
         self._log = log
         self._warn = warn
@@ -210,6 +215,7 @@ class Client:
             log=log,
             warn=warn,
             environ=environ,
+            url_origin=settings.origins.get("api_url", "api_url"),
         )
 
     @classmethod
@@ -222,9 +228,15 @@ class Client:
         Each setting: environment (``HH_PROJECT_API_KEY``, ``HH_API_KEY``, ...) > the profile >
         the built-in default.
         """
+        from .config import open_config
+
         environ = os.environ if environ is None else environ
-        settings = resolve_settings({}, environ, profile=profile)
-        return cls.from_settings(settings, allow_http=allow_http, log=log, warn=warn, environ=environ)
+        config = open_config(environ)
+        client = cls.from_settings(resolve_settings({}, environ, config, profile=profile), allow_http=allow_http,
+                                   log=log, warn=warn, environ=environ)
+        if config.insecure_permissions():
+            client.warn(f"{config.path} holds an API key and is readable by group or others; run: chmod 600 {config.path}")
+        return client
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.api_url!r}, api_key={mask_secret(self.api_key)!r})"
@@ -268,7 +280,7 @@ class Client:
             self._pool_size = max(self._pool_size, pool_size)
             transport = self._transport
             if transport is None or transport.pool_size < self._pool_size:
-                warning = check_plain_http(self.api_url, self.allow_http)
+                warning = check_plain_http(self.api_url, self.allow_http, self.url_origin)
                 if warning and transport is None:
                     self.warn(warning)
                 from .transport import Transport
@@ -451,6 +463,7 @@ class Client:
             payload = dict(built)
             body = encode_payload(payload)
         sent_id = str(payload["session_id"])
+        self._say(f"session_id: {sent_id}")
         try:
             answer = self.request("POST", SESSIONS_PATH, body, what="the session", takes="sessions")
         except NetworkError as exc:
@@ -586,6 +599,15 @@ class Client:
         """
         from .replay import ReplayOptions, run_replay
 
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024:
+            raise InvalidInput(f"replay(workers=...): {workers!r} must be a whole number from 1 to 1024")
+        if shard is not None and not (
+            isinstance(shard, tuple) and len(shard) == 2 and all(isinstance(n, int) for n in shard)
+            and shard[1] >= 1 and 0 <= shard[0] < shard[1]
+        ):
+            raise InvalidInput(f"replay(shard=...): {shard!r} must be (K, N) with 0 <= K < N, e.g. (0, 4)")
+        if rate is not None and not (isinstance(rate, int | float) and rate > 0):
+            raise InvalidInput(f"replay(rate=...): {rate!r} must be a number of sessions per second above 0")
         options = ReplayOptions(
             workers=workers, rate=rate, shard=shard, new_ids=new_ids, fail_fast=fail_fast, dry_run=dry_run,
             lenient=lenient, overrides=overrides,

@@ -439,5 +439,8 @@ def count_lines(paths: Iterable[str]) -> int | None:
 
 def record_from_value(value: Any, index: int, label: str = "record") -> Record:
     """A record from a Python value (a library caller's dict): ``record:1`` for index 0."""
-    text = json.dumps(value, sort_keys=True, default=str)
+    try:
+        text = json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):  # keys of mixed types, NaN, too deep: the builder says what
+        text = repr(value)
     return Record(index, f"{label}:{index + 1}", label, index + 1, None, text, value=value)

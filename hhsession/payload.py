@@ -187,6 +187,8 @@ def _check_document(
     """Type-check a layer-2 document; drop nulls (a null field counts as absent)."""
     checked: dict[str, Any] = {}
     for key, value in document.items():
+        if not isinstance(key, str):  # only a Python caller's dict can hold one
+            raise InvalidInput(f"{origin}: {key!r}: a field name must be a string")
         where = f"{origin}: {key}"
         if key not in shape.fields:
             hint = shape.suggest(key)

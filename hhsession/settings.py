@@ -83,7 +83,9 @@ def is_loopback_host(host: str | None) -> bool:
 def validate_value(key: str, raw: Any, where: str) -> Any:
     """Check and convert one setting. ``where`` names its origin for the message."""
     if key == "api_key":
-        if not isinstance(raw, str) or not raw.strip():
+        if not isinstance(raw, str):
+            raise InvalidInput(f"{where}: the API key must be a string, got {type(raw).__name__}")
+        if not raw.strip():
             raise InvalidInput(f"{where}: the API key is empty; paste the key from HoneyHive's settings")
         key_text = raw.strip()
         if any(not (0x21 <= ord(ch) <= 0x7E) for ch in key_text):
@@ -125,6 +127,8 @@ def validate_api_url(raw: Any, where: str) -> str:
     try:
         parts = urlsplit(text)
         _ = parts.hostname
+        if parts.scheme:  # HTTPS://Example.COM -> https://Example.COM: the scheme decides TLS, so say it one way
+            text = parts.scheme + text[len(parts.scheme):]
     except ValueError as exc:  # e.g. "http://[::1": an unclosed IPv6 bracket
         raise InvalidInput(f"{where}: {text!r} is not a valid URL ({exc}); use e.g. {DEFAULT_API_URL}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:

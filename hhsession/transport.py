@@ -49,9 +49,10 @@ from .errors import InvalidInput, NetworkError
 from .retry import RETRY_STATUSES
 from .settings import is_loopback_host
 
-#: An answer larger than this is a server failure. Session events are a few KiB;
-#: 4 MiB leaves room for large inputs/outputs echoed back.
+#: An answer larger than this, or than three times the body sent (a session event
+#: echoes its inputs and outputs: up to 16 MiB of them), is a server failure.
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
+ANSWER_PER_BODY = 3
 
 
 @dataclass(slots=True)
@@ -133,38 +134,53 @@ class _Watchdog:
                     self._cond.wait(wait)
                     continue
                 entry = heapq.heappop(self._heap)
-            entry.fired = True
-            sock = entry.sock
-            if sock is not None and entry.active:
-                try:
-                    # The plain socket's shutdown, also for TLS: SSLSocket.shutdown
-                    # would drop its TLS state under the reading thread's feet.
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            with _FIRING:  # not between an attempt's end and its connection's return to the pool
+                if not entry.active:
+                    continue
+                entry.fired = True
+                sock = entry.sock
+                if sock is not None:
+                    try:
+                        # The plain socket's shutdown, also for TLS: SSLSocket.shutdown
+                        # would drop its TLS state under the reading thread's feet.
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
 
 _WATCHDOG = _Watchdog()
+_FIRING = threading.Lock()
 _current = threading.local()
 
 
+def _watched(sock: Any) -> None:
+    """Put the socket of the attempt running on this thread under the watchdog."""
+    entry: _Watch | None = getattr(_current, "watch", None)
+    if entry is not None:
+        entry.sock = sock
+        if entry.fired:  # the deadline passed while connecting or sending
+            raise TimeoutError("deadline")
+
+
 class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()
+        _watched(sock)  # from its creation: a proxy's CONNECT answer is read before any response
+        return sock
+
     def getresponse(self) -> Any:
-        entry: _Watch | None = getattr(_current, "watch", None)
-        if entry is not None:
-            entry.sock = self.sock
-            if entry.fired:  # the deadline passed while connecting or sending
-                raise TimeoutError("deadline")
+        _watched(self.sock)  # a kept-alive connection was made by an earlier attempt
         return super().getresponse()
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()
+        _watched(sock)
+        return sock
+
     def getresponse(self) -> Any:
-        entry: _Watch | None = getattr(_current, "watch", None)
-        if entry is not None:
-            entry.sock = self.sock
-            if entry.fired:
-                raise TimeoutError("deadline")
+        _watched(self.sock)
         return super().getresponse()
 
 
@@ -190,11 +206,14 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
         return None
     if _bypassed(host, parts.port, environ.get("no_proxy") or environ.get("NO_PROXY") or ""):
         return None
-    scheme = parts.scheme
-    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
-        value = (environ.get(name) or "").strip()
+    for lower in (f"{parts.scheme}_proxy", "all_proxy"):
+        # The lower-case name wins, as in curl and urllib; set but empty, it means "no proxy".
+        value = environ[lower] if lower in environ else environ.get(lower.upper(), "")
+        value = value.strip()
         if value:
             return value if "://" in value else f"http://{value}"
+        if lower in environ:
+            return None
     return None
 
 
@@ -232,8 +251,9 @@ def mask_proxy(proxy: str) -> str:
 
 
 def ca_bundle(environ: Mapping[str, str], explicit: str | None = None) -> str | None:
-    """The CA file TLS is verified against; None: the system's store."""
-    chosen = explicit or environ.get("REQUESTS_CA_BUNDLE") or environ.get("SSL_CERT_FILE")
+    """The CA file (or directory) TLS is verified against, as requests chose it; None: the system's store."""
+    chosen = (explicit or environ.get("REQUESTS_CA_BUNDLE") or environ.get("SSL_CERT_FILE")
+              or environ.get("CURL_CA_BUNDLE"))  # the last as requests read it
     if chosen:
         return chosen
     try:
@@ -277,7 +297,7 @@ class Transport:
             "retries": False,
             "timeout": urllib3.Timeout(connect=self.connect_timeout, read=self.timeout),
         }
-        if self.api_url.startswith("https:"):
+        if urlsplit(self.api_url).scheme == "https":
             kwargs["cert_reqs"] = "CERT_REQUIRED"
             bundle = ca_bundle(environ, ca_file)
             if bundle is not None:
@@ -285,7 +305,7 @@ class Transport:
                     raise InvalidInput(
                         f"the CA bundle {bundle} does not exist; fix REQUESTS_CA_BUNDLE or SSL_CERT_FILE"
                     )
-                kwargs["ca_certs"] = bundle
+                kwargs["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle  # a hashed directory, or a file
         manager: urllib3.PoolManager
         if self.proxy is not None:
             proxy = urlsplit(self.proxy)
@@ -324,19 +344,24 @@ class Transport:
                 method, url if self._absolute else self._path + path, body=body, headers={**self.headers, **headers},
                 retries=False, redirect=False, preload_content=False, decode_content=False,
             )
-            limit = self.max_answer_bytes
+            limit = max(self.max_answer_bytes, ANSWER_PER_BODY * len(body or b""))
             length = response.headers.get("Content-Length")
             if length is not None and length.strip().isdigit() and int(length) > limit:
-                return self._too_large()
+                return self._too_large(limit)
             data = response.read(limit + 1)
             if entry.fired:  # the watchdog cut it short: what came may look whole and is not
                 return self._late()
             if len(data) > limit:
-                return self._too_large()
+                return self._too_large(limit)
             if response.length_remaining:  # Content-Length promised more than came before the close
                 return Attempt(problem="connection closed while reading the response", retryable=True,
                                maybe_delivered=True)
             complete = True
+            encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
+            if encoding in ("gzip", "x-gzip", "deflate"):  # sent though we asked for identity (a CDN, a proxy)
+                data = _decompress(data, limit)
+                if data is None:
+                    return self._too_large(limit)
             status = int(response.status)
             return Attempt(
                 status=status,
@@ -370,7 +395,8 @@ class Transport:
                                maybe_delivered=True)
             return Attempt(problem=_reason(exc), retryable=True, maybe_delivered=True)
         finally:
-            entry.active = False
+            with _FIRING:
+                entry.active = False
             _current.watch = None
             if response is not None:
                 if not complete:
@@ -385,14 +411,30 @@ class Transport:
             maybe_delivered=True,
         )
 
-    def _too_large(self) -> Attempt:
-        mib = self.max_answer_bytes // (1024 * 1024)
+    def _too_large(self, limit: int) -> Attempt:
+        mib = f"{limit / (1024 * 1024):.0f}"
         return Attempt(
             status=None,
             problem=f"the answer is larger than {mib} MiB; a session event is a few KiB: check --api-url",
             retryable=True,
             maybe_delivered=True,
         )
+
+
+def _decompress(data: bytes, limit: int) -> bytes | None:
+    """A gzip or zlib body, inflated to at most ``limit`` bytes (None: more: a bomb, or a huge answer)."""
+    import zlib
+
+    try:
+        inflater = zlib.decompressobj(47)  # 32 + 15: gzip or zlib, told by the header
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        try:
+            inflater = zlib.decompressobj(-15)  # raw deflate, as some servers send "deflate"
+            out = inflater.decompress(data, limit + 1)
+        except zlib.error:
+            return data  # not compressed after all: let the JSON reader say what it is
+    return None if len(out) > limit or inflater.unconsumed_tail else out
 
 
 def _reason(exc: BaseException) -> str:

@@ -238,6 +238,52 @@ def test_end_answers_that_are_not_json_are_server_failures(fake: FakeServer) -> 
             hh.end(SID)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"workers": 0}, "replay(workers=...)"), ({"workers": -1}, "replay(workers=...)"),
+     ({"shard": (0, 0)}, "replay(shard=...)"), ({"shard": (5, 2)}, "replay(shard=...)"), ({"rate": 0}, "replay(rate=...)")],
+)
+def test_replay_refuses_bad_arguments(fake: FakeServer, kwargs: dict[str, Any], message: str) -> None:
+    with client_for(fake) as hh, pytest.raises(InvalidInput, match=re.escape(message)):
+        hh.replay([{"session_name": "x"}], **kwargs)
+    assert fake.requests == []
+
+
+def test_odd_python_values_are_invalid_records_not_crashes(fake: FakeServer) -> None:
+    with client_for(fake) as hh:
+        summary = hh.replay([{1: "a"}, {"session_name": "ok"}])
+    assert summary.counts["invalid"] == 1 and summary.counts["ok"] == 1
+    with pytest.raises(InvalidInput, match="connect_timeout"):
+        Client(connect_timeout=-1)
+    with pytest.raises(InvalidInput, match="must be a string"):
+        Client(api_key=123)  # type: ignore[arg-type]
+
+
+def test_a_large_session_is_started_though_its_answer_echoes_it(emulator: Emulator) -> None:
+    with Client(api_url=emulator.url, api_key=API_KEY) as hh:
+        started = hh.start(inputs={"blob": "x" * (5 * 1024 * 1024)})
+    assert emulator.store.get(started.session_id) is not None
+
+
+def test_a_compressed_answer_is_read_and_a_compression_bomb_is_not(fake: FakeServer) -> None:
+    import gzip
+
+    answer = {"session_id": SID, "event_id": SID}
+    fake.script = [Reply(200, gzip.compress(json.dumps(answer).encode()), headers={"Content-Encoding": "gzip"})]
+    with client_for(fake, retry=no_sleep_policy(0)) as hh:
+        assert hh.start(session_id=SID).event == answer
+        fake.script = [Reply(200, gzip.compress(b"0" * (64 * 1024 * 1024)), headers={"Content-Encoding": "gzip"})]
+        with pytest.raises(NetworkError, match="the answer is larger than 4 MiB"):
+            hh.start(session_id=SID)
+
+
+def test_verbose_names_the_session_id_before_sending(fake: FakeServer) -> None:
+    said: list[str] = []
+    with client_for(fake, log=said.append) as hh:
+        hh.start(session_id=SID)
+    assert f"session_id: {SID}" in said and said.index(f"session_id: {SID}") < [i for i, s in enumerate(said) if s.startswith("attempt")][0]
+
+
 # ----------------------------------------------------------------------------- the request path
 
 

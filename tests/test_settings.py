@@ -350,7 +350,7 @@ def test_plain_http_to_a_remote_host_is_refused_before_connecting(cli: Invoker, 
     env = {"HH_API_KEY": API_KEY, "HTTP_PROXY": fake.url, "http_proxy": fake.url, "NO_PROXY": "", "no_proxy": "", "HH_MAX_RETRIES": "0"}
     refused = cli("start", "--api-url", "http://sessions.example.com", env=env)
     assert refused.exit_code == 2
-    assert "refusing to send the API key over plain http to sessions.example.com" in refused.stderr
+    assert "refusing to send the API key over plain http to sessions.example.com (flag --api-url)" in refused.stderr
     assert "--allow-http" in refused.stderr
     assert fake.connections == 0
     allowed = cli("start", "--api-url", "http://sessions.example.com", "--allow-http", "-o", "none", env=env)
@@ -389,12 +389,36 @@ def test_tls_is_verified_and_not_retried(cli: Invoker, tls_server: FakeServer) -
     assert tls_server.requests == []  # the key never left
 
 
-@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"])
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"])
 def test_private_ca_from_the_environment(cli: Invoker, tls_server: FakeServer, certificate: tuple[Path, Path], variable: str) -> None:
     env = {"HH_API_URL": tls_server.url, "HH_API_KEY": API_KEY, variable: str(certificate[0])}
     result = cli("start", "-o", "id", env=env)
     assert result.exit_code == 0, result.stderr
     assert tls_server.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
+
+
+def test_a_ca_directory_and_an_upper_case_scheme(cli: Invoker, tls_server: FakeServer, certificate: tuple[Path, Path], tmp_path: Path) -> None:
+    digest = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(certificate[0])], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    hashed = tmp_path / "certs"
+    hashed.mkdir()
+    shutil.copy(certificate[0], hashed / f"{digest}.0")  # a c_rehash'd directory, as /etc/ssl/certs
+    url = tls_server.url.replace("https://", "HTTPS://")
+    result = cli("start", "-o", "id", env={"HH_API_URL": url, "HH_API_KEY": API_KEY, "REQUESTS_CA_BUNDLE": str(hashed)})
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_proxy_that_drips_its_tunnel_answer_meets_the_deadline(cli: Invoker) -> None:
+    from tests.fakeserver import Drip
+
+    with FakeServer([Drip(interval=0.2, seconds=40, where="headers")]) as proxy:
+        env = {"HH_API_KEY": API_KEY, "HTTPS_PROXY": proxy.url, "NO_PROXY": "", "no_proxy": "", "HH_MAX_RETRIES": "0"}
+        started = time.monotonic()
+        result = cli("start", "--api-url", "https://api.example.test", "--timeout", "1", env=env)
+        took = time.monotonic() - started
+        assert proxy.requests and proxy.requests[0].method == "CONNECT"
+    assert result.exit_code == 5, result.stderr
+    assert "no complete answer within 2 s" in result.stderr and took < 10
 
 
 def test_set_api_key_prompts_hidden_on_a_terminal(isolated_home: Path) -> None:
@@ -447,6 +471,8 @@ def test_a_loopback_url_is_sent_directly_whatever_the_proxy_variables_say(cli: I
         ("https://10.1.2.3", {"https_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, None),
         ("https://api.example.com:8443", {"https_proxy": "http://p:1", "no_proxy": "api.example.com:443"}, "http://p:1"),
         ("https://api.example.com", {"http_proxy": "http://p:1"}, None),
+        ("https://api.example.com", {"https_proxy": "", "HTTPS_PROXY": "http://p:1"}, None),  # empty lower case: none
+        ("https://api.example.com", {"all_proxy": "", "ALL_PROXY": "http://p:1"}, None),
     ],
 )
 def test_which_proxy(url: str, environ: dict[str, str], expected: str | None) -> None:
