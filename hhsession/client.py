@@ -578,6 +578,7 @@ class Client:
         records: Iterable[Record | Mapping[str, Any]],
         *,
         workers: int = 8,
+        processes: int | None = None,
         rate: float | None = None,
         shard: tuple[int, int] | None = None,
         new_ids: bool = False,
@@ -591,7 +592,9 @@ class Client:
     ) -> ReplaySummary:
         """Start one session per record, concurrently; see ``hhsession.replay``.
 
-        ``records``: dicts, or ``hhsession.read_records(paths)``. With a
+        ``records``: dicts, or ``hhsession.read_records(paths)`` (whose files
+        several ``processes`` can share: by default one, or up to 4 for large
+        inputs, each with its share of the ``workers``). With a
         ``journal`` the run is resumable and never starts a second session for
         a record. Failed records do not raise (see the summary, and
         ``failures``); a failure that stops the run (no key, a refused key, a
@@ -608,9 +611,11 @@ class Client:
             raise InvalidInput(f"replay(shard=...): {shard!r} must be (K, N) with 0 <= K < N, e.g. (0, 4)")
         if rate is not None and not (isinstance(rate, int | float) and rate > 0):
             raise InvalidInput(f"replay(rate=...): {rate!r} must be a number of sessions per second above 0")
+        if processes is not None and (isinstance(processes, bool) or not isinstance(processes, int) or processes < 1):
+            raise InvalidInput(f"replay(processes=...): {processes!r} must be a whole number from 1")
         options = ReplayOptions(
-            workers=workers, rate=rate, shard=shard, new_ids=new_ids, fail_fast=fail_fast, dry_run=dry_run,
-            lenient=lenient, overrides=overrides,
+            workers=workers, processes=processes, rate=rate, shard=shard, new_ids=new_ids, fail_fast=fail_fast,
+            dry_run=dry_run, lenient=lenient, overrides=overrides,
         )
         return run_replay(
             self, records, options,

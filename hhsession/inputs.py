@@ -11,6 +11,7 @@ import codecs
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -140,7 +141,24 @@ def check_inputs(paths: list[str]) -> None:
             open_input(path).close()
 
 
-def read_records(paths: Iterable[str], stdin: BinaryIO | None) -> Iterator[Record]:
+class InputRecords:
+    """The records of some inputs, read on iteration; knows its paths (several processes
+    of one replay each read the files themselves)."""
+
+    def __init__(self, paths: Iterable[str], stdin: BinaryIO | None) -> None:
+        self.paths = list(paths)
+        self.stdin = stdin
+
+    def __iter__(self) -> Iterator[Record]:
+        return _read_all(self.paths, self.stdin)
+
+    @property
+    def files_only(self) -> bool:
+        """Every input is a regular file (not standard input, a pipe or a device)."""
+        return bool(self.paths) and all(path != "-" and os.path.isfile(path) for path in self.paths)
+
+
+def read_records(paths: Iterable[str], stdin: BinaryIO | None = None) -> InputRecords:
     """Every record of every input, in order, one at a time.
 
     An input is JSON Lines or one JSON array (told by its first character that
@@ -149,6 +167,10 @@ def read_records(paths: Iterable[str], stdin: BinaryIO | None) -> Iterator[Recor
     damaged array) ends that input with one such record, and the next input
     follows.
     """
+    return InputRecords(paths, stdin)
+
+
+def _read_all(paths: list[str], stdin: BinaryIO | None) -> Iterator[Record]:
     index = 0
     for path in paths:
         if path == "-":

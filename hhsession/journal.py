@@ -119,8 +119,12 @@ class Journal:
     success that was not written yet is sent again with the same session id.
     """
 
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+    def __init__(self, path: Path, *, create: bool = True, readonly: bool = False, load_done: bool = True) -> None:
+        """``readonly``: load, never write (the sending processes of a run). ``load_done``:
+        build the done set (the writing process of a run that others send for needs none)."""
         self.path = path
+        self.readonly = readonly
+        self.load_done = load_done
         self.done = DoneSet()
         self.run = ""
         self.version = VERSION
@@ -186,8 +190,10 @@ class Journal:
                     continue
                 if isinstance(entry.get("input"), str):
                     self._inputs[entry["input"]] = (str(entry.get("path", "")), str(entry.get("fingerprint", "")))
-                elif entry.get("status") == "ok" and isinstance(entry.get("key"), str):
+                elif self.load_done and entry.get("status") == "ok" and isinstance(entry.get("key"), str):
                     self.done.add(entry["key"], str(entry.get("session_id") or ""))
+        if self.readonly:
+            return
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             if keep != os.fstat(self._fd).st_size:
@@ -251,6 +257,11 @@ class Journal:
             if self._fd is not None:
                 self._write({"input": ident, "path": real, "fingerprint": fingerprint})
                 os.fsync(self._fd)  # derived ids hang on this line too
+
+    def identify(self, paths: list[str]) -> None:
+        """Give every input its id now (written down), so that processes loading the journal later agree."""
+        for path in paths:
+            self._input_id(path)
 
     def session_id_for(self, key: str) -> str:
         """The session id this run gives a record without one: the same in every run."""

@@ -154,6 +154,9 @@ class ReplayOptions:
     #: all its retries): a server or network that is down would otherwise grind
     #: through every record. None: 3 per worker, at least 10.
     max_unreachable: int | None = None
+    #: Processes that send (each with workers / processes threads); None: chosen
+    #: by the size of the input (see ``fanout.processes_for``); 1: this one alone.
+    processes: int | None = None
 
 
 class _Results:
@@ -200,9 +203,13 @@ def run_replay(
     no key, a transport that would leak it, an unwritable failures file, a file
     that is not a journal.
     """
+    from .fanout import processes_for
+
+    processes = processes_for(records, options)
     if not options.dry_run:
         client.check_ready()
-        client._reserve_connections(options.workers)
+        if processes == 1:
+            client._reserve_connections(options.workers)
     failures_file = None
     if failures is not None and not options.dry_run:
         try:
@@ -210,15 +217,21 @@ def run_replay(
         except OSError as exc:
             raise InvalidInput(f"--failures {failures}: cannot write it ({exc.strerror}); check the path") from None
     try:
-        run_journal = Journal(journal, create=not options.dry_run) if journal is not None else None
+        # With several sending processes, they skip what is done; this one only writes.
+        run_journal = Journal(journal, create=not options.dry_run, load_done=processes == 1) if journal is not None else None
+        if run_journal is not None and processes > 1:
+            run_journal.identify(records.paths)  # type: ignore[attr-defined]
     except BaseException:
         if failures_file is not None:
             failures_file.close()
         raise
     results = _Results(run_journal, failures_file, client.api_key, on_result, options.dry_run)
-    replay = Replay(client, options, run_journal, RateLimiter(options.rate) if options.rate else None)
+    replay = Replay(client, options, run_journal, RateLimiter(options.rate) if options.rate and processes == 1 else None)
     try:
-        summary = replay.run(_as_records(records), results.write)
+        if processes > 1:
+            summary = _fan_out(replay, records, processes, results.write)
+        else:
+            summary = replay.run(_as_records(records), results.write)
     except KeyboardInterrupt:
         _ignore_further_interrupts()  # a second Ctrl-C must not cut the flush of the journal short
         raise ReplayInterrupted(replay.summary) from None
@@ -236,6 +249,19 @@ def run_replay(
         replay.fatal.summary = summary
         raise replay.fatal
     return summary
+
+
+def _fan_out(replay: Replay, records: Any, processes: int, on_outcome: Callable[[Outcome], None]) -> ReplaySummary:
+    from .fanout import run_with_processes
+
+    started = time.monotonic()
+    try:
+        run_with_processes(replay, records, processes, on_outcome, verbose=replay.client._log is not None)
+    finally:
+        replay.summary.elapsed = time.monotonic() - started
+    if replay.fatal is not None:
+        replay.summary.stopped = "every further request would fail the same way (see below)"
+    return replay.summary
 
 
 def _ignore_further_interrupts() -> None:
@@ -263,15 +289,43 @@ class Replay:
     """Workers that pull records from one iterator and write their outcomes in one place."""
 
     def __init__(self, client: Client, options: ReplayOptions, journal: Journal | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, stop: Any = None) -> None:
         self.client = client
         self.options = options
         self.journal = journal
         self.limiter = limiter
-        self.stop = threading.Event()
+        #: Set to stop the run: a threading.Event, or a multiprocessing one shared by processes.
+        self.stop = stop if stop is not None else threading.Event()
         self.fatal: HHSessionError | None = None
         #: Counted as results arrive, so an interrupted run can still say where it got to.
         self.summary = ReplaySummary(dry_run=options.dry_run)
+        #: Take Ctrl-C on the main thread (False in the sending processes of a run: their parent does).
+        self.catch_interrupts = True
+        self._unreachable = 0
+        self._done_lock = threading.Lock()
+
+    def deliver(self, outcome: Outcome, on_outcome: Callable[[Outcome], None]) -> None:
+        """Count an outcome, write it, and stop the run when it says to (--fail-fast, a dead server)."""
+        options, summary = self.options, self.summary
+        with self._done_lock:
+            summary.counts[outcome.status] += 1
+            if outcome.note:
+                summary.existed += 1
+            on_outcome(outcome)
+            if options.fail_fast and outcome.status in ("failed", "invalid") and not self.stop.is_set():
+                self.stop.set()
+                summary.stopped = f"--fail-fast: {outcome.record.location} {outcome.status}"
+            if outcome.unreachable:
+                self._unreachable += 1
+            elif outcome.status == "ok":
+                self._unreachable = 0
+            limit = options.max_unreachable or max(10, 3 * options.workers)
+            if self._unreachable >= limit and self.fatal is None:
+                self.fatal = NetworkError(
+                    f"{self._unreachable} records in a row could not reach the server (the last: {outcome.error}); "
+                    f"stopped; run the same command later to resume (with --journal, nothing is sent twice)"
+                )
+                self.stop.set()
 
     # ---------------------------------------------------------------- per record
 
@@ -342,31 +396,10 @@ class Replay:
         started = time.monotonic()
         source = iter(records)
         take_lock = threading.Lock()
-        done_lock = threading.Lock()
-        limit = options.max_unreachable or max(10, 3 * options.workers)
-        unreachable = 0
         errors: list[BaseException] = []
 
         def deliver(outcome: Outcome) -> None:
-            nonlocal unreachable
-            with done_lock:
-                summary.counts[outcome.status] += 1
-                if outcome.note:
-                    summary.existed += 1
-                on_outcome(outcome)
-                if options.fail_fast and outcome.status in ("failed", "invalid") and not self.stop.is_set():
-                    self.stop.set()
-                    summary.stopped = f"--fail-fast: {outcome.record.location} {outcome.status}"
-                if outcome.unreachable:
-                    unreachable += 1
-                elif outcome.status == "ok":
-                    unreachable = 0
-                if unreachable >= limit and self.fatal is None:
-                    self.fatal = NetworkError(
-                        f"{unreachable} records in a row could not reach the server (the last: {outcome.error}); "
-                        f"stopped; run the same command later to resume (with --journal, nothing is sent twice)"
-                    )
-                    self.stop.set()
+            self.deliver(outcome, on_outcome)
 
         def take() -> Prepared | None:
             """The next record to send; records that need no sending are delivered on the way."""
@@ -407,7 +440,7 @@ class Replay:
         def on_interrupt(signum: int, frame: Any) -> None:
             interrupted[0] = True
 
-        previous = _take_sigint(on_interrupt)
+        previous = _take_sigint(on_interrupt) if self.catch_interrupts else None
         try:
             if options.dry_run:
                 while not interrupted[0] and (item := take()) is not None:
@@ -425,8 +458,10 @@ class Replay:
                 raise KeyboardInterrupt
             if errors:
                 raise errors[0]
+        except BaseException:
+            self.stop.set()  # workers still running stop taking records (not on a clean end: the
+            raise  # stop may be shared by the other processes of the run, which go on)
         finally:
-            self.stop.set()
             summary.elapsed = time.monotonic() - started
             if previous is not None:
                 # After a Ctrl-C, further ones are ignored until the journal is flushed and the run has said so.

@@ -1,0 +1,237 @@
+"""One replay, several processes (SPEC §3 replay; issue 10): for inputs too many for one core.
+
+One process sends about 2,000 sessions a second whatever its number of
+threads: the HTTP work of each request holds Python's one interpreter lock.
+Several sending processes multiply that. The design keeps every guarantee of
+a one-process run:
+
+- each sending process reads the same input files itself and takes its own
+  slice of the records (``--shard`` composed: K + N*p of N*P), so records are
+  never passed between processes, and memory stays flat in each;
+- only this process writes: the journal, the failures file, the results, the
+  progress; the sending processes report each outcome over a pipe, and load
+  the journal read-only (the inputs' ids are written down before they start);
+- a 429 pauses every process (a shared ``Gate``), ``--rate`` is shared too,
+  and one stop event ends them all (``--fail-fast``, a refused key, a dead
+  server, Ctrl-C);
+- they ignore Ctrl-C (this process handles it), and end by themselves when
+  this process dies (their next report finds the pipe closed).
+
+The key reaches them through the pipe that starts them, never in argv or the
+environment.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import AuthError, HHSessionError, InvalidInput, NetworkError
+from .inputs import InputRecords, Record
+
+if TYPE_CHECKING:
+    from .replay import Outcome, Replay, ReplayOptions
+
+#: Below this much input, one process is quicker than starting more (about 0.2 s each).
+MIN_BYTES_FOR_PROCESSES = 256 * 1024
+MAX_PROCESSES = 4
+
+
+def processes_for(records: Any, options: ReplayOptions) -> int:
+    """How many processes send: ``options.processes``, else by the input (1 unless it is worth it)."""
+    files = isinstance(records, InputRecords) and records.files_only
+    if not files or options.dry_run:
+        return 1
+    if options.processes is not None:
+        return max(1, min(options.processes, options.workers))
+    cpus = os.cpu_count() or 1
+    if cpus < 2 or options.workers < 2 or (options.rate is not None and options.rate < 500):
+        return 1
+    try:
+        size = sum(os.path.getsize(path) for path in records.paths)
+    except OSError:
+        return 1
+    return 1 if size < MIN_BYTES_FOR_PROCESSES else min(cpus, MAX_PROCESSES, options.workers)
+
+
+@dataclass
+class _Child:
+    """What a sending process needs (pickled to it by ``spawn``)."""
+
+    client: dict[str, Any]
+    paths: list[str]
+    options: ReplayOptions
+    journal: str | None
+    verbose: bool
+
+
+def run_with_processes(
+    replay: Replay, records: InputRecords, processes: int, on_outcome: Callable[[Outcome], None], verbose: bool
+) -> None:
+    """Run ``replay`` with ``processes`` sending processes; outcomes are written here, through ``replay.deliver``."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    client, options = replay.client, replay.options
+    user_k, user_n = options.shard or (0, 1)
+    per_process = max(1, -(-options.workers // processes))
+    gate = context.Value("d", 0.0)
+    rate = context.Value("d", time.monotonic()) if options.rate else None
+    replay.stop = context.Event()  # one stop for every process
+    settings = {
+        "api_key": client.api_key, "api_url": client.api_url, "timeout": client.timeout,
+        "max_retries": client.retry.max_retries, "source": client.source, "allow_http": client.allow_http,
+        "connect_timeout": client.connect_timeout, "environ": dict(client.environ), "url_origin": client.url_origin,
+    }
+    pipes: dict[Connection, Any] = {}
+    interrupted = [False]
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        interrupted[0] = True
+
+    main = threading.current_thread() is threading.main_thread()
+    # Started with Ctrl-C ignored, they never see one (not even while starting): this process stops them.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        for p in range(processes):
+            mine = replace(options, workers=per_process, shard=(user_k + user_n * p, user_n * processes),
+                           fail_fast=False, max_unreachable=1 << 30, processes=1)
+            spec = _Child(settings, records.paths, mine, str(replay.journal.path) if replay.journal else None, verbose)
+            reader, writer = context.Pipe(duplex=False)
+            process = context.Process(target=_child_main, args=(spec, writer, replay.stop, gate, rate),
+                                      name=f"hhsession-replay-{p}", daemon=True)
+            process.start()
+            writer.close()
+            pipes[reader] = process
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, on_interrupt)  # a flag, no exception inside a lock; a second one: nothing
+    error: BaseException | None = None
+    try:
+        while pipes and not interrupted[0]:
+            for conn in _ready(pipes, 0.1):
+                kind, data = _receive(conn)
+                if kind == "outcome":
+                    replay.deliver(_outcome(data), on_outcome)
+                elif kind == "warn":
+                    client.warn(str(data))
+                elif kind == "log":
+                    client._say(str(data))
+                elif kind == "fatal":
+                    replay.fatal = replay.fatal or _error(*data)
+                    replay.stop.set()
+                elif kind == "error":
+                    error = error or RuntimeError(f"a sending process failed: {data}")
+                    replay.stop.set()
+                if kind in ("done", "gone", "error"):
+                    process = pipes.pop(conn)
+                    process.join(5)
+                    if kind == "gone" and process.exitcode not in (0, None) and error is None:
+                        error = RuntimeError(f"a sending process ended with exit code {process.exitcode}")
+                        replay.stop.set()
+        if interrupted[0]:
+            raise KeyboardInterrupt
+        if error is not None:
+            raise error
+    finally:
+        replay.stop.set()
+        deadline = time.monotonic() + 2.0  # their requests in flight, reported and written down
+        while pipes and time.monotonic() < deadline:
+            for conn in _ready(pipes, 0.1):
+                kind, data = _receive(conn)
+                if kind == "outcome":
+                    try:
+                        replay.deliver(_outcome(data), on_outcome)  # the journal line is written first
+                    except Exception:  # noqa: BLE001 - stdout closed, say: what matters is written
+                        pass
+                elif kind in ("done", "gone", "error"):
+                    pipes.pop(conn)
+        for conn, process in pipes.items():
+            process.terminate()
+            conn.close()
+        if main:
+            signal.signal(signal.SIGINT, signal.SIG_IGN if interrupted[0] else previous)
+
+
+def _ready(pipes: dict[Connection, Any], timeout: float) -> list[Connection]:
+    return [conn for conn in wait(list(pipes), timeout=timeout) if isinstance(conn, Connection)]
+
+
+def _receive(conn: Connection) -> tuple[str, Any]:
+    try:
+        kind, data = conn.recv()
+    except (EOFError, OSError):
+        return "gone", None
+    return str(kind), data
+
+
+def _child_main(spec: _Child, conn: Connection, stop: Any, gate: Any, rate: Any) -> None:
+    """A sending process: its slice of the records, each outcome reported to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .client import Client
+    from .journal import Journal
+    from .replay import Replay
+    from .retry import Gate, RateLimiter
+
+    def report(kind: str, data: Any) -> None:
+        conn.send((kind, data))
+
+    try:
+        client = Client(**spec.client, warn=lambda message: report("warn", message),
+                        log=(lambda message: report("log", message)) if spec.verbose else None)
+        client.gate = Gate(clock=client.retry.clock, sleep=client.retry.sleep, shared=gate)
+        client._reserve_connections(spec.options.workers)
+        journal = Journal(Path(spec.journal), create=False, readonly=True) if spec.journal else None
+        limiter = RateLimiter(spec.options.rate, shared=rate) if spec.options.rate else None
+        replay = Replay(client, spec.options, journal, limiter, stop=stop)
+        replay.catch_interrupts = False
+        from .inputs import read_records
+
+        replay.run(read_records(spec.paths), lambda outcome: report("outcome", _slim(outcome)))
+        if replay.fatal is not None:
+            report("fatal", (type(replay.fatal).__name__, replay.fatal.message))
+        report("done", None)
+    except (BrokenPipeError, EOFError, OSError):
+        pass  # the parent is gone: nothing to report to
+    except BaseException as exc:  # noqa: BLE001 - said to the parent, which says it once
+        try:
+            report("error", f"{type(exc).__name__}: {exc}")
+        except OSError:
+            pass
+    finally:
+        conn.close()
+
+
+def _slim(outcome: Outcome) -> dict[str, Any]:
+    """An outcome as it crosses the pipe: what the results, the journal and the failures file need."""
+    record = outcome.record
+    keep_record = outcome.status in ("failed", "invalid")
+    return {
+        "index": record.index, "location": record.location, "path": record.path, "line": record.line,
+        "element": record.element, "text": record.text if keep_record and record.value is None else "",
+        "value": record.value if keep_record else None, "status": outcome.status, "session_id": outcome.session_id,
+        "error": outcome.error, "http_status": outcome.http_status, "unreachable": outcome.unreachable,
+        "note": outcome.note, "warnings": outcome.warnings, "key": outcome.key,
+        "sent_id": (outcome.payload or {}).get("session_id") if outcome.status == "failed" else None,
+    }
+
+
+def _outcome(data: dict[str, Any]) -> Outcome:
+    from .replay import Outcome
+
+    record = Record(data["index"], data["location"], data["path"], data["line"], data["element"], data["text"],
+                    value=data["value"])
+    return Outcome(record, data["status"], data["session_id"], data["error"], http_status=data["http_status"],
+                   payload={"session_id": data["sent_id"]} if data["sent_id"] else None,
+                   unreachable=data["unreachable"], note=data["note"], warnings=data["warnings"], key=data["key"])
+
+
+def _error(kind: str, message: str) -> HHSessionError:
+    cls = {"AuthError": AuthError, "InvalidInput": InvalidInput, "NetworkError": NetworkError}.get(kind, HHSessionError)
+    return cls(message)
