@@ -14,7 +14,6 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from .errors import InvalidInput
@@ -113,18 +112,55 @@ def expect_object(value: Any, origin: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- records of a replay
 
 
-@dataclass
-class Record:
-    """One record of a replay input, read but not yet built into a payload."""
+_UNPARSED: Any = object()
 
-    index: int  # position across all inputs, from 0 (what --shard divides)
-    location: str  # "file:line", as shown to people (the "source" of result lines)
-    path: str  # the input as given on the command line; "-" for standard input
-    line: int  # the line it starts on
-    element: int | None  # its position in a JSON array; None in JSON Lines (the line is its position)
-    text: str  # the record's JSON text
-    value: Any = None
-    error: str | None = None
+
+class Record:
+    """One record of a replay input, read but not yet built into a payload.
+
+    A line of JSON Lines is parsed when its ``value`` (or ``error``) is first
+    asked for: a record another shard or process takes is never parsed here.
+    """
+
+    __slots__ = ("index", "location", "path", "line", "element", "text", "_value", "_error")
+
+    def __init__(self, index: int, location: str, path: str, line: int, element: int | None, text: str,
+                 value: Any = None, error: str | None = None, parse: bool = False) -> None:
+        self.index = index  # position across all inputs, from 0 (what --shard divides)
+        self.location = location  # "file:line", as shown to people (the "source" of result lines)
+        self.path = path  # the input as given on the command line; "-" for standard input
+        self.line = line  # the line it starts on
+        self.element = element  # its position in a JSON array; None in JSON Lines (the line is its position)
+        self.text = text  # the record's JSON text
+        self._value = _UNPARSED if parse else value
+        self._error = error
+
+    def __repr__(self) -> str:
+        return f"Record({self.location!r}, index={self.index})"
+
+    def _parse(self) -> None:
+        self._value = None
+        try:
+            self._value = parse_json(self.text, self.location)
+        except InvalidInput as exc:
+            self._error = exc.message.removeprefix(f"{self.location}: ")
+            if self.text.startswith("{") and not self.text.endswith("}"):
+                self._error += (
+                    " (JSON Lines holds one whole object per line; for one pretty-printed object "
+                    "use hhsession start -f, for many put them in a JSON array)"
+                )
+
+    @property
+    def value(self) -> Any:
+        if self._value is _UNPARSED:
+            self._parse()
+        return self._value
+
+    @property
+    def error(self) -> str | None:
+        if self._value is _UNPARSED:
+            self._parse()
+        return self._error
 
     @property
     def digest(self) -> str:
@@ -275,20 +311,7 @@ def _read_lines(stream: _Input, path: str, label: str, line: int, run: int) -> I
             continue
         if not text:
             continue
-        yield _parsed(Record(0, source, path, line, None, text))
-
-
-def _parsed(record: Record) -> Record:
-    try:
-        record.value = parse_json(record.text, record.location)
-    except InvalidInput as exc:
-        record.error = exc.message.removeprefix(f"{record.location}: ")
-        if record.text.startswith("{") and not record.text.endswith("}"):
-            record.error += (
-                " (JSON Lines holds one whole object per line; for one pretty-printed object "
-                "use hhsession start -f, for many put them in a JSON array)"
-            )
-    return record
+        yield Record(0, source, path, line, None, text, parse=True)
 
 
 class _BrokenArray(Exception):
