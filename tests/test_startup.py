@@ -33,7 +33,7 @@ def test_requests_is_not_imported(args: list[str]) -> None:
     assert "requests" not in modules and "urllib3" not in modules
 
 
-@pytest.mark.parametrize("args", [["--version"], ["start", "-n", "x", "--dry-run"]])
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["start", "--help"], ["start", "-n", "x", "--dry-run"]])
 def test_rich_and_pydantic_are_not_imported(args: list[str]) -> None:
     modules = imported_modules(args)
     assert "rich" not in modules

@@ -27,10 +27,12 @@ Environment: HH_PROJECT_API_KEY (or HH_API_KEY), HH_DATA_PLANE_URL (or HH_API_UR
 HH_API_TIMEOUT, HH_MAX_RETRIES, HH_SOURCE, HHSESSION_PROFILE, HHSESSION_CONFIG.
 """
 EPILOG = (
-    "Examples:\n\n"
-    "  hhsession start --name nightly-eval -m branch=main\n\n"
-    "  echo '{\"session_name\": \"etl\"}' | hhsession start -f - -o id\n\n"
-    "  hhsession replay recorded.jsonl --journal replay.journal\n\n"
+    "Examples:\n\n\b\n"
+    "  hhsession start --name nightly-eval -m branch=main\n"
+    "  echo '{\"session_name\": \"etl\"}' | hhsession start -f - -o id\n"
+    "  hhsession exec --name build -- make test\n"
+    "  hhsession end \"$HH_SESSION_ID\" --outputs result=passed\n"
+    "  hhsession replay recorded.jsonl --journal replay.journal\n"
     "  hhsession emulator --port 8787"
 )
 
@@ -74,6 +76,8 @@ app = typer.Typer(
     epilog=EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help (click's): readable at 80 columns, examples kept as written, and no rich to import.
+    rich_markup_mode=None,
     # Our own --install-completion writes the static scripts of completions/.
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -145,7 +149,7 @@ app.command(
 )(exec_module.exec_command)
 app.command(epilog=replay.EPILOG)(replay.replay)
 
-config_app = typer.Typer(name="config", help=config.HELP, epilog=config.EPILOG, no_args_is_help=True)
+config_app = typer.Typer(name="config", help=config.HELP, epilog=config.EPILOG, no_args_is_help=True, rich_markup_mode=None)
 config_app.command("set")(config.config_set)
 config_app.command("get")(config.config_get)
 config_app.command("unset")(config.config_unset)

@@ -12,10 +12,10 @@ from .common import load_config, run_command
 
 HELP = "Read and write the config file: keys, URLs and profiles."
 EPILOG = (
-    "Examples:\n\n"
-    "  hhsession config set api_key                    # a hidden prompt\n\n"
-    "  hhsession config set api_url https://hh.internal.example --profile staging\n\n"
-    "  hhsession config use staging\n\n"
+    "Examples:\n\n\b\n"
+    "  hhsession config set api_key                # a hidden prompt\n"
+    "  hhsession config set api_url https://hh.example --profile staging\n"
+    "  hhsession config use staging\n"
     "  hhsession config list"
 )
 
@@ -55,12 +55,10 @@ def config_set(
 
     Examples:
 
-      hhsession config set api_key                 # a hidden prompt
-
-      pass show honeyhive | hhsession config set api_key     # or standard input
-
-      hhsession config set api_url https://api.dp1.us.honeyhive.ai --profile prod
-
+    \b
+      hhsession config set api_key             # a hidden prompt
+      pass show honeyhive | hhsession config set api_key   # standard input
+      hhsession config set api_url https://hh.example --profile prod
       hhsession config set source ci
     """
 

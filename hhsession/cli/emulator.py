@@ -13,13 +13,11 @@ from .common import run_command
 
 EPILOG = """Examples:
 
-  hhsession emulator                       # http://127.0.0.1:8787, sessions in memory
-
-  hhsession emulator --port 0 --db sessions.sqlite > emulator.env &   # then: source emulator.env
-
+\b
+  hhsession emulator            # http://127.0.0.1:8787, in memory
+  hhsession emulator --port 0 --db s.sqlite > hh.env &   # source hh.env
   HH_EMULATOR_TOKEN=secret hhsession emulator --port 0
-
-  hhsession emulator --fail-rate 0.3 --fail-status 503 --retry-after 1 --latency 200 --seed 1
+  hhsession emulator --fail-rate 0.3 --retry-after 1 --latency 200
 """
 
 

@@ -35,13 +35,11 @@ from .common import (
 
 EPILOG = """Examples:
 
-  hhsession end                              # the session of $HH_SESSION_ID, ended now
-
+\b
+  hhsession end                    # $HH_SESSION_ID, ended now
   hhsession end "$HH_SESSION_ID" --outputs result=passed -m exit_code:=0
-
-  hhsession end 3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17 --end-time now --feedback rating:=5
-
-  hhsession end --start-time now-90s --dry-run   # print the update, send nothing
+  hhsession end "$ID" --end-time now --feedback rating:=5
+  hhsession end --start-time now-90s --dry-run   # print it, send nothing
 
 In CI: `hhsession start -o env >> "$GITHUB_ENV"` in one step exports
 HH_SESSION_ID and HH_SESSION_START_TIME; `hhsession end` in a later step

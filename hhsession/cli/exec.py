@@ -41,10 +41,9 @@ from .common import (
 
 EPILOG = """Examples:
 
+\b
   hhsession exec -- make test
-
-  hhsession exec --name nightly-eval -m branch=main -- python eval.py --model gpt
-
+  hhsession exec --name nightly-eval -m branch=main -- python eval.py
   hhsession exec --strict --end-metadata stage=deploy -- ./deploy.sh
 
 The command runs with HH_SESSION_ID, HH_SESSION_EVENT_ID and

@@ -44,13 +44,11 @@ if TYPE_CHECKING:
 
 EPILOG = """Examples:
 
-  hhsession replay sessions.jsonl --journal replay.journal --failures failed.jsonl
-
-  cat export.json | hhsession replay --source backfill -m replayed:=true -o none
-
-  hhsession replay big.jsonl --workers 16 --rate 50 --shard 0/4 --journal shard0.journal
-
-  hhsession replay failed.jsonl --dry-run          # validate, print payloads, send nothing
+\b
+  hhsession replay sessions.jsonl --journal j.jsonl --failures failed.jsonl
+  cat export.json | hhsession replay --source backfill -m replayed:=true
+  hhsession replay big.jsonl --workers 16 --rate 50 --shard 0/4 --journal j0
+  hhsession replay failed.jsonl --dry-run     # validate, print, send nothing
 
 Ctrl-C, a crash or a lost network: run the same command with the same
 --journal; only what is left is sent, and no record gets a second session.

@@ -41,14 +41,11 @@ from .common import (
 
 EPILOG = """Examples:
 
+\b
   hhsession start --name nightly-eval --source ci -m branch=main -m run:=42
-
   hhsession start -f session.json --end-time now
-
   echo '{"session_name": "etl"}' | hhsession start -f - -o id
-
   hhsession start --name deploy -o env >> "$GITHUB_ENV"
-
   hhsession start --name try --start-time now-5m --duration 90s --dry-run
 
 Times: Unix ms, 1764151200s, 2026-11-26T10:00:00Z (no offset = local), now, now-5m.
