@@ -657,7 +657,7 @@ def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any]) 
         return None
     return (
         f"session {sent_id} already existed: the server kept its {', '.join(differing)} and merged only "
-        f"metadata and user_properties; use a new --session-id (or none) to start a new session"
+        f"metadata and user_properties"
     )
 
 

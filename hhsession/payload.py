@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import InvalidInput
 from .inputs import MAX_INPUT_BYTES
-from .times import Clock, Number, json_type, parse_duration, parse_time
+from .times import Clock, Number, format_time, json_type, parse_duration, parse_time
 
 __all__ = ["MAX_INPUT_BYTES", "build_session", "build_update", "Overrides", "BuiltSession", "BuiltUpdate"]
 
@@ -326,7 +326,8 @@ def build_session(
     if end is not None and end < start:
         why = " (start_time defaulted to now; pass --start-time)" if start_defaulted else ""
         raise InvalidInput(
-            f"{where('end_time')}: end_time {end} is before start_time {start}{why}; "
+            f"{where('end_time')}: end_time {end} ({format_time(end)}) is before start_time {start} "
+            f"({format_time(start)}){why}; "
             f"check the order or the units"
         )
     if end is not None:
@@ -411,7 +412,8 @@ def build_update(
     start = None if start_time is None else whole_ms(parse_time(start_time, start_origin, clock=clock))
     if start is not None and end < start:
         raise InvalidInput(
-            f"{where('end_time')}: end_time {end} is before the session's start {start}; "
+            f"{where('end_time')}: end_time {end} ({format_time(end)}) is before the session's start {start} "
+            f"({format_time(start)}); "
             f"check --end-time, --start-time or HH_SESSION_START_TIME"
         )
     if "duration" in merged:

@@ -131,8 +131,9 @@ class ReplaySummary:
                     f"{self.counts['invalid']} invalid, {self.counts['skipped']} skipped; nothing sent")
         parts = ", ".join(f"{n} {name}" for name, n in self.counts.items() if n or name == "ok")
         if self.existed:
-            parts += (f" ({self.existed} of the ok already existed on the server: only their metadata and "
-                      f"user_properties were merged; --new-ids starts new sessions)")
+            parts += (f" ({self.existed} of the ok already existed on the server with other values: only their "
+                      f"metadata and user_properties were merged; if they were meant as new sessions, replay "
+                      f"with --new-ids)")
         rate = self.counts["ok"] / self.elapsed if self.elapsed > 0 else 0.0
         line = f"replay: {self.total} records: {parts} in {self.elapsed:.1f} s ({rate:.0f}/s)"
         if self.stopped:

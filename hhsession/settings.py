@@ -103,7 +103,7 @@ def validate_value(key: str, raw: Any, where: str) -> Any:
         except (TypeError, ValueError):
             value = math.nan
         if isinstance(raw, bool) or not (0 < value <= 3600):
-            raise InvalidInput(f"{where}: timeout {raw!r} must be a number of seconds between 0 and 3600, e.g. 30")
+            raise InvalidInput(f"{where}: timeout {raw!r} must be more than 0 and at most 3600 seconds, e.g. 30")
         return value
     if key == "max_retries":
         try:
@@ -169,7 +169,10 @@ class Settings:
         lines.append(f"config file: {self.config_path}")
         for key in KEYS:
             value = getattr(self, key)
-            shown = "(none)" if value is None else shown_value(key, value)
+            if key == "source" and value is None:
+                shown = '"unknown" (as the server would fill it in)'
+            else:
+                shown = "(none)" if value is None else shown_value(key, value)
             lines.append(f"{key}: {shown} ({self.origins.get(key, 'built-in default')})")
         lines.append(f"connect timeout: {self.connect_timeout:g} s")
         return lines

@@ -142,7 +142,7 @@ REJECTIONS = [
     ({"start_time": "tomorrow"}, "f.json: start_time: cannot read 'tomorrow' as a time", ""),
     ({"start_time": 1764151200}, "looks like Unix seconds", "1764151200s"),
     ({"end_time": 1764151200}, "end_time: 1764151200 looks like Unix seconds", ""),
-    ({"start_time": T0, "end_time": T0 - 1}, "end_time: end_time 1764151199999 is before start_time 1764151200000", ""),
+    ({"start_time": T0, "end_time": T0 - 1}, "end_time: end_time 1764151199999 (", "is before start_time 1764151200000 ("),
     ({"end_time": T0}, "(start_time defaulted to now; pass --start-time)", ""),
     ({"start_time": T0, "end_time": T0 + 1000, "duration": 5000}, "duration 5000 ms does not match end_time - start_time = 1000 ms", ""),
     ({"duration": "-1s"}, "duration: -1s is negative", ""),
@@ -219,3 +219,13 @@ def test_times_are_sent_as_whole_milliseconds(start: Any, end: Any, expected: tu
 def test_a_start_derived_from_end_and_duration_is_whole() -> None:
     payload = build(document={"end_time": T0 + 1000, "duration": 0.6})
     assert payload["start_time"] == T0 + 999 and payload["duration"] == 0.6  # a duration stays a number
+
+
+def test_times_in_messages_are_shown_as_dates_too() -> None:
+    from hhsession.times import format_time
+
+    with pytest.raises(InvalidInput) as info:
+        build(document={"start_time": T0, "end_time": T0 - 60_000})
+    message = info.value.message
+    assert f"end_time {T0 - 60_000} ({format_time(T0 - 60_000)})" in message
+    assert f"start_time {T0} ({format_time(T0)})" in message and format_time(T0)[:10] in message

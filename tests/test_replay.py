@@ -275,7 +275,7 @@ def test_dry_run_prints_payloads_needs_no_key_and_sends_nothing(cli: Invoker, fa
     (payload,) = results(result.stdout)
     assert payload["start_time"] == 1795687200000 and payload["event_name"] == "a"
     jsonschema.validate(payload, request_schema)
-    assert f"{path}:2: start_time: 5 looks like Unix seconds" in result.stderr
+    assert f"warning: {path}:2: invalid: start_time: 5 looks like Unix seconds" in result.stderr
     assert "replay --dry-run: 2 records: 1 valid, 1 invalid, 0 skipped; nothing sent" in result.stderr
     assert fake.connections == 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import ssl
@@ -153,7 +154,7 @@ def test_a_named_profile_that_does_not_exist_is_an_error(config_file: Path) -> N
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"HH_API_TIMEOUT": "soon"}, "environment HH_API_TIMEOUT: timeout 'soon' must be a number of seconds"),
+        ({"HH_API_TIMEOUT": "soon"}, "environment HH_API_TIMEOUT: timeout 'soon' must be more than 0 and at most 3600 seconds"),
         ({"HH_API_TIMEOUT": "0"}, "timeout '0' must be"),
         ({"HH_MAX_RETRIES": "-1"}, "environment HH_MAX_RETRIES: max_retries '-1' must be a whole number"),
         ({"HH_MAX_RETRIES": "2.5"}, "must be a whole number"),
@@ -541,3 +542,30 @@ def test_a_directory_named_by_hhsession_config_is_warned_about_never_changed(cli
     assert stat.S_IMODE(mine.stat().st_mode) == 0o777
     assert f"{mine} (where HHSESSION_CONFIG points) is open to group or others" in result.stderr
     assert stat.S_IMODE((mine / "hh.toml").stat().st_mode) == 0o600
+
+
+def test_words_that_do_not_contradict_themselves(cli: Invoker, fake: FakeServer) -> None:
+    zero = cli("start", "--timeout", "0", "--dry-run")
+    assert zero.exit_code == 2 and "timeout 0.0 must be more than 0 and at most 3600 seconds" in zero.stderr
+    url = cli("start", "--api-url", "http://[::1", env={"HH_API_KEY": API_KEY})
+    assert url.exit_code == 2 and "is not a valid URL" in url.stderr and "internal error" not in url.stderr
+    verbose = cli("start", "-v", "--dry-run")
+    assert 'source: "unknown" (as the server would fill it in) (built-in default)' in verbose.stderr
+    assert json.loads(verbose.stdout)["source"] == "unknown"  # what -v says is what is sent
+
+
+def test_config_use_with_two_different_profiles_is_exit_2(cli: Invoker) -> None:
+    assert cli("config", "set", "source", "a", "--profile", "staging").exit_code == 0
+    result = cli("config", "use", "default", "--profile", "staging")
+    assert result.exit_code == 2 and "two different profiles" in result.stderr
+    assert cli("config", "use", "staging", "--profile", "staging").exit_code == 0
+
+
+def test_a_negative_value_is_a_value(cli: Invoker) -> None:
+    result = cli("config", "set", "max_retries", "-1")
+    assert result.exit_code == 2
+    assert "max_retries '-1' must be a whole number from 0 to 100" in result.stderr
+    mistyped = cli("config", "set", "source", "--profle", "x")
+    assert mistyped.exit_code == 2 and "profle" not in cli("config", "list").stdout  # refused, not stored
+    alone = cli("config", "set", "source", "--profle")
+    assert alone.exit_code == 2 and "'--profle' looks like an option, not a value" in alone.stderr

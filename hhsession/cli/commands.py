@@ -150,7 +150,8 @@ app.command(
 app.command(epilog=replay.EPILOG)(replay.replay)
 
 config_app = typer.Typer(name="config", help=config.HELP, epilog=config.EPILOG, no_args_is_help=True, rich_markup_mode=None)
-config_app.command("set")(config.config_set)
+# A value may begin with "-" (max_retries -1 is a value, and gets the range error).
+config_app.command("set", context_settings={"ignore_unknown_options": True})(config.config_set)
 config_app.command("get")(config.config_get)
 config_app.command("unset")(config.config_unset)
 config_app.command("list")(config.config_list)

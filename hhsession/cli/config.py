@@ -70,6 +70,11 @@ def config_set(
 
         name, config, target = config_target(env, key, profile)
         raw = value
+        if raw is not None and raw.startswith("--"):  # ignore_unknown_options lets a mistyped option through
+            raise InvalidInput(
+                f"config set {name}: {raw!r} looks like an option, not a value; the options are --profile and "
+                f"--help (see hhsession config set --help)"
+            )
         if raw is None:
             if name != "api_key":
                 raise InvalidInput(f"config set {name}: give a value, e.g. hhsession config set {name} VALUE")
@@ -195,7 +200,12 @@ def config_use(
     def body(env: Environment) -> None:
         from ..config import save_config
 
-        target = profile or name
+        if profile is not None and profile != name:
+            raise InvalidInput(
+                f"config use {name} --profile {profile}: two different profiles; give one: "
+                f"hhsession config use {name}"
+            )
+        target = name
         config = load_config(env)
         if target not in config.profiles:
             known = ", ".join(sorted(config.profiles)) or "none yet"

@@ -141,12 +141,12 @@ def replay(
                 if outcome.status == "ok":
                     write_jsonl(env.stdout, outcome.payload or {}, flush)
                 elif outcome.status == "invalid":
-                    env.error(f"{outcome.record.location}: {outcome.error}")
+                    env.warn(f"{outcome.record.location}: invalid: {outcome.error}")  # as in a real run: the run goes on
                 return
             if show is ReplayOutput.jsonl:
                 write_jsonl(env.stdout, outcome.result_line(), flush)
             if outcome.note and verbose:
-                env.warn(f"{outcome.record.location}: {outcome.note}")
+                env.warn(f"{outcome.record.location}: {outcome.note}; --new-ids replays records as new sessions")
             if outcome.status in ("failed", "invalid"):
                 message = f"{outcome.record.location}: {outcome.status}: {outcome.error}"
                 if progress is not None:

@@ -111,7 +111,7 @@ def start(
         if verbose:
             env.info(f"session {started.session_id} started ({started.attempts} attempt(s), {started.elapsed:.2f} s)")
         if started.note:
-            env.warn(started.note)
+            env.warn(f"{started.note}; use a new --session-id (or none) to start a new session")
         render_started(started, output or default_format(env.stdout_isatty), env.stdout)
 
     run_command(ctx, verbose, body)
