@@ -455,8 +455,12 @@ class Client:
             self.warn(warning)
         return self.send_start(built)
 
-    def send_start(self, built: BuiltSession | Mapping[str, Any]) -> StartedSession:
-        """Send a built payload: ``POST /v1/sessions``, the same bytes on every attempt."""
+    def send_start(self, built: BuiltSession | Mapping[str, Any], *, remember: bool = True) -> StartedSession:
+        """Send a built payload: ``POST /v1/sessions``, the same bytes on every attempt.
+
+        ``remember``: keep its start time, so that ``end`` knows the duration (a
+        replay, which ends nothing, does not).
+        """
         if isinstance(built, BuiltSession):
             payload, body = built.payload, built.body or encode_payload(built.payload)
         else:
@@ -487,7 +491,8 @@ class Client:
             elapsed=answer.elapsed,
             note=existing_session_note(payload, event),
         )
-        self._remember_start(session_id, started.start_time)
+        if remember:
+            self._remember_start(session_id, started.start_time)
         return started
 
     def _remember_start(self, session_id: str, start_time: Number) -> None:

@@ -369,7 +369,7 @@ class Replay:
         try:
             if self.limiter is not None:
                 self.limiter.acquire()
-            started = self.client.send_start(item.built)
+            started = self.client.send_start(item.built, remember=False)
         except (AuthError, InvalidInput) as exc:
             # Nothing else will work either: stop the run, keep what is done.
             self.fatal = self.fatal or exc

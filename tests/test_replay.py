@@ -449,7 +449,7 @@ def test_a_worker_that_breaks_ends_the_run_instead_of_hanging(emulator: Emulator
     from hhsession import Client
 
     class Broken(Client):
-        def send_start(self, built: Any) -> Any:
+        def send_start(self, built: Any, **kwargs: Any) -> Any:
             raise RuntimeError("no client today")
 
     path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"r{i}"} for i in range(50)])
