@@ -11,8 +11,8 @@ complete -c hhsession -n '__fish_use_subcommand' -a schema -d 'Print the JSON Sc
 complete -c hhsession -n '__fish_use_subcommand' -a emulator -d 'Run a local stand-in for the HoneyHive sessions and events API, for demos and offline CI.'
 complete -c hhsession -n '__fish_use_subcommand' -a config -d 'Read and write the config file: keys, URLs and profiles.'
 complete -c hhsession -n '__fish_use_subcommand' -s V -l version -d 'Print the version and exit.'
-complete -c hhsession -n '__fish_use_subcommand' -l install-completion -d 'Install completion for your shell ($SHELL: bash, zsh, fish, pwsh).'
-complete -c hhsession -n '__fish_use_subcommand' -l show-completion -d 'Print the completion script for your shell ($SHELL).'
+complete -c hhsession -n '__fish_use_subcommand' -l install-completion -d 'Install completion for a shell: bash, zsh, fish or powershell after it (default: $SHELL).'
+complete -c hhsession -n '__fish_use_subcommand' -l show-completion -d 'Print the completion script of a shell named after it (default: $SHELL).'
 complete -c hhsession -n '__fish_use_subcommand' -s h -l help -d 'Show help and exit.'
 
 complete -c hhsession -n '__fish_seen_subcommand_from start' -s n -l name -l session-name -x -d 'session_name: display name.'

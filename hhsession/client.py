@@ -194,6 +194,11 @@ class Client:
         self._lock = threading.Lock()
         self._transport: Transport | None = None
         self._pool_size = 1
+        #: Give up (all requests of this client) once the server has refused every connection for
+        #: this many seconds; None: never early. A replay sets it: a server that is down is not
+        #: ground through record by record.
+        self.refused_deadline: float | None = None
+        self._refused_since: float | None = None
         self._starts: OrderedDict[str, Number] = OrderedDict()
 
     # ------------------------------------------------------------------ construction
@@ -350,6 +355,7 @@ class Client:
                 f"after {took * 1000:.0f} ms"
             )
             maybe_delivered = maybe_delivered or outcome.maybe_delivered
+            refused_for = self._note_refusal(outcome.unreachable)
             if outcome.ok:
                 assert outcome.status is not None
                 return Answer(outcome.status, outcome.body, attempt, policy.clock() - started, self.api_key)
@@ -364,6 +370,13 @@ class Client:
                     f"(Retry-After: {header}), longer than hhsession waits; try again after "
                     f"{_after(policy.wall_clock(), retry_after)}",
                     status=outcome.status,
+                )
+            if self.refused_deadline is not None and refused_for >= self.refused_deadline:
+                raise NetworkError(
+                    f"{self._what(outcome, method, url)}: the server has refused every connection for "
+                    f"{refused_for:.0f} s; check that it is up and that --api-url is right",
+                    unreachable=True,
+                    refused=True,
                 )
             delay = policy.wait_before(attempt, retry_after)
             if outcome.status == 429:
@@ -380,6 +393,17 @@ class Client:
             why = f" (Retry-After: {header})" if retry_after is not None else ""
             self._say(f"waiting {delay:.2f} s before attempt {attempt + 1}{why}")
             policy.sleep(delay)
+
+    def _note_refusal(self, refused: bool) -> float:
+        """How long every attempt of this client has been refused (0: the last one was not)."""
+        now = self.retry.clock()
+        with self._lock:
+            if not refused:
+                self._refused_since = None
+                return 0.0
+            if self._refused_since is None:
+                self._refused_since = now
+            return now - self._refused_since
 
     def _what(self, outcome: Attempt, method: str, url: str) -> str:
         return f"{method} {url} failed: {outcome.problem}{self._detail(outcome)}"

@@ -407,12 +407,35 @@ def write_all(root: Node, directory: Path) -> list[Path]:
 # ----------------------------------------------------------------------------- installing
 
 
-def detect_shell(env: Mapping[str, str]) -> str | None:
-    """The user's login shell from $SHELL (not the parent process: CI has none)."""
-    name = Path(env.get("SHELL", "")).name.lower()
+def shell_named(name: str) -> str | None:
+    """A shell this module writes for, from a name or a path (``zsh``, ``/bin/zsh``, ``pwsh``)."""
+    name = Path(name).name.lower()
     if name in ("pwsh", "powershell", "pwsh.exe", "powershell.exe"):
         return "powershell"
     return name if name in SHELLS else None
+
+
+def detect_shell(env: Mapping[str, str]) -> str | None:
+    """The user's login shell from $SHELL (not the parent process: CI has none)."""
+    return shell_named(env.get("SHELL", ""))
+
+
+def completion_command(install_it: bool, named: str | None, env: Mapping[str, str], out: Any, err: Any) -> int:
+    """``--show-completion [SHELL]`` / ``--install-completion [SHELL]``: the shell named wins over $SHELL."""
+    shell = shell_named(named) if named else detect_shell(env)
+    if shell is None:
+        asked = f"{named!r} is not a shell hhsession completes" if named else (
+            f"cannot tell your shell from SHELL={env.get('SHELL', '')!r}")
+        err.write(f"hhsession: error: {asked}; name it: hhsession --{'install' if install_it else 'show'}-completion "
+                  f"{'|'.join(SHELLS)}\n")
+        return 2
+    root = app_tree()
+    if install_it:
+        for line in install(root, shell, env):
+            err.write(f"hhsession: {line}\n")
+    else:
+        out.write(render(root, shell))
+    return 0
 
 
 def install(root: Node, shell: str, env: Mapping[str, str]) -> list[str]:

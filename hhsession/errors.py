@@ -63,9 +63,11 @@ class NetworkError(HHSessionError):
     exit_code = ExitCode.NETWORK
 
     def __init__(self, message: str, status: int | None = None, unreachable: bool = False,
-                 maybe_delivered: bool = False) -> None:
+                 maybe_delivered: bool = False, refused: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        #: Given up early: the server refused every connection for a while (nothing else will work either).
+        self.refused = refused
         #: The server could not be reached at all (refused, DNS, no route).
         self.unreachable = unreachable
         #: An attempt may have reached the server though its answer was lost.

@@ -72,6 +72,7 @@ class _Child:
     options: ReplayOptions
     journal: str | None
     verbose: bool
+    refused_deadline: float | None
 
 
 def run_with_processes(
@@ -107,7 +108,8 @@ def run_with_processes(
         for p, (reader, writer) in enumerate(ends):
             mine = replace(options, workers=per_process, shard=(user_k + user_n * p, user_n * processes),
                            fail_fast=False, max_unreachable=1 << 30, processes=1)
-            spec = _Child(settings, records.paths, mine, str(replay.journal.path) if replay.journal else None, verbose)
+            spec = _Child(settings, records.paths, mine, str(replay.journal.path) if replay.journal else None, verbose,
+                          client.refused_deadline)
             process = context.Process(target=_child_main, args=(spec, writer, replay.stop, gate, rate, inherited),
                                       name=f"hhsession-replay-{p}", daemon=True)
             process.start()
@@ -207,6 +209,7 @@ def _child_main(spec: _Child, conn: Connection, stop: Any, gate: Any, rate: Any,
         client = Client(**spec.client, warn=lambda message: report("warn", message),
                         log=(lambda message: report("log", message)) if spec.verbose else None)
         client.gate = Gate(clock=client.retry.clock, sleep=client.retry.sleep, shared=gate)
+        client.refused_deadline = spec.refused_deadline
         client._reserve_connections(spec.options.workers)
         journal = Journal(Path(spec.journal), create=False, readonly=True) if spec.journal else None
         limiter = RateLimiter(spec.options.rate, shared=rate) if spec.options.rate else None

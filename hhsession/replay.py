@@ -45,6 +45,8 @@ from .times import json_type
 if TYPE_CHECKING:
     from .client import Client
 
+#: A replay gives up on a server that has refused every connection for this many seconds.
+REFUSED_DEADLINE = 5.0
 FAILURE_KEYS = {"source", "record", "error", "status", "http_status"}
 
 
@@ -209,6 +211,8 @@ def run_replay(
     processes = processes_for(records, options)
     if not options.dry_run:
         client.check_ready()
+        if client.refused_deadline is None:
+            client.refused_deadline = REFUSED_DEADLINE
         if processes == 1:
             client._reserve_connections(options.workers)
     failures_file = None
@@ -378,6 +382,11 @@ class Replay:
         except RejectedError as exc:
             return failed(exc, exc.status)
         except NetworkError as exc:
+            if exc.refused:  # the server refuses every connection: the run stops, keeping what is done
+                self.fatal = self.fatal or NetworkError(
+                    f"{exc.message}; stopped; run the same command later to resume "
+                    f"(with --journal, nothing is sent twice)", unreachable=True, refused=True)
+                self.stop.set()
             return failed(exc, exc.status, unreachable=True)
         return Outcome(record, "ok", started.session_id, payload=payload, note=started.note, warnings=warnings,
                        key=item.key)

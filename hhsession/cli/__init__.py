@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         if args in (["--version"], ["-V"]):
             (env.stdout if env is not None else sys.stdout).write(f"hhsession {__version__}\n")
             code = 0
+        elif args and args[0].split("=", 1)[0] in ("--show-completion", "--install-completion") and len(args) <= 2:
+            code = _completion(args, env)
         else:
             code = _run_app(args, env)
     except KeyboardInterrupt:  # Ctrl-C before a command's own handling (while importing, say)
@@ -43,6 +45,18 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     if as_process:
         _exit_now(code)
     return code
+
+
+def _completion(args: list[str], env: Environment | None) -> int:
+    """``--show-completion [SHELL]`` and ``--install-completion [SHELL]``: the shell named wins over $SHELL."""
+    from ..completion import completion_command
+
+    flag, _, inline = args[0].partition("=")
+    named = inline or (args[1] if len(args) > 1 else None)
+    environ = env.env if env is not None else os.environ
+    out = env.stdout if env is not None else sys.stdout
+    err = env.stderr if env is not None else sys.stderr
+    return completion_command(flag == "--install-completion", named, environ, out, err)
 
 
 def _run_app(args: list[str], env: Environment | None) -> int:

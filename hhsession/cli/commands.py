@@ -91,28 +91,16 @@ def _version(value: bool) -> None:
 
 
 def _completion(install: bool) -> Callable[[bool], None]:
+    """The bare flag: the shell of $SHELL. (``main`` handles ``--show-completion SHELL`` before Typer.)"""
+
     def callback(value: bool) -> None:
         if not value:
             return
         import os
 
-        from ..completion import SHELLS, app_tree, detect_shell, render
-        from ..completion import install as install_script
+        from ..completion import completion_command
 
-        shell = detect_shell(os.environ)
-        if shell is None:
-            typer.echo(
-                f"hhsession: error: cannot tell your shell from SHELL={os.environ.get('SHELL', '')!r}; "
-                f"use a file from completions/ ({', '.join(SHELLS)}), see the README",
-                err=True,
-            )
-            raise typer.Exit(2)
-        if install:
-            for line in install_script(app_tree(), shell, os.environ):
-                typer.echo(f"hhsession: {line}", err=True)
-        else:
-            typer.echo(render(app_tree(), shell), nl=False)
-        raise typer.Exit()
+        raise typer.Exit(completion_command(install, None, os.environ, sys.stdout, sys.stderr))
 
     return callback
 
@@ -126,12 +114,12 @@ def _root(
     install_completion: Annotated[
         bool,
         typer.Option("--install-completion", callback=_completion(True), is_eager=True, expose_value=False,
-                     help="Install completion for your shell ($SHELL: bash, zsh, fish, pwsh)."),
+                     help="Install completion for a shell: bash, zsh, fish or powershell after it (default: $SHELL)."),
     ] = False,
     show_completion: Annotated[
         bool,
         typer.Option("--show-completion", callback=_completion(False), is_eager=True, expose_value=False,
-                     help="Print the completion script for your shell ($SHELL)."),
+                     help="Print the completion script of a shell named after it (default: $SHELL)."),
     ] = False,
 ) -> None:
     """Start HoneyHive sessions from a shell, a CI pipeline or a script."""

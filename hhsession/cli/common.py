@@ -230,3 +230,49 @@ def read_document(env: Environment, file: Any, what: str = "a session object") -
     if path == "-" and env.stdin_isatty:
         env.info(f"reading {what} (JSON) from the terminal; end it with Ctrl-D")
     return read_json_object(path, env.stdin), "standard input" if path == "-" else path
+
+
+def notice_unread_stdin(env: Environment) -> None:
+    """Say so when standard input holds a JSON document that -f - would read (it is never read unasked).
+
+    Looked at without reading it (a script's loop may be reading it): a pipe or
+    socket with bytes waiting, or a file whose next byte starts an object or an
+    array. A terminal, an empty or closed stdin, /dev/null: nothing is said.
+    """
+    import os
+    import stat
+
+    if env.stdin_isatty:
+        return
+    try:
+        fd = env.stdin.fileno()
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            head = os.pread(fd, 64, os.lseek(fd, 0, os.SEEK_CUR))
+            waiting = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+        elif stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            import fcntl
+            import struct
+            import termios
+
+            waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0] > 0
+        else:
+            return
+    except (AttributeError, OSError, ValueError, ImportError):
+        return
+    if waiting:
+        env.warn("standard input holds data that is not read; to read a JSON object from it, pass -f -")
+
+
+def warn_bare_duration(env: Environment, value: Optional[str], flag: str = "--duration") -> None:
+    """A bare number under 1000 on the command line is almost always seconds meant: say both readings.
+
+    (Only flags: a duration number in JSON is milliseconds, as the API's, silently.)
+    """
+    if value is None:
+        return
+    import re
+
+    text = value.strip()
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)?|\.[0-9]+", text) and float(text) < 1000:
+        env.warn(f"{flag} {text} is {text} ms (milliseconds); if you meant seconds, write {flag} {text}s")

@@ -26,11 +26,13 @@ from .common import (
     Verbose,
     field_option,
     make_client,
+    notice_unread_stdin,
     object_help,
     overrides,
     read_document,
     resolve,
     run_command,
+    warn_bare_duration,
 )
 
 EPILOG = """Examples:
@@ -96,6 +98,9 @@ def end(
              "config": config, "user_properties": user_properties},
             child, children_ids,
         )
+        warn_bare_duration(env, duration)
+        if file is None:
+            notice_unread_stdin(env)
         settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         client = make_client(env, settings, allow_http, verbose)
         document, origin = read_document(env, file, "an update (UpdateEventRequest)")

@@ -37,10 +37,11 @@ from .common import (
     overrides,
     resolve,
     run_command,
+    warn_bare_duration,
 )
 
 if TYPE_CHECKING:
-    from ..replay import Outcome
+    pass
 
 EPILOG = """Examples:
 
@@ -105,11 +106,9 @@ def replay(
     """Start one session per recorded record, concurrently and resumably."""
 
     def body(env: Environment) -> None:
-        import time
-
         from ..inputs import check_inputs, read_records
-        from ..replay import write_jsonl
         from .flags import parse_shard
+        from .progress import Reporter
 
         flags = overrides(
             {"session_name": name, "event_name": event_name, "source": source, "start_time": start_time,
@@ -119,6 +118,7 @@ def replay(
             child, children_ids,
         )
         shard_spec = parse_shard(shard) if shard else None
+        warn_bare_duration(env, duration)
         settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         client = make_client(env, settings, allow_http, verbose)
         inputs_list = [str(p) for p in paths] if paths else ["-"]
@@ -126,119 +126,30 @@ def replay(
         if "-" in inputs_list and env.stdin_isatty:
             env.info("reading records (JSON Lines) from the terminal; end with Ctrl-D")
         show = output or (ReplayOutput.none if env.stdout_isatty else ReplayOutput.jsonl)
-        progress = Progress(env) if env.stderr_isatty and not dry_run else None
-        if progress is not None:
-            progress.count_in_background(inputs_list, shard_spec[1] if shard_spec else 1)
-
-        flushed = [time.monotonic()]
-
-        def on_result(outcome: Outcome) -> None:
-            now = time.monotonic()
-            flush = now - flushed[0] > 0.2  # results reach a pipe within a fifth of a second, not line by line
-            if flush:
-                flushed[0] = now
-            if dry_run:
-                if outcome.status == "ok":
-                    write_jsonl(env.stdout, outcome.payload or {}, flush)
-                elif outcome.status == "invalid":
-                    env.warn(f"{outcome.record.location}: invalid: {outcome.error}")  # as in a real run: the run goes on
-                return
-            if show is ReplayOutput.jsonl:
-                write_jsonl(env.stdout, outcome.result_line(), flush)
-            if outcome.note and verbose:
-                env.warn(f"{outcome.record.location}: {outcome.note}; --new-ids replays records as new sessions")
-            if outcome.status in ("failed", "invalid"):
-                message = f"{outcome.record.location}: {outcome.status}: {outcome.error}"
-                if progress is not None:
-                    progress.note(message)
-                elif verbose or show is ReplayOutput.none:
-                    env.warn(message)
-            if progress is not None:
-                progress.update(outcome.status)
-
+        report = Reporter(env, jsonl=show is ReplayOutput.jsonl, dry_run=dry_run, verbose=verbose,
+                          failures=str(failures) if failures is not None else None, paths=inputs_list,
+                          shards=shard_spec[1] if shard_spec else 1)
         try:
             with client:
                 summary = client.replay(
                     read_records(inputs_list, env.stdin),
-                    workers=workers, processes=processes, rate=rate, shard=shard_spec, new_ids=new_ids, fail_fast=fail_fast,
-                    dry_run=dry_run, lenient=lenient, overrides=flags, journal=journal, failures=failures,
-                    on_result=on_result,
+                    workers=workers, processes=processes, rate=rate, shard=shard_spec, new_ids=new_ids,
+                    fail_fast=fail_fast, dry_run=dry_run, lenient=lenient, overrides=flags, journal=journal,
+                    failures=failures, on_result=report,
                 )
         except ReplayInterrupted as stop:  # the journal is flushed: say where the run got to, then exit 130
-            if progress is not None:
-                progress.close()
+            report.close()
             env.stderr.write("\n" + env.redact(stop.summary.line()) + "; interrupted: run the same command to resume\n")
             raise
         except BaseException as exc:
-            if progress is not None:
-                progress.close()
+            report.close()
             done = getattr(exc, "summary", None)
             if done is not None:
                 env.stderr.write(env.redact(done.line()) + "\n")
             raise
-        if progress is not None:
-            progress.close()
-        env.stdout.flush()
+        report.close()
         env.stderr.write(env.redact(summary.line()) + "\n")
         if not summary.clean:
             raise CommandExit(int(ExitCode.REPLAY_FAILURES))
 
     run_command(ctx, verbose, body)
-
-
-class Progress:
-    """A progress bar on stderr: count, rate, failures, elapsed."""
-
-    def __init__(self, env: Environment) -> None:
-        import time
-
-        from rich.console import Console
-        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-        from rich.progress import Progress as Bar
-
-        self.failed = 0
-        self.done = 0
-        self.started = time.monotonic()
-        self.progress = Bar(
-            TextColumn("[bold]replay[/]"), BarColumn(), TextColumn("{task.completed} done"),
-            TextColumn("{task.fields[rate]}/s"), TextColumn("[red]{task.fields[failed]} failed[/]"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=Console(file=env.stderr), transient=True,
-        )
-        self.task = self.progress.add_task("replay", total=None, rate="0", failed=0)
-        self.progress.start()
-        self.closed = False
-
-    def count_in_background(self, paths: list[str], shards: int) -> None:
-        """Count the lines of the input files for an ETA, without delaying the run."""
-        import threading
-
-        from ..inputs import count_lines
-
-        def count() -> None:
-            total = count_lines(paths)
-            if total is not None:
-                self.progress.update(self.task, total=max(1, total // shards))
-
-        threading.Thread(target=count, name="replay-count", daemon=True).start()
-
-    def note(self, message: str) -> None:
-        """A failure, printed above the bar (the first 20; the rest go to --failures)."""
-        if self.failed < 20:
-            self.progress.console.print(f"hhsession: warning: {message}", markup=False, highlight=False, soft_wrap=True)
-        elif self.failed == 20:
-            self.progress.console.print("hhsession: warning: more failures not shown; use --failures FILE", markup=False)
-
-    def update(self, status: str) -> None:
-        import time
-
-        self.done += 1
-        if status in ("failed", "invalid"):
-            self.failed += 1
-        rate = self.done / max(time.monotonic() - self.started, 1e-6)
-        self.progress.update(self.task, advance=1, rate=f"{rate:.0f}", failed=self.failed)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.progress.stop()

@@ -33,10 +33,12 @@ from .common import (
     UserPropertiesValues,
     Verbose,
     make_client,
+    notice_unread_stdin,
     overrides,
     read_document,
     resolve,
     run_command,
+    warn_bare_duration,
 )
 
 EPILOG = """Examples:
@@ -97,6 +99,9 @@ def start(
              "user_properties": user_properties},
             child, children_ids,
         )
+        warn_bare_duration(env, duration)
+        if file is None:
+            notice_unread_stdin(env)
         settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         client = make_client(env, settings, allow_http, verbose)
         document, origin = read_document(env, file)
