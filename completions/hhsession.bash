@@ -87,6 +87,11 @@ _hhsession_takes_value() {
         "replay|--profile") return 0 ;;
         "replay|--timeout") return 0 ;;
         "replay|--max-retries") return 0 ;;
+        "config set|--profile") return 0 ;;
+        "config get|--profile") return 0 ;;
+        "config unset|--profile") return 0 ;;
+        "config list|--profile") return 0 ;;
+        "config use|--profile") return 0 ;;
         "emulator|--host") return 0 ;;
         "emulator|--port") return 0 ;;
         "emulator|--db") return 0 ;;
@@ -96,11 +101,6 @@ _hhsession_takes_value() {
         "emulator|--retry-after") return 0 ;;
         "emulator|--latency") return 0 ;;
         "emulator|--seed") return 0 ;;
-        "config set|--profile") return 0 ;;
-        "config get|--profile") return 0 ;;
-        "config unset|--profile") return 0 ;;
-        "config list|--profile") return 0 ;;
-        "config use|--profile") return 0 ;;
     esac
     return 1
 }
@@ -117,7 +117,7 @@ _hhsession_complete() {
             -*) _hhsession_takes_value "$path" "$word" && skip=1 ;;
             *)
                 case "$path" in
-                    "") case " start end exec replay schema emulator config " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
+                    "") case " start end exec replay config schema emulator " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
                     "config") case " set get unset list path use " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
                 esac
                 npos=$((npos + 1)) ;;
@@ -139,13 +139,11 @@ _hhsession_complete() {
         return 0
     fi
     case "$path" in
-        "") opts="--version -V --install-completion --show-completion -h --help"; subs="start end exec replay schema emulator config" ;;
+        "") opts="--version -V --install-completion --show-completion -h --help"; subs="start end exec replay config schema emulator" ;;
         "start") opts="--name -n --session-name --event-name --source --session-id --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "end") opts="--end-time --start-time --duration --outputs --metadata -m --feedback --metrics --config --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "exec") opts="--name -n --session-name --event-name --source --session-id --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --lenient --end-outputs --end-metadata --strict --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "replay") opts="--name -n --session-name --event-name --source --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --workers --processes --rate --journal --failures --shard --new-ids --fail-fast --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
-        "schema") opts="-h --help"; subs="" ;;
-        "emulator") opts="--host --port --db --token --fail-rate --fail-status --retry-after --latency --seed -h --help"; subs="" ;;
         "config") opts="-h --help"; subs="set get unset list path use" ;;
         "config set") opts="--profile -h --help"; subs="" ;;
         "config get") opts="--profile -h --help"; subs="" ;;
@@ -153,6 +151,8 @@ _hhsession_complete() {
         "config list") opts="--profile -h --help"; subs="" ;;
         "config path") opts="-h --help"; subs="" ;;
         "config use") opts="--profile -h --help"; subs="" ;;
+        "schema") opts="-h --help"; subs="" ;;
+        "emulator") opts="--host --port --db --token --fail-rate --fail-status --retry-after --latency --seed -h --help"; subs="" ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

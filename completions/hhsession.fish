@@ -7,9 +7,9 @@ complete -c hhsession -n '__fish_use_subcommand' -a start -d 'Start one session 
 complete -c hhsession -n '__fish_use_subcommand' -a end -d 'End (or update) a session: end time, duration, outputs, feedback, metrics.'
 complete -c hhsession -n '__fish_use_subcommand' -a exec -d 'Run a command inside a session: its start, end, duration and exit status recorded.'
 complete -c hhsession -n '__fish_use_subcommand' -a replay -d 'Start one session per recorded record, concurrently and resumably.'
+complete -c hhsession -n '__fish_use_subcommand' -a config -d 'Read and write the config file: keys, URLs and profiles.'
 complete -c hhsession -n '__fish_use_subcommand' -a schema -d 'Print the JSON Schema of the session object that -f and replay records accept.'
 complete -c hhsession -n '__fish_use_subcommand' -a emulator -d 'Run a local stand-in for the HoneyHive sessions and events API, for demos and offline CI.'
-complete -c hhsession -n '__fish_use_subcommand' -a config -d 'Read and write the config file: keys, URLs and profiles.'
 complete -c hhsession -n '__fish_use_subcommand' -s V -l version -d 'Print the version and exit.'
 complete -c hhsession -n '__fish_use_subcommand' -l install-completion -d 'Install completion for a shell: bash, zsh, fish or powershell after it (default: $SHELL).'
 complete -c hhsession -n '__fish_use_subcommand' -l show-completion -d 'Print the completion script of a shell named after it (default: $SHELL).'
@@ -125,19 +125,6 @@ complete -c hhsession -n '__fish_seen_subcommand_from replay' -s v -l verbose -d
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -s h -l help -d 'Show help and exit.'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -F
 
-complete -c hhsession -n '__fish_seen_subcommand_from schema' -s h -l help -d 'Show help and exit.'
-
-complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l host -x -d 'Address to bind (loopback by default).'
-complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l port -x -d 'Port (0 = any free port).'
-complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l db -r -F -d 'SQLite file that keeps sessions across restarts (default: in memory).'
-complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l token -x -d 'Accept only this bearer token (default: $HH_EMULATOR_TOKEN, else any non-empty bearer).'
-complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l fail-rate -x -d 'Share of requests answered with --fail-status (0 to 1).'
-complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l fail-status -x -d 'Status for injected failures.'
-complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l retry-after -x -d 'Send Retry-After: SECONDS with injected failures.'
-complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l latency -x -d 'Delay every answer by MS milliseconds.'
-complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l seed -x -d 'Seed for --fail-rate, for repeatable runs.'
-complete -c hhsession -n '__fish_seen_subcommand_from emulator' -s h -l help -d 'Show help and exit.'
-
 complete -c hhsession -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set get unset list path use' -a set -d 'Store a setting in a profile of the config file.'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set get unset list path use' -a get -d 'Print a stored setting (api_key is shown masked).'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set get unset list path use' -a unset -d 'Remove a setting from a profile.'
@@ -165,3 +152,16 @@ complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_su
 
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from use' -l profile -x -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from use' -s h -l help -d 'Show help and exit.'
+
+complete -c hhsession -n '__fish_seen_subcommand_from schema' -s h -l help -d 'Show help and exit.'
+
+complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l host -x -d 'Address to bind (loopback by default).'
+complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l port -x -d 'Port (0 = any free port).'
+complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l db -r -F -d 'SQLite file that keeps sessions across restarts (default: in memory).'
+complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l token -x -d 'Accept only this bearer token (default: $HH_EMULATOR_TOKEN, else any non-empty bearer).'
+complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l fail-rate -x -d 'Share of requests answered with --fail-status (0 to 1).'
+complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l fail-status -x -d 'Status for injected failures.'
+complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l retry-after -x -d 'Send Retry-After: SECONDS with injected failures.'
+complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l latency -x -d 'Delay every answer by MS milliseconds.'
+complete -c hhsession -n '__fish_seen_subcommand_from emulator' -l seed -x -d 'Seed for --fail-rate, for repeatable runs.'
+complete -c hhsession -n '__fish_seen_subcommand_from emulator' -s h -l help -d 'Show help and exit.'

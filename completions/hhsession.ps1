@@ -4,13 +4,11 @@
 Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
     param($wordToComplete, $commandAst, $cursorPosition)
     $commands = @{
-        '' = @('start', 'end', 'exec', 'replay', 'schema', 'emulator', 'config')
+        '' = @('start', 'end', 'exec', 'replay', 'config', 'schema', 'emulator')
         'start' = @()
         'end' = @()
         'exec' = @()
         'replay' = @()
-        'schema' = @()
-        'emulator' = @()
         'config' = @('set', 'get', 'unset', 'list', 'path', 'use')
         'config set' = @()
         'config get' = @()
@@ -18,6 +16,8 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
         'config list' = @()
         'config path' = @()
         'config use' = @()
+        'schema' = @()
+        'emulator' = @()
     }
     $options = @{
         '' = @('--version', '-V', '--install-completion', '--show-completion', '-h', '--help')
@@ -25,8 +25,6 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
         'end' = @('--end-time', '--start-time', '--duration', '--outputs', '--metadata', '-m', '--feedback', '--metrics', '--config', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--dry-run', '--lenient', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
         'exec' = @('--name', '-n', '--session-name', '--event-name', '--source', '--session-id', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--lenient', '--end-outputs', '--end-metadata', '--strict', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
         'replay' = @('--name', '-n', '--session-name', '--event-name', '--source', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--workers', '--processes', '--rate', '--journal', '--failures', '--shard', '--new-ids', '--fail-fast', '--dry-run', '--lenient', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries', '--allow-http', '--verbose', '-v', '-h', '--help')
-        'schema' = @('-h', '--help')
-        'emulator' = @('--host', '--port', '--db', '--token', '--fail-rate', '--fail-status', '--retry-after', '--latency', '--seed', '-h', '--help')
         'config' = @('-h', '--help')
         'config set' = @('--profile', '-h', '--help')
         'config get' = @('--profile', '-h', '--help')
@@ -34,6 +32,8 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
         'config list' = @('--profile', '-h', '--help')
         'config path' = @('-h', '--help')
         'config use' = @('--profile', '-h', '--help')
+        'schema' = @('-h', '--help')
+        'emulator' = @('--host', '--port', '--db', '--token', '--fail-rate', '--fail-status', '--retry-after', '--latency', '--seed', '-h', '--help')
     }
     $valued = @{
         '' = @()
@@ -41,8 +41,6 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
         'end' = @('--end-time', '--start-time', '--duration', '--outputs', '--metadata', '-m', '--feedback', '--metrics', '--config', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries')
         'exec' = @('--name', '-n', '--session-name', '--event-name', '--source', '--session-id', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--file', '-f', '--end-outputs', '--end-metadata', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries')
         'replay' = @('--name', '-n', '--session-name', '--event-name', '--source', '--start-time', '--end-time', '--duration', '--config', '--inputs', '--outputs', '--metadata', '-m', '--user-properties', '-u', '--child', '--children-ids', '--workers', '--processes', '--rate', '--journal', '--failures', '--shard', '--output', '-o', '--api-key', '--project-api-key', '--api-url', '--data-plane-url', '--profile', '--timeout', '--max-retries')
-        'schema' = @()
-        'emulator' = @('--host', '--port', '--db', '--token', '--fail-rate', '--fail-status', '--retry-after', '--latency', '--seed')
         'config' = @()
         'config set' = @('--profile')
         'config get' = @('--profile')
@@ -50,6 +48,8 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
         'config list' = @('--profile')
         'config path' = @()
         'config use' = @('--profile')
+        'schema' = @()
+        'emulator' = @('--host', '--port', '--db', '--token', '--fail-rate', '--fail-status', '--retry-after', '--latency', '--seed')
     }
     $choices = @{
         'start --output' = @('pretty', 'json', 'id', 'env', 'none')

@@ -67,15 +67,17 @@ Log = Callable[[str], None]
 _REMEMBERED_STARTS = 10_000
 
 
-@dataclass(frozen=True)
 class Answer:
     """A 2xx answer, after however many attempts it took."""
 
-    status: int
-    body: bytes
-    attempts: int
-    elapsed: float
-    secret: str | None = field(default=None, repr=False)
+    __slots__ = ("status", "body", "attempts", "elapsed", "secret")
+
+    def __init__(self, status: int, body: bytes, attempts: int, elapsed: float, secret: str | None = None) -> None:
+        self.status, self.body, self.attempts, self.elapsed = status, body, attempts, elapsed
+        self.secret = secret  # masked in what is read from the body; never in a repr
+
+    def __repr__(self) -> str:
+        return f"Answer(status={self.status}, attempts={self.attempts}, {len(self.body)} bytes)"
 
     def json(self) -> Any:
         """The body as JSON, anything that looks like the key masked; None when empty."""

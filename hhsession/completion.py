@@ -114,7 +114,7 @@ def command_tree(command: Any, path: tuple[str, ...] = ()) -> Node:
     options.append(Opt(names=list(HELP_NAMES), help="Show help and exit.", takes_value=False))
     children = {
         name: command_tree(sub, (*path, name))
-        for name, sub in getattr(command, "commands", {}).items()
+        for name, sub in (command.all_commands() if hasattr(command, "all_commands") else getattr(command, "commands", {})).items()
         if not getattr(sub, "hidden", False)
     }
     help_text = _first_sentence(getattr(command, "short_help", None) or getattr(command, "help", ""))

@@ -15,7 +15,6 @@ import os
 import stat
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +61,16 @@ def config_dir(env: Mapping[str, str]) -> Path:
     return base / APP_NAME
 
 
-@dataclass
 class ConfigFile:
-    path: Path
-    data: dict[str, Any] = field(default_factory=dict)
-    exists: bool = False
-    #: Named by $HHSESSION_CONFIG: its directory is the user's, warned about, never changed.
-    explicit: bool = False
+    """A config file as read (a plain class: every command reads one, and a dataclass costs start-up)."""
+
+    def __init__(self, path: Path, data: dict[str, Any] | None = None, exists: bool = False,
+                 explicit: bool = False) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {} if data is None else data
+        self.exists = exists
+        #: Named by $HHSESSION_CONFIG: its directory is the user's, warned about, never changed.
+        self.explicit = explicit
 
     @property
     def default_profile(self) -> str | None:

@@ -10,21 +10,19 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
 
-@dataclass
 class Environment:
-    stdin: BinaryIO
-    stdout: IO[str]
-    stderr: IO[str]
-    env: Mapping[str, str]
-    stdin_isatty: bool = False
-    stdout_isatty: bool = False
-    stderr_isatty: bool = False
-    #: Values never to show (the API key once it is known); see ``redact``.
-    secrets: list[str] = field(default_factory=list)
+    """Streams, whether each is a terminal, the environment variables, and the secrets never to show."""
+
+    def __init__(self, stdin: BinaryIO, stdout: IO[str], stderr: IO[str], env: Mapping[str, str],
+                 stdin_isatty: bool = False, stdout_isatty: bool = False, stderr_isatty: bool = False,
+                 secrets: list[str] | None = None) -> None:
+        self.stdin, self.stdout, self.stderr, self.env = stdin, stdout, stderr, env
+        self.stdin_isatty, self.stdout_isatty, self.stderr_isatty = stdin_isatty, stdout_isatty, stderr_isatty
+        #: Values never to show (the API key once it is known); see ``redact``.
+        self.secrets: list[str] = [] if secrets is None else secrets
 
     @classmethod
     def from_sys(cls) -> Environment:

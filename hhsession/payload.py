@@ -18,19 +18,19 @@ the server would silently replace or ignore is refused instead.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .errors import InvalidInput
-from .inputs import MAX_INPUT_BYTES
 from .times import Clock, Number, format_time, json_type, parse_duration, parse_time
+
+#: One JSON document in (a `start -f` input, one replay record) and one body out are at most this big.
+MAX_INPUT_BYTES = 16 * 1024 * 1024
 
 __all__ = ["MAX_INPUT_BYTES", "build_session", "build_update", "Overrides", "BuiltSession", "BuiltUpdate"]
 
@@ -98,15 +98,19 @@ def new_session_id() -> str:
     return str(uuid.uuid4())
 
 
-@dataclass(frozen=True)
 class Shape:
-    """The fields of one request body and what type each must be."""
+    """The fields of one request body and what type each must be.
 
-    name: str
-    fields: tuple[str, ...]
-    strings: tuple[str, ...]
-    objects: tuple[str, ...]
-    times: tuple[str, ...]
+    (Plain classes here and for the built bodies, not dataclasses: making a
+    dataclass costs about half a millisecond at import, and ``start`` imports
+    this module.)
+    """
+
+    __slots__ = ("name", "fields", "strings", "objects", "times")
+
+    def __init__(self, name: str, fields: tuple[str, ...], strings: tuple[str, ...], objects: tuple[str, ...],
+                 times: tuple[str, ...]) -> None:
+        self.name, self.fields, self.strings, self.objects, self.times = name, fields, strings, objects, times
 
     def suggest(self, key: str) -> str | None:
         """The field a mistaken key most likely meant, if any."""
@@ -117,6 +121,8 @@ class Shape:
         hint = SUGGESTIONS.get(folded) or SUGGESTIONS.get(compact)
         if hint in self.fields:
             return hint
+        import difflib  # only on the way to an error message
+
         close = difflib.get_close_matches(folded, self.fields, n=1, cutoff=0.75)
         return close[0] if close else None
 
@@ -257,12 +263,19 @@ def _merge_layers(
 # --------------------------------------------------------------------------- starting a session
 
 
-@dataclass
 class BuiltSession:
-    payload: dict[str, Any]
-    warnings: list[str]
-    #: The exact bytes to send (``encode_payload``), the same on every attempt.
-    body: bytes = b""
+    """The body of ``POST /v1/sessions``: the payload, what the builder had to say, the bytes to send."""
+
+    __slots__ = ("payload", "warnings", "body")
+
+    def __init__(self, payload: dict[str, Any], warnings: list[str], body: bytes = b"") -> None:
+        self.payload = payload
+        self.warnings = warnings
+        #: The exact bytes to send (``encode_payload``), the same on every attempt.
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"BuiltSession(payload={self.payload!r}, warnings={self.warnings!r})"
 
     @property
     def session_id(self) -> str:
@@ -358,15 +371,20 @@ def build_session(
 # --------------------------------------------------------------------------- ending a session
 
 
-@dataclass
 class BuiltUpdate:
     """The body of ``PUT /v1/events/{session_id}``: an ``UpdateEventRequest``."""
 
-    session_id: str
-    payload: dict[str, Any]
-    warnings: list[str]
-    #: The exact bytes to send, the same on every attempt.
-    body: bytes = b""
+    __slots__ = ("session_id", "payload", "warnings", "body")
+
+    def __init__(self, session_id: str, payload: dict[str, Any], warnings: list[str], body: bytes = b"") -> None:
+        self.session_id = session_id
+        self.payload = payload
+        self.warnings = warnings
+        #: The exact bytes to send, the same on every attempt.
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"BuiltUpdate(session_id={self.session_id!r}, payload={self.payload!r})"
 
 
 def build_update(
@@ -432,6 +450,10 @@ def build_update(
 
 def whole_ms(value: Number) -> int:
     """A time as whole milliseconds, a fraction rounded half up (the server reads int64)."""
+    if isinstance(value, int):
+        return value
+    from decimal import ROUND_HALF_UP, Decimal  # exact: a float's .5 is not always 0.5
+
     return int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

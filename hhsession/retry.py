@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -32,6 +31,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # an HTTP date: rare, and email.utils is not light
+
         try:
             moment = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError, OverflowError):

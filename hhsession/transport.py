@@ -28,7 +28,6 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -55,22 +54,26 @@ MAX_ANSWER_BYTES = 4 * 1024 * 1024
 ANSWER_PER_BODY = 3
 
 
-@dataclass(slots=True)
 class Attempt:
     """What one attempt ended with: an answer, or a problem before one arrived."""
 
-    status: int | None = None
-    headers: Mapping[str, str] | None = None
-    body: bytes = b""
-    #: For people: "503 Service Unavailable", "connection refused", ...
-    problem: str = ""
-    retryable: bool = False
-    #: The server could not be reached at all (refused, DNS, no route): the
-    #: request never left, and every other request will likely fail alike.
-    unreachable: bool = False
-    #: The request may have reached the server without its answer reaching us
-    #: (a timeout or a dropped connection after sending, a gateway's 502/504).
-    maybe_delivered: bool = False
+    __slots__ = ("status", "headers", "body", "problem", "retryable", "unreachable", "maybe_delivered")
+
+    def __init__(self, status: int | None = None, headers: Mapping[str, str] | None = None, body: bytes = b"",
+                 problem: str = "", retryable: bool = False, unreachable: bool = False,
+                 maybe_delivered: bool = False) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        #: For people: "503 Service Unavailable", "connection refused", ...
+        self.problem = problem
+        self.retryable = retryable
+        #: The server could not be reached at all (refused, DNS, no route): the
+        #: request never left, and every other request will likely fail alike.
+        self.unreachable = unreachable
+        #: The request may have reached the server without its answer reaching us
+        #: (a timeout or a dropped connection after sending, a gateway's 502/504).
+        self.maybe_delivered = maybe_delivered
 
     @property
     def ok(self) -> bool:

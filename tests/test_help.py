@@ -19,7 +19,7 @@ def examples(path: tuple[str, ...]) -> list[str]:
 
     command = typer.main.get_command(app)
     for name in path:
-        command = command.commands[name]  # type: ignore[attr-defined]
+        command = command.get_command(None, name)  # type: ignore[attr-defined]
     source = (command.epilog or "") + "\n" + (command.help or "")
     return [line.strip() for line in source.splitlines() if line.strip().startswith(("hhsession ", "echo ", "cat ", "pass "))]
 

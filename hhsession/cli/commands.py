@@ -1,11 +1,14 @@
 """The command tree: the Typer app and its commands, registered in one place.
 
 Each command lives in a module of its own (``start.py``, ``replay.py``, ...)
-as a plain function; this module wires them up, as pip's command registry does.
+as a plain function; this module names them, and a command's module is
+imported (and turned into a click command) only when that command runs, as
+pip's command registry does: ``hhsession start`` pays for no other command.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -14,8 +17,6 @@ import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from . import config, emulator, end, replay, schema, start
-from . import exec as exec_module
 
 HELP = """Start HoneyHive sessions from a shell, a CI pipeline or a script.
 
@@ -38,7 +39,23 @@ EPILOG = (
 
 
 class OneLineErrors(TyperGroup):
-    """Usage errors (an unknown flag, a bad choice) as one line, like every other error (SPEC §6)."""
+    """The root group: commands built when asked for (``COMMANDS``), and usage errors (an unknown
+    flag, a bad choice) as one line, like every other error (SPEC §6)."""
+
+    _built: dict[str, Any]
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        built = self.__dict__.setdefault("_built", {})
+        if cmd_name not in built and cmd_name in COMMANDS:
+            built[cmd_name] = COMMANDS[cmd_name]()
+        return built.get(cmd_name)
+
+    def all_commands(self) -> dict[str, Any]:
+        """Every command, built (completion scripts and help list them all)."""
+        return {name: self.get_command(None, name) for name in COMMANDS}
 
     def main(  # type: ignore[override]
         self,
@@ -127,25 +144,42 @@ def _root(
 
 # ----------------------------------------------------------------------------- the registry
 
-app.command(epilog=start.EPILOG)(start.start)
-app.command(epilog=end.EPILOG)(end.end)
-app.command(
-    "exec",
-    epilog=exec_module.EPILOG,
+
+def _command(module: str, function: str, name: str, **settings: Any) -> Callable[[], Any]:
+    """How to build one command: import its module, make it a click command."""
+
+    def build() -> Any:
+        code = importlib.import_module(f"{__package__}.{module}")
+        single = typer.Typer(add_completion=False, rich_markup_mode=None)
+        single.command(name, epilog=getattr(code, "EPILOG", None), **settings)(getattr(code, function))
+        return typer.main.get_command(single)
+
+    return build
+
+
+def _config_group() -> Any:
+    from . import config
+
+    group = typer.Typer(name="config", help=config.HELP, epilog=config.EPILOG, no_args_is_help=True,
+                        rich_markup_mode=None, add_completion=False)
+    # A value may begin with "-" (max_retries -1 is a value, and gets the range error).
+    group.command("set", context_settings={"ignore_unknown_options": True})(config.config_set)
+    group.command("get")(config.config_get)
+    group.command("unset")(config.config_unset)
+    group.command("list")(config.config_list)
+    group.command("path")(config.config_path_command)
+    group.command("use")(config.config_use)
+    return typer.main.get_command(group)
+
+
+#: Every command, in the order --help lists them.
+COMMANDS: dict[str, Callable[[], Any]] = {
+    "start": _command("start", "start", "start"),
+    "end": _command("end", "end", "end"),
     # Options before the command are exec's; from the first word of the command on, all is the command's.
-    context_settings={"allow_interspersed_args": False},
-)(exec_module.exec_command)
-app.command(epilog=replay.EPILOG)(replay.replay)
-
-config_app = typer.Typer(name="config", help=config.HELP, epilog=config.EPILOG, no_args_is_help=True, rich_markup_mode=None)
-# A value may begin with "-" (max_retries -1 is a value, and gets the range error).
-config_app.command("set", context_settings={"ignore_unknown_options": True})(config.config_set)
-config_app.command("get")(config.config_get)
-config_app.command("unset")(config.config_unset)
-config_app.command("list")(config.config_list)
-config_app.command("path")(config.config_path_command)
-config_app.command("use")(config.config_use)
-app.add_typer(config_app)
-
-app.command()(schema.schema)
-app.command(epilog=emulator.EPILOG)(emulator.emulator)
+    "exec": _command("exec", "exec_command", "exec", context_settings={"allow_interspersed_args": False}),
+    "replay": _command("replay", "replay", "replay"),
+    "config": _config_group,
+    "schema": _command("schema", "schema", "schema"),
+    "emulator": _command("emulator", "emulator", "emulator"),
+}

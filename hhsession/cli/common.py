@@ -210,14 +210,18 @@ def overrides(
 ) -> Overrides:
     """Layer 3 of the payload builder, from the field flags."""
     from ..payload import Overrides
-    from .flags import parse_children_json, parse_object_args
 
-    return Overrides(
-        fields={k: v for k, v in fields.items() if v is not None},
-        objects={key: parse_object_args(key, values or []) for key, values in objects.items()},
-        children_ids=parse_children_json(children_ids) if children_ids is not None else None,
-        add_children=list(child or []),
-    )
+    given = {key: values for key, values in objects.items() if values}
+    if given or children_ids is not None:
+        from .flags import parse_children_json, parse_object_args  # the JSON reader, only when needed
+
+        return Overrides(
+            fields={k: v for k, v in fields.items() if v is not None},
+            objects={key: parse_object_args(key, values) for key, values in given.items()},
+            children_ids=parse_children_json(children_ids) if children_ids is not None else None,
+            add_children=list(child or []),
+        )
+    return Overrides(fields={k: v for k, v in fields.items() if v is not None}, add_children=list(child or []))
 
 
 def read_document(env: Environment, file: Any, what: str = "a session object") -> tuple[dict[str, Any] | None, str]:
