@@ -40,3 +40,20 @@ def test_the_demo_runs_the_main_job_against_the_emulator() -> None:
     assert "the command runs inside session " in out and "HH_SESSION_START_TIME=" in out
     assert '"status": "deployed"' in out and '"duration": ' in out
     assert out.count("PUT /v1/events/") == 2  # exec's end and the CI step's end reached the emulator
+
+
+def test_the_readme_tables_say_what_the_code_does() -> None:
+    from hhsession.errors import ExitCode
+    from hhsession.settings import DEFAULT_API_URL, ENV_NAMES
+
+    text = (REPO / "README.md").read_text()
+    exit_table = text.split("\n## Exit codes", 1)[1].split("\n## ", 1)[0]
+    assert sorted(int(code) for code in re.findall(r"^\| (\d+) \|", exit_table, re.M)) == sorted(int(c) for c in ExitCode)
+    settings_table = text.split("\n## Settings and credentials", 1)[1].split("\n\n`HH_PROJECT_API_KEY`", 1)[0]
+    for setting, names in ENV_NAMES.items():
+        row = next(line for line in settings_table.splitlines() if f"`{setting}`" in line)
+        assert re.findall(r"`([A-Z_]+)`", row.split("|")[3]) == list(names), setting
+    assert DEFAULT_API_URL in settings_table
+    help_text = subprocess.run([sys.executable, "-m", "hhsession", "--help"], capture_output=True, text=True, timeout=60).stdout
+    for code in ExitCode:
+        assert f"{int(code)} " in help_text
