@@ -12,17 +12,19 @@ its exit status. The command's argv is never sent anywhere.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
-import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .errors import HHSessionError
+from .errors import HHSessionError, InvalidInput
 from .payload import BuiltSession, Overrides
 
 if TYPE_CHECKING:
@@ -58,8 +60,10 @@ def run_in_session(
 ) -> Execution:
     """Start the session, run ``argv`` with its ids in the environment, end the session.
 
-    Raises (``strict`` only) the error that kept the session from starting:
-    then the command is not run.
+    Raises the error that kept the session from starting when ``strict`` (then
+    the command is not run), and ``InvalidInput`` always (a setting that cannot
+    work is a usage error, exit 2, as for every command). Ctrl-C before the
+    command started is a ``KeyboardInterrupt``: the command is not run.
     """
     from .render import session_env
 
@@ -67,42 +71,159 @@ def run_in_session(
     environ = os.environ if environ is None else environ
     started_at = time.monotonic()
     start_ms = int(built.payload["start_time"])
-    started: StartedSession | None = None
     problems: list[HHSessionError] = []
     child_env = dict(environ)
-    try:
-        started = client.send_start(built)
-        child_env.update(session_env(started))  # inside another exec, the inner session wins
-    except HHSessionError as exc:
-        if strict:
-            raise
-        started = None
-        problems.append(exc)
-        say(f"not recorded: the session was not started ({exc.message}); running the command anyway")
+    with _Signals() as signals:
+        started, failure, stopped_by = _start(client, built, signals)
+        if stopped_by is not None:
+            if stopped_by == signal.SIGINT:
+                raise KeyboardInterrupt
+            return Execution(status=128 + stopped_by, exit_code=-stopped_by, problems=problems)
+        if failure is None and started is not None:
+            try:
+                child_env.update(session_env(started))  # inside another exec, the inner session wins
+            except HHSessionError as exc:
+                failure = exc
+        if failure is not None:
+            if strict or isinstance(failure, InvalidInput):
+                raise failure
+            started = None
+            problems.append(failure)
+            # The command's session was not recorded: an outer one's ids are not its own to end.
+            for name in SESSION_VARIABLES:
+                child_env.pop(name, None)
+            say(f"not recorded: the session was not started ({failure.message}); running the command anyway")
 
-    returncode = _run(argv, child_env, say)
-    duration = max(0, round((time.monotonic() - started_at) * 1000))
-    status = returncode if returncode >= 0 else 128 - returncode
-    execution = Execution(status=status, exit_code=returncode, started=started, problems=problems)
-    if started is None:
+        returncode = _run(argv, child_env, say, signals)
+        duration = max(0, round((time.monotonic() - started_at) * 1000))
+        status = returncode if returncode >= 0 else 128 - returncode
+        execution = Execution(status=status, exit_code=returncode, started=started, problems=problems)
+        if started is None:
+            return execution
+
+        end = end_overrides or Overrides()
+        # The PUT replaces outputs: what was sent at the start stays, the end's added, the exit code last.
+        outputs = {**(built.payload.get("outputs") or {}), **end.objects.get("outputs", {}), "exit_code": returncode}
+        update = Overrides(fields=dict(end.fields), objects={**end.objects, "outputs": outputs})
+        try:  # signals stay taken: a SIGTERM now cannot cut the end short and lose the command's status
+            built_end = client.build_end(started, {"end_time": start_ms + duration, "duration": duration},
+                                         overrides=update)
+            execution.ended = client.send_end(built_end)
+        except HHSessionError as exc:
+            problems.append(exc)
+            say(f"not recorded: session {started.session_id} was not ended ({exc.message})")
+            if strict and status == 0:
+                execution.status = int(exc.exit_code)
         return execution
 
-    end = end_overrides or Overrides()
-    outputs = {**end.objects.get("outputs", {}), "exit_code": returncode}
-    update = Overrides(fields=dict(end.fields), objects={**end.objects, "outputs": outputs})
-    try:
-        built_end = client.build_end(started, {"end_time": start_ms + duration, "duration": duration}, overrides=update)
-        execution.ended = client.send_end(built_end)
-    except HHSessionError as exc:
-        problems.append(exc)
-        say(f"not recorded: session {started.session_id} was not ended ({exc.message})")
-        if strict and status == 0:
-            execution.status = int(exc.exit_code)
-    return execution
+
+#: What ``exec`` gives its command, and what ``start -o env`` exports.
+SESSION_VARIABLES = ("HH_SESSION_ID", "HH_SESSION_EVENT_ID", "HH_SESSION_START_TIME")
+#: Signals passed on to the command when they were sent to hhsession alone.
+FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+                  if hasattr(signal, name))
 
 
-def _run(argv: Sequence[str], env: dict[str, str], say: Callable[[str], None]) -> int:
+class _Signals:
+    """Signals taken with ``sigtimedwait`` (where there is one: Linux), not by handlers.
+
+    That tells who sent a signal: one a terminal sent to the whole foreground
+    group (Ctrl-C) reached the command too and is not passed on again; one sent
+    to hhsession alone (``kill``, a CI runner cancelling a step) is. Blocked in
+    the main thread before any other thread starts, so every thread blocks them;
+    the command gets an empty mask.
+    """
+
+    def __init__(self) -> None:
+        self.enabled = (hasattr(signal, "sigtimedwait") and hasattr(os, "posix_spawnp")
+                        and threading.current_thread() is threading.main_thread())
+        self.taken = {*FORWARDED, signal.SIGCHLD} if self.enabled else set()
+        self._previous: Any = None
+
+    def __enter__(self) -> _Signals:
+        if self.enabled:
+            self._previous = signal.pthread_sigmask(signal.SIG_BLOCK, self.taken)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            while signal.sigtimedwait(self.taken, 0) is not None:
+                pass  # what came after the command ended is not the command's any more: dropped
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._previous)
+
+    def wait(self, timeout: float) -> Any:
+        return signal.sigtimedwait(self.taken, timeout)
+
+
+def _start(client: Client, built: BuiltSession, signals: _Signals) -> tuple[Any, HHSessionError | None, int | None]:
+    """(the started session, what kept it from starting, a signal that came first)."""
+    if not signals.enabled:
+        try:
+            return client.send_start(built), None, None
+        except HHSessionError as exc:
+            return None, exc, None
+    result: list[Any] = [None, None]
+
+    def send() -> None:
+        try:
+            result[0] = client.send_start(built)
+        except HHSessionError as exc:
+            result[1] = exc
+        except BaseException as exc:  # noqa: BLE001 - said as a failure to start, never a hang
+            result[1] = HHSessionError(f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=send, name="hhsession-exec-start", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        info = signals.wait(0.1)
+        if info is not None and info.si_signo in FORWARDED:
+            return None, None, info.si_signo  # before the command started: it is not run
+    return result[0], result[1], None
+
+
+def _run(argv: Sequence[str], env: dict[str, str], say: Callable[[str], None], signals: _Signals) -> int:
     """Run the command to its end; its return code (-N: killed by signal N)."""
+    if not signals.enabled:
+        return _run_with_handlers(argv, env, say)
+    try:
+        pid = _spawn(list(argv), env)
+    except FileNotFoundError:
+        say(f"{argv[0]}: command not found")
+        return NOT_FOUND
+    except PermissionError:
+        say(f"{argv[0]}: permission denied (not executable)")
+        return NOT_EXECUTABLE
+    except OSError as exc:
+        say(f"{argv[0]}: cannot run it ({exc.strerror or exc})")
+        return NOT_EXECUTABLE
+    while True:
+        info = signals.wait(0.5)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if info is not None and info.si_signo in FORWARDED and info.si_code <= 0:
+            # Sent by a process to hhsession (si_code SI_USER, SI_QUEUE, SI_TKILL), not by the
+            # terminal to the whole group (SI_KERNEL): the command has not had it.
+            try:
+                os.kill(pid, info.si_signo)
+            except ProcessLookupError:  # pragma: no cover - it ended in between
+                pass
+
+
+def _spawn(argv: list[str], env: dict[str, str]) -> int:
+    """Start the command with an empty signal mask and SIGPIPE at its default, as a shell would."""
+    defaults = [getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name)]
+    try:
+        return os.posix_spawnp(argv[0], argv, env, setsigmask=(), setsigdef=defaults)
+    except OSError as exc:
+        if exc.errno != errno.ENOEXEC:
+            raise
+        script = shutil.which(argv[0]) or argv[0]  # a script without "#!": sh runs it, as execvp does
+        return os.posix_spawn("/bin/sh", ["/bin/sh", script, *argv[1:]], env, setsigmask=(), setsigdef=defaults)
+
+
+def _run_with_handlers(argv: Sequence[str], env: dict[str, str], say: Callable[[str], None]) -> int:
+    """Where signals cannot be waited for (not Linux): handlers, and a guess at who sent SIGINT."""
     try:
         child = subprocess.Popen(list(argv), env=env)
     except FileNotFoundError:
@@ -124,13 +245,11 @@ def _run(argv: Sequence[str], env: dict[str, str], say: Callable[[str], None]) -
             pass
 
     previous: dict[int, Any] = {}
-    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
-        signum = getattr(signal, name, None)
-        if signum is not None:
-            try:
-                previous[signum] = signal.signal(signum, forward)
-            except (ValueError, OSError):  # not the main thread, or not allowed here
-                pass
+    for signum in FORWARDED:
+        try:
+            previous[signum] = signal.signal(signum, forward)
+        except (ValueError, OSError):  # not the main thread, or not allowed here
+            pass
     try:
         while True:
             try:
@@ -143,12 +262,14 @@ def _run(argv: Sequence[str], env: dict[str, str], say: Callable[[str], None]) -
 
 
 def _terminal_sent_it() -> bool:
-    """True when this process is in the foreground of a terminal (so Ctrl-C went to the command too)."""
-    for stream in (sys.stdin, sys.stderr, sys.stdout):
-        try:
-            fd = stream.fileno()
-            if os.isatty(fd):
-                return os.tcgetpgrp(fd) == os.getpgrp()
-        except (AttributeError, OSError, ValueError):
-            continue
-    return False
+    """True when this process is in the foreground of its controlling terminal."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 
 class Terminal:
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None, program: str | None = None) -> None:
         self.output = b""
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: hhsession with a terminal on stdin, stdout and stderr
@@ -19,6 +19,8 @@ class Terminal:
                 os.environ.clear()
                 os.environ.update(env)
             os.environ.setdefault("COLUMNS", "100")
+            if program is not None:  # another program on the terminal (a shell running hhsession)
+                os.execv(program, [program, *args])
             os.execv(sys.executable, [sys.executable, "-m", "hhsession", *args])
 
     def read_until(self, marker: bytes, timeout: float = 20) -> bytes:

@@ -146,7 +146,8 @@ def test_the_command_line_is_never_sent(fake: FakeServer, env: dict[str, str]) -
     assert all(b"SECRET-ARG" not in r.body for r in fake.requests)
     start, end = the_session(fake)
     assert start["outputs"] == {"at_start": "1"}
-    assert end == {**end, "outputs": {"report": "r.html", "exit_code": 0}, "metadata": {"stage": "test"}}  # type: ignore[dict-item]
+    # The server replaces outputs whole: the end keeps what the start sent.
+    assert end == {**end, "outputs": {"at_start": "1", "report": "r.html", "exit_code": 0}, "metadata": {"stage": "test"}}  # type: ignore[dict-item]
 
 
 def test_options_after_the_command_are_the_commands(fake: FakeServer, env: dict[str, str]) -> None:
@@ -176,3 +177,121 @@ def test_a_command_that_does_not_exist(fake: FakeServer, env: dict[str, str]) ->
 def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
     result = hhsession("exec", "-n", "x", env=env)
     assert result.returncode == 2 and "Missing argument" in result.stderr
+
+
+COUNTER = """
+import signal, sys, time
+count = 0
+def on_int(signum, frame):
+    global count
+    count += 1
+signal.signal(signal.SIGINT, on_int)
+open(sys.argv[1], "w").write("ready")
+deadline = time.monotonic() + 3
+while time.monotonic() < deadline:
+    time.sleep(0.05)
+open(sys.argv[1], "w").write(str(count))
+sys.exit(count)
+"""
+
+
+@pytest.mark.parametrize("redirected", [False, True])
+def test_ctrl_c_on_a_terminal_reaches_the_command_once(fake: FakeServer, env: dict[str, str], tmp_path: Path, redirected: bool) -> None:
+    from tests.terminal import Terminal
+
+    script, marker = tmp_path / "count.py", tmp_path / "count.txt"
+    script.write_text(COUNTER)
+    args = ["exec", "--", PY, str(script), str(marker)]
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}, **env}
+    if redirected:  # all three streams elsewhere: hhsession is still in the terminal's foreground
+        shell = f"exec {PY} -m hhsession {' '.join(args)} </dev/null >{tmp_path}/o 2>{tmp_path}/e"
+        term = Terminal(["-c", shell], env=full, program="/bin/sh")
+    else:
+        term = Terminal(args, env=full)
+    deadline = time.monotonic() + 20
+    while (not marker.exists() or marker.read_text() != "ready") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    term.type("\x03")  # Ctrl-C: the terminal signals the whole foreground group
+    code = term.wait(30)
+    assert marker.read_text() == "1", f"the command got {marker.read_text()} SIGINTs"
+    assert code == 1
+
+
+def test_a_sigint_sent_to_hhsession_alone_on_a_terminal_is_passed_on(fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+    from tests.terminal import Terminal
+
+    script, marker = tmp_path / "count.py", tmp_path / "count.txt"
+    script.write_text(COUNTER)
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}, **env}
+    term = Terminal(["exec", "--", PY, str(script), str(marker)], env=full)
+    deadline = time.monotonic() + 20
+    while (not marker.exists() or marker.read_text() != "ready") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(term.pid, signal.SIGINT)  # `kill -INT <hhsession>`, from another shell
+    assert term.wait(30) == 1 and marker.read_text() == "1"
+
+
+def test_ctrl_c_while_the_start_hangs_does_not_run_the_command(env: dict[str, str], tmp_path: Path) -> None:
+    from tests.fakeserver import Drip
+
+    marker = tmp_path / "ran"
+    with FakeServer([Drip(interval=0.5, seconds=30)]) as slow:
+        full = {**{k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))},
+                "HH_API_URL": slow.url, "HH_API_KEY": API_KEY}
+        proc = subprocess.Popen([PY, "-m", "hhsession", "exec", "--", PY, "-c", f"open({str(marker)!r}, 'w')"],
+                                env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while not slow.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert not marker.exists() and "Traceback" not in err
+
+
+def test_a_sigterm_while_the_session_is_ended_keeps_the_commands_status(env: dict[str, str]) -> None:
+    from tests.fakeserver import Drip
+
+    with FakeServer([Reply(), Drip(interval=0.3, seconds=3), Reply()]) as slow_end:
+        full = {**{k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))},
+                "HH_API_URL": slow_end.url, "HH_API_KEY": API_KEY}
+        proc = subprocess.Popen([PY, "-m", "hhsession", "exec", "--", PY, "-c", "raise SystemExit(3)"],
+                                env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while len(slow_end.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err  # the command's, not 143
+
+
+def test_a_session_not_started_takes_the_outer_sessions_variables_away(env: dict[str, str], free_port: int) -> None:
+    outer = {"HH_SESSION_ID": "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", "HH_SESSION_START_TIME": "1795687200000"}
+    code = "import os; print(os.environ.get('HH_SESSION_ID'), os.environ.get('HH_SESSION_START_TIME'))"
+    result = hhsession("exec", "--", PY, "-c", code, env={**env, **outer, "HH_API_URL": f"http://127.0.0.1:{free_port}"})
+    assert result.returncode == 0 and result.stdout == "None None\n"
+
+
+def test_a_long_retry_after_does_not_hold_the_command(env: dict[str, str]) -> None:
+    with FakeServer([Reply(503, headers={"Retry-After": "20"})] * 4) as busy:
+        started = time.monotonic()
+        result = hhsession("exec", "--", PY, "-c", "pass", env={**env, "HH_API_URL": busy.url})
+    assert result.returncode == 0 and time.monotonic() - started < 10
+    assert "not recorded" in result.stderr
+
+
+def test_settings_that_cannot_work_are_exit_2_and_the_command_is_not_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    result = hhsession("exec", "--", PY, "-c", f"open({str(marker)!r}, 'w')",
+                       env={"HH_API_KEY": API_KEY, "HH_API_URL": "http://192.0.2.1:8080"})
+    assert result.returncode == 2 and "refusing to send the API key over plain http" in result.stderr
+    assert not marker.exists()
+
+
+def test_a_script_without_a_shebang_is_run_by_sh(fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+    script = tmp_path / "noshebang"
+    script.write_text("echo from-sh\nexit 4\n")
+    script.chmod(0o755)
+    result = hhsession("exec", "--", str(script), env=env)
+    assert result.returncode == 4 and result.stdout == "from-sh\n"

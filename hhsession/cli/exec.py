@@ -52,8 +52,9 @@ untouched; Ctrl-C and SIGTERM reach it. The session ends with end_time,
 duration and outputs.exit_code (-N for signal N). The exit status is the
 command's (128+N for a signal). The command line is not sent (it may hold
 secrets). Without --strict, a session that cannot be started or ended costs
-one warning line, never the command: the start then waits at most about 30 s
-(one retry, a 10 s read timeout) unless --timeout or --max-retries say otherwise.
+one warning line, never the command: the start then waits at most about 25 s
+(one retry, a 5 s read timeout) unless --timeout or --max-retries say otherwise.
+Settings that cannot work (a bad URL, a refused plain-http URL) are exit 2.
 """
 
 Command = Annotated[list[str], typer.Argument(metavar="COMMAND [ARGS]...", help="The command to run (put -- before it when it has options of its own).", show_default=False)]
@@ -64,9 +65,11 @@ EndMetadata = Annotated[Optional[list[str]], field_option("--end-metadata", help
 Strict = Annotated[bool, typer.Option("--strict", help="No session, no command: exit 3/4/5 instead of running it; a failed end is an error too.")]
 
 #: Without --strict, the start and end of a session must not hold a command up for
-#: long: unless the user chose otherwise, one retry and a 10 s read timeout.
+#: long: unless the user chose otherwise, one retry, a 5 s read timeout, and a
+#: Retry-After over 5 s not waited for (each phase: about 25 s at the very most).
 DO_NO_HARM_RETRIES = 1
-DO_NO_HARM_TIMEOUT = 10.0
+DO_NO_HARM_TIMEOUT = 5.0
+DO_NO_HARM_RETRY_AFTER = 5.0
 
 
 def exec_command(
@@ -116,6 +119,8 @@ def exec_command(
             if not settings.chosen("timeout"):
                 settings = dataclasses.replace(settings, timeout=min(settings.timeout, DO_NO_HARM_TIMEOUT))
         client = make_client(env, settings, allow_http, verbose)
+        if not strict:
+            client.retry.max_retry_after = DO_NO_HARM_RETRY_AFTER
         document, origin = read_document(env, file)
         built = client.build_start(document, origin=origin, overrides=flags, lenient=lenient)
         for warning in built.warnings:
