@@ -47,7 +47,9 @@ from .settings import (
     NO_KEY_HINT,
     Settings,
     check_plain_http,
+    has_fragment,
     mask_secret,
+    one_line,
     redact,
     resolve_settings,
     validate_api_url,
@@ -86,9 +88,11 @@ class Answer:
             return None
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise self._unexpected("JSON") from None
-        return redact_value(value, self.secret)
+        if self.secret and (self.secret in text or has_fragment(text, self.secret) or "\\u" in text or "%" in text):
+            return redact_value(value, self.secret)  # only then: a replay reads thousands of answers
+        return value
 
     def json_object(self) -> dict[str, Any]:
         try:
@@ -515,7 +519,7 @@ class Client:
             payload=payload,
             attempts=answer.attempts,
             elapsed=answer.elapsed,
-            note=existing_session_note(payload, event),
+            note=existing_session_note(payload, event, built.defaulted if isinstance(built, BuiltSession) else ()),
         )
         if remember:
             self._remember_start(session_id, started.start_time)
@@ -663,7 +667,7 @@ class Client:
 # --------------------------------------------------------------------------- helpers
 
 
-def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:
+def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any], ignore: tuple[str, ...] = ()) -> str | None:
     """Say so when the server answered with a session that already existed.
 
     The server is idempotent on session_id: for an id it already has, it merges
@@ -673,9 +677,11 @@ def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any]) 
     """
     sent_id, got_id = payload.get("session_id"), event.get("session_id")
     if got_id and sent_id and got_id != sent_id:
-        return f"the server stored the session under {got_id}, not the id sent ({sent_id})"
+        return f"the server stored the session under {one_line(str(got_id))[:80]}, not the id sent ({sent_id})"
 
     def differs(key: str) -> bool:
+        if key in ignore:  # "now" as the builder filled it in: a resent record's differs, and means nothing
+            return False
         sent, got = payload.get(key), event.get(key)
         if sent is None or got is None:
             return False
@@ -710,17 +716,17 @@ def server_message(body: bytes, secret: str | None = None) -> str:
     text = redact(body.decode("utf-8", "replace"), secret).strip()
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         parsed = None
     if isinstance(parsed, dict):
         message = parsed.get("message") or parsed.get("error")
         if isinstance(message, str | int | float) and str(message):
-            return redact(str(message), secret)[:500]
-    return " ".join(text[:200].split())
+            return one_line(redact(str(message), secret))[:500]
+    return one_line(" ".join(text[:200].split()))
 
 
 def _shown(body: bytes, secret: str | None) -> str:
-    return redact(body.decode("utf-8", "replace"), secret)[:200]
+    return one_line(redact(body.decode("utf-8", "replace"), secret))[:200]
 
 
 def _wait_text(seconds: float) -> str:

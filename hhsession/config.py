@@ -22,6 +22,7 @@ from .errors import InvalidInput
 
 APP_NAME = "hhsession"
 KEYS = ("api_key", "api_url", "source", "timeout", "max_retries")
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def check_key(key: str) -> str:
@@ -114,7 +115,13 @@ def open_config(env: Mapping[str, str]) -> ConfigFile:
 def load_config(path: Path, explicit: bool = False) -> ConfigFile:
     """Read the file; a missing file is an empty config, a corrupt or unreadable one exit 2."""
     try:
-        raw = path.read_bytes()
+        if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+            # before opening: /dev/zero never ends, and a named pipe waits for a writer
+            raise InvalidInput(f"config file {path} is not a regular file; set HHSESSION_CONFIG to a file")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise InvalidInput(f"config file {path} is larger than 1 MiB; it is not an hhsession config file")
     except FileNotFoundError:
         return ConfigFile(path=path, explicit=explicit)
     except IsADirectoryError:
@@ -158,14 +165,20 @@ def save_config(config: ConfigFile) -> list[str]:
     import tomli_w
 
     warnings: list[str] = []
-    directory = config.path.parent
+    # A symlinked config (a dotfiles repository) is written where it points, and that place is the
+    # user's; a device or a directory is never replaced by a file.
+    target = Path(os.path.realpath(config.path))
+    if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+        raise InvalidInput(f"config file {config.path} is not a regular file; set HHSESSION_CONFIG to a file's path")
+    users = config.explicit or target != config.path
+    directory = target.parent
     try:
         _make_private_dirs(directory)
         mode = stat.S_IMODE(directory.stat().st_mode)
         if mode & 0o077:
-            if config.explicit:
+            if users:
                 warnings.append(
-                    f"{directory} (where HHSESSION_CONFIG points) is open to group or others (mode {mode:o}); "
+                    f"{directory} (where the config file is kept) is open to group or others (mode {mode:o}); "
                     f"the file in it is 0600, but consider: chmod 700 {directory}"
                 )
             elif os.name == "posix":
@@ -184,7 +197,7 @@ def save_config(config: ConfigFile) -> list[str]:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
-        os.replace(tmp, config.path)
+        os.replace(tmp, target)
     except BaseException as exc:
         try:
             os.unlink(tmp)

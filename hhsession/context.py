@@ -38,11 +38,11 @@ class Environment:
         )
 
     def redact(self, text: str) -> str:
-        from .settings import redact
+        from .settings import one_line, redact
 
         for secret in self.secrets:
             text = redact(text, secret)
-        return text
+        return one_line(text)
 
     def error(self, message: str) -> None:
         self.stderr.write(f"hhsession: error: {self.redact(message)}\n")

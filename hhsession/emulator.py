@@ -39,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 
 from .payload import FIELDS, MAX_INPUT_BYTES, OBJECT_FIELDS, is_uuid
+from .settings import one_line
 
 ORG_ID = "org_emulator"
 WORKSPACE_ID = "ws_emulator"
@@ -668,6 +669,8 @@ class Emulator:
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
         text = host.decode() if isinstance(host, bytes) else str(host)
+        # Bound to every address: a client reaches it on loopback (and the key stays on the machine).
+        text = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(text, text)
         shown = f"[{text}]" if ":" in text else text
         return f"http://{shown}:{port!s}"
 
@@ -815,7 +818,7 @@ class Emulator:
         with self._log_lock:
             if self.log is None:
                 return
-            self.log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+            self.log.write(f"{time.strftime('%H:%M:%S')} {one_line(text)}\n")  # a path may hold escape codes
             self.log.flush()
 
 

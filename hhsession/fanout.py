@@ -83,9 +83,11 @@ def run_with_processes(
     client, options = replay.client, replay.options
     user_k, user_n = options.shard or (0, 1)
     per_process = max(1, -(-options.workers // processes))
-    gate = context.Value("d", 0.0)
+    # Shared memory without semaphores where a race costs nothing (a stop flag; the 429 gate takes
+    # the later of two pauses): a process ended abruptly leaves nothing behind to leak. --rate needs a lock.
+    gate = _Unlocked(context.RawValue("d", 0.0))
     rate = context.Value("d", time.monotonic()) if options.rate else None
-    replay.stop = context.Event()  # one stop for every process
+    replay.stop = _Flag(context.RawValue("b", 0))  # one stop for every process
     settings = {
         "api_key": client.api_key, "api_url": client.api_url, "timeout": client.timeout,
         "max_retries": client.retry.max_retries, "source": client.source, "allow_http": client.allow_http,
@@ -163,6 +165,39 @@ def run_with_processes(
             conn.close()
         if main:
             signal.signal(signal.SIGINT, signal.SIG_IGN if interrupted[0] else previous)
+
+
+class _Flag:
+    """A stop flag every process of a run sees: a byte of shared memory (as ``threading.Event``)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def set(self) -> None:
+        self.raw.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self.raw.value)
+
+
+class _Unlocked:
+    """A shared number read and written without a lock (``retry.Shared``)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    @property
+    def value(self) -> float:
+        return float(self.raw.value)
+
+    @value.setter
+    def value(self, new: float) -> None:
+        self.raw.value = new
+
+    def get_lock(self) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext()
 
 
 def _context() -> Any:

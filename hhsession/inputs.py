@@ -62,7 +62,15 @@ def parse_json(data: bytes | str, origin: str) -> Any:
     except RecursionError:
         raise InvalidInput(f"{origin}: invalid JSON: nested too deep (at most about 900 levels)") from None
     except ValueError as exc:  # NaN, Infinity, 1e400, a number of more than 4300 digits
-        raise InvalidInput(f"{origin}: invalid JSON: {exc}") from None
+        raise InvalidInput(f"{origin}: invalid JSON: {_plain(exc)}") from None
+
+
+def _plain(exc: ValueError) -> str:
+    """Python's words for a refused number, as a user of a CLI needs them."""
+    text = str(exc)
+    if "digits" in text and "int" in text:
+        return "a number has more than 4300 digits"
+    return text
 
 
 def open_input(path: str) -> BinaryIO:
@@ -437,7 +445,7 @@ def _array_elements(stream: _Input, path: str, label: str, line: int) -> Iterato
             except RecursionError:
                 problem = "nested too deep (at most about 900 levels)"
             except ValueError as exc:  # a number of more than 4300 digits, NaN, Infinity, 1e400
-                problem = str(exc)
+                problem = _plain(exc)
             # The decoder refused this element: find where it ends, to go on after it.
             end_found = _value_end(buf, pos)
             while end_found is None and len(buf) - pos <= MAX_INPUT_BYTES and fill():
@@ -485,6 +493,6 @@ def record_from_value(value: Any, index: int, label: str = "record") -> Record:
     """A record from a Python value (a library caller's dict): ``record:1`` for index 0."""
     try:
         text = json.dumps(value, sort_keys=True, default=str)
-    except (TypeError, ValueError, RecursionError):  # keys of mixed types, NaN, too deep: the builder says what
-        text = repr(value)
+    except (TypeError, ValueError, RecursionError):  # keys of mixed types, huge ints, too deep: the builder says what
+        text = f"<record {index + 1}: not JSON>"
     return Record(index, f"{label}:{index + 1}", label, index + 1, None, text, value=value)

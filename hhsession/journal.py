@@ -33,6 +33,8 @@ JOURNAL_KIND = "hhsession-replay-journal"
 VERSION = 2
 #: An input's content fingerprint: a hash of its first bytes.
 FINGERPRINT_BYTES = 64 * 1024
+#: A journal line is a few hundred bytes; a longer one means the file is something else.
+MAX_LINE = 1024 * 1024
 
 
 class DoneSet:
@@ -155,12 +157,18 @@ class Journal:
         _fsync_dir(self.path.parent)
 
     def _load(self) -> None:
+        try:  # before opening: opening a named pipe would wait for a writer
+            regular = stat.S_ISREG(os.stat(self.path).st_mode)
+        except OSError as exc:
+            raise InvalidInput(f"journal {self.path}: cannot read it ({exc.strerror})") from None
+        if not regular:
+            raise InvalidInput(f"journal {self.path} is not a regular file; give the path of a file")
         try:
             handle = open(self.path, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise InvalidInput(f"journal {self.path}: cannot read it ({exc.strerror})") from None
         with handle:
-            first = handle.readline()
+            first = handle.readline(MAX_LINE)
             try:
                 header = json.loads(first) if first.endswith(b"\n") else None
             except ValueError:
@@ -178,8 +186,11 @@ class Journal:
                     f"resume it with that version"
                 )
             keep = len(first)
-            for raw in handle:
+            while raw := handle.readline(MAX_LINE):
                 if not raw.endswith(b"\n"):
+                    if len(raw) >= MAX_LINE:
+                        raise InvalidInput(f"journal {self.path} has a line longer than 1 MiB: it is not an "
+                                           f"hhsession replay journal")
                     break  # a torn last line from a crash mid-write: dropped below
                 keep += len(raw)
                 try:

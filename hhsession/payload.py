@@ -86,12 +86,12 @@ SUGGESTIONS = {
     "configuration": "config",
 }
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def is_uuid(value: object) -> bool:
     """True for the canonical 8-4-4-4-12 hex form the server accepts."""
-    return isinstance(value, str) and bool(_UUID.match(value))
+    return isinstance(value, str) and bool(_UUID.fullmatch(value))  # fullmatch: "$" would allow a trailing newline
 
 
 def new_session_id() -> str:
@@ -266,13 +266,16 @@ def _merge_layers(
 class BuiltSession:
     """The body of ``POST /v1/sessions``: the payload, what the builder had to say, the bytes to send."""
 
-    __slots__ = ("payload", "warnings", "body")
+    __slots__ = ("payload", "warnings", "body", "defaulted")
 
-    def __init__(self, payload: dict[str, Any], warnings: list[str], body: bytes = b"") -> None:
+    def __init__(self, payload: dict[str, Any], warnings: list[str], body: bytes = b"",
+                 defaulted: tuple[str, ...] = ()) -> None:
         self.payload = payload
         self.warnings = warnings
         #: The exact bytes to send (``encode_payload``), the same on every attempt.
         self.body = body
+        #: Fields the builder filled in with "now" (another run would fill in another value).
+        self.defaulted = defaulted
 
     def __repr__(self) -> str:
         return f"BuiltSession(payload={self.payload!r}, warnings={self.warnings!r})"
@@ -365,7 +368,8 @@ def build_session(
     payload.setdefault("event_name", payload.get("session_name") or "unknown")
     payload.setdefault("source", "unknown")
     payload = _ordered(payload, FIELDS)
-    return BuiltSession(payload=payload, warnings=warnings, body=encode_payload(payload, origin))
+    return BuiltSession(payload=payload, warnings=warnings, body=encode_payload(payload, origin),
+                        defaulted=("start_time",) if start_defaulted else ())
 
 
 # --------------------------------------------------------------------------- ending a session
@@ -472,7 +476,9 @@ def encode_payload(payload: Mapping[str, Any], origin: str = "input") -> bytes:
     try:
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
     except ValueError as exc:
-        raise InvalidInput(f"{origin}: {exc}: NaN and Infinity are not JSON; give a finite number") from None
+        why = ("a number has more than 4300 digits" if "digits" in str(exc)
+               else f"{exc}: NaN and Infinity are not JSON; give a finite number")
+        raise InvalidInput(f"{origin}: {why}") from None
     except RecursionError:
         raise InvalidInput(f"{origin}: nested too deep to send (at most about 900 levels)") from None
     except TypeError as exc:  # a Python caller's value that JSON has no form for

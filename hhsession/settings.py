@@ -6,6 +6,7 @@ Plain Python: the CLI passes its flags as a mapping, the environment as another.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,11 +60,54 @@ def shown_value(key: str, value: Any) -> Any:
     return mask_secret(str(value)) if key == "api_key" else value
 
 
+#: This many characters of the key in a row are masked wherever they are seen (a server may
+#: echo the key cut short, or percent-encoded).
+KEY_FRAGMENT = 12
+
+
 def redact(text: str, secret: str | None) -> str:
-    """Remove a secret from text that is about to be shown (a server may echo it)."""
-    if secret and len(secret) >= 4 and secret in text:
-        return text.replace(secret, mask_secret(secret))
+    """Remove a secret from text that is about to be shown (a server may echo it, whole or in part)."""
+    if not secret or len(secret) < 4:
+        return text
+    if secret in text:
+        text = text.replace(secret, mask_secret(secret))
+    if len(secret) >= KEY_FRAGMENT + 4:
+        if has_fragment(text, secret):
+            text = _mask_fragments(text, secret)
+        if "%" in text:
+            from urllib.parse import unquote
+
+            decoded = unquote(text)
+            if decoded != text and (secret in decoded or has_fragment(decoded, secret)):
+                text = _mask_fragments(decoded.replace(secret, mask_secret(secret)), secret)
     return text
+
+
+def has_fragment(text: str, secret: str) -> bool:
+    """Whether ``text`` holds ``KEY_FRAGMENT`` or more characters of ``secret`` in a row."""
+    return any(secret[i:i + KEY_FRAGMENT] in text for i in range(len(secret) - KEY_FRAGMENT + 1))
+
+
+def _mask_fragments(text: str, secret: str) -> str:
+    for i in range(len(secret) - KEY_FRAGMENT + 1):
+        window = secret[i:i + KEY_FRAGMENT]
+        while window in text:
+            start = text.index(window)
+            end, j = start + KEY_FRAGMENT, i + KEY_FRAGMENT
+            while end < len(text) and j < len(secret) and text[end] == secret[j]:
+                end, j = end + 1, j + 1
+            text = text[:start] + "****" + text[end:]
+    return text
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """Text for one line of a terminal or a log: line breaks and control characters shown
+    escaped (a server's message must not add lines, colours or CI workflow commands)."""
+    text = text.replace("\t", " ")
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text) if _CONTROL.search(text) else text
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -72,7 +116,7 @@ def is_loopback_host(host: str | None) -> bool:
     import ipaddress
 
     host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":  # not *.localhost: a resolver may send such a name anywhere
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

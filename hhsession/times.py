@@ -68,8 +68,17 @@ def _check_finite(value: float, field: str, help_text: str) -> None:
         raise InvalidInput(f"{field}: {value!r} is not a finite number; {help_text}")
 
 
+def _shown(raw: object) -> str:
+    """A value for a message; a number too long to print is said so, not printed."""
+    try:
+        text = str(raw)
+    except ValueError:
+        return "a number of more than 4300 digits"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _seconds_error(field: str, raw: object) -> InvalidInput:
-    text = str(raw)
+    text = _shown(raw)
     return InvalidInput(
         f"{field}: {text} looks like Unix seconds, not milliseconds; "
         f"write {text}s or multiply by 1000 ({_normalize(_decimal(text) * 1000)})"
@@ -78,10 +87,10 @@ def _seconds_error(field: str, raw: object) -> InvalidInput:
 
 def _checked_ms(ms: Decimal, field: str, raw: object) -> Number:
     if ms < 0:
-        raise InvalidInput(f"{field}: {raw} is before 1970; {TIME_HELP}")
+        raise InvalidInput(f"{field}: {_shown(raw)} is before 1970; {TIME_HELP}")
     if ms > MAX_TIME_MS:
         raise InvalidInput(
-            f"{field}: {raw} is after the year 9999 as milliseconds; if it is in microseconds "
+            f"{field}: {_shown(raw)} is after the year 9999 as milliseconds; if it is in microseconds "
             f"divide by 1000, if in nanoseconds by 1000000"
         )
     return _normalize(ms)

@@ -46,7 +46,7 @@ from urllib3.exceptions import (
 
 from .errors import InvalidInput, NetworkError
 from .retry import RETRY_STATUSES
-from .settings import is_loopback_host
+from .settings import is_loopback_host, one_line
 
 #: An answer larger than this, or than three times the body sent (a session event
 #: echoes its inputs and outputs: up to 16 MiB of them), is a server failure.
@@ -370,7 +370,7 @@ class Transport:
                 status=status,
                 headers=response.headers,
                 body=data,
-                problem=f"{status} {response.reason or ''}".strip(),
+                problem=one_line(f"{status} {response.reason or ''}".strip())[:120],
                 retryable=status in RETRY_STATUSES,
                 maybe_delivered=status in (502, 504),  # a gateway's: the server behind it may have acted
             )

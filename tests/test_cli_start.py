@@ -358,7 +358,7 @@ def test_an_existing_session_id_is_flagged(cli: Invoker, emulator: Emulator) -> 
     assert first.exit_code == 0 and "warning" not in first.stderr
     second = cli("start", "--session-id", sid, "-n", "second", "-m", "b=2", "-o", "json", env=env)
     assert second.exit_code == 0
-    assert f"warning: session {sid} already existed: the server kept its session_name, event_name, start_time" in second.stderr
+    assert f"warning: session {sid} already existed: the server kept its session_name, event_name and merged" in second.stderr
     event = json.loads(second.stdout)
     assert event["session_name"] == "first" and event["metadata"] == {"a": "1", "b": "2"}
 

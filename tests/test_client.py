@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -368,3 +369,29 @@ def test_existing_session_note() -> None:
     assert existing_session_note(sent, {**sent, "metrics": {}}) is None
     assert "already existed: the server kept its session_name" in (existing_session_note(sent, {**sent, "session_name": "old"}) or "")
     assert "stored the session under b" in (existing_session_note(sent, {**sent, "session_id": "b"}) or "")
+
+
+def test_huge_numbers_from_python_are_invalid_input_not_crashes(fake: FakeServer) -> None:
+    with client_for(fake) as hh:
+        for call in (lambda: hh.build_start(start_time=10**5000), lambda: hh.build_end(SID, end_time=10**5000),
+                     lambda: hh.start(metadata={"x": 10**5000})):
+            with pytest.raises(InvalidInput):
+                call()
+        deep: dict[str, Any] = {}
+        node = deep
+        for _ in range(100_000):
+            node["x"] = {}
+            node = node["x"]
+        summary = hh.replay([{"metadata": {"x": 10**5000}}, {"metadata": deep}, {"session_name": "fine"}], dry_run=True)
+    assert summary.counts["invalid"] == 2 and summary.counts["ok"] == 1
+    assert fake.requests == []
+
+
+def test_a_resent_record_whose_start_was_now_is_not_said_to_have_existed(fake: FakeServer) -> None:
+    # A crash lost a success's journal line: the record is sent again, same id, a later "now".
+    with client_for(fake) as hh:
+        first = hh.start(session_id=SID, session_name="r")
+        time.sleep(0.01)
+        again = hh.start(session_id=SID, session_name="r")
+    assert again.payload["start_time"] != first.payload["start_time"]
+    assert again.note is None

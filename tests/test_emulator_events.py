@@ -374,3 +374,10 @@ def test_the_readme_and_the_help_name_the_guesses() -> None:
     assert len(bullets) == len(GUESSES)
     shown = CliRunner().invoke(app, ["emulator", "--help"]).stdout
     assert "Guesses where the vendor documents nothing" in shown
+
+
+def test_an_emulator_bound_to_every_address_prints_a_loopback_url() -> None:
+    from hhsession.emulator import Emulator
+
+    with Emulator(host="0.0.0.0", port=0) as emu:
+        assert emu.url.startswith("http://127.0.0.1:")

@@ -136,3 +136,43 @@ def test_the_failures_file_keeps_the_id_a_record_was_sent_with(cli: Invoker, fak
     again = cli("replay", str(failures), env=env)
     assert [json.loads(line)["status"] for line in again.stdout.splitlines()].count("ok") == 2
     assert len(fake.sessions) == 2
+
+
+# ----------------------------------------------------------------------------- what a server writes into our lines
+
+
+@pytest.mark.parametrize("body", [
+    {"message": "line1\nhhsession: ok\n::error::injected \u001b[31mRED\u001b[0m"},
+    "plain\r\ntext\u001b[2J",
+])
+def test_a_servers_text_cannot_add_lines_or_escape_codes(cli: Invoker, fake: FakeServer, env: dict[str, str], body: object) -> None:
+    fake.script = [Reply(400, body)]
+    result = cli("start", env=env)
+    assert result.exit_code == 4
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
+
+
+def test_a_session_id_with_a_line_break_is_one_line_in_warnings(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    fake.script = [Reply(200, {"session_id": "abc\nHH_X=1"})]
+    result = cli("start", "-o", "json", env=env)
+    assert result.exit_code == 0
+    assert not any(line.startswith("HH_X") for line in result.stderr.splitlines())
+
+
+def test_a_key_echoed_in_part_or_percent_encoded_is_masked(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+    from urllib.parse import quote
+
+    fake.script = [Reply(400, {"message": f"invalid key {API_KEY[:-2]}"})]
+    partial = cli("start", env=env)
+    assert API_KEY[:14] not in partial.stderr and API_KEY[4:18] not in partial.stderr
+    fake.script = [Reply(302, b"", {"Location": f"https://elsewhere.example/?k={quote(API_KEY, safe='')}"})]
+    encoded = cli("start", env=env)
+    assert encoded.exit_code == 5
+    assert quote(API_KEY, safe="")[:14] not in encoded.stderr and API_KEY[:14] not in encoded.stderr
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"session_name": "a"}\n')
+    failures = tmp_path / "f.jsonl"
+    fake.script = [Reply(400, {"message": f"bad {API_KEY[2:]}"})]
+    replayed = cli("replay", str(records), "--failures", str(failures), env=env)
+    assert API_KEY[2:16] not in replayed.stdout + replayed.stderr + failures.read_text()

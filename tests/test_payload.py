@@ -229,3 +229,9 @@ def test_times_in_messages_are_shown_as_dates_too() -> None:
     message = info.value.message
     assert f"end_time {T0 - 60_000} ({format_time(T0 - 60_000)})" in message
     assert f"start_time {T0} ({format_time(T0)})" in message and format_time(T0)[:10] in message
+
+
+def test_a_uuid_with_a_trailing_newline_is_not_a_uuid() -> None:
+    assert not is_uuid(SID + "\n") and not is_uuid(SID + " ") and is_uuid(SID)
+    with pytest.raises(InvalidInput, match="is not a UUID"):
+        build(document={"session_id": SID + "\n"})

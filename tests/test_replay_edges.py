@@ -317,3 +317,12 @@ def test_a_double_ctrl_c_is_always_130_with_the_journal_flushed(tmp_path: Path) 
                                capture_output=True, text=True, env=env, timeout=120)
         assert final.returncode == 0, final.stderr
         assert emu.store.count() == 400
+
+
+@pytest.mark.parametrize("journal", ["/dev/zero", "/dev/null"])
+def test_a_journal_that_is_not_a_file_is_exit_2(cli: Invoker, fake: FakeServer, tmp_path: Path, journal: str) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"session_name": "a"}\n')
+    result = cli("replay", str(path), "--journal", journal, env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2 and "is not a regular file" in result.stderr
+    assert fake.requests == []

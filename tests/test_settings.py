@@ -200,7 +200,7 @@ def test_mask_secret() -> None:
     assert mask_secret(None) == "(none)"
 
 
-@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]", "app.localhost"])
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]"])
 def test_loopback_hosts(host: str) -> None:
     assert is_loopback_host(host)
 
@@ -540,7 +540,7 @@ def test_a_directory_named_by_hhsession_config_is_warned_about_never_changed(cli
     result = cli("config", "set", "source", "ci", env={"HHSESSION_CONFIG": str(mine / "hh.toml")})
     assert result.exit_code == 0, result.stderr
     assert stat.S_IMODE(mine.stat().st_mode) == 0o777
-    assert f"{mine} (where HHSESSION_CONFIG points) is open to group or others" in result.stderr
+    assert f"{mine} (where the config file is kept) is open to group or others" in result.stderr
     assert stat.S_IMODE((mine / "hh.toml").stat().st_mode) == 0o600
 
 
@@ -569,3 +569,42 @@ def test_a_negative_value_is_a_value(cli: Invoker) -> None:
     assert mistyped.exit_code == 2 and "profle" not in cli("config", "list").stdout  # refused, not stored
     alone = cli("config", "set", "source", "--profle")
     assert alone.exit_code == 2 and "'--profle' looks like an option, not a value" in alone.stderr
+
+
+@pytest.mark.parametrize("where", ["/dev/zero", "/dev/null", "fifo"])
+def test_a_config_path_that_is_not_a_file_is_exit_2_and_left_alone(cli: Invoker, tmp_path: Path, where: str) -> None:
+    if where == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+        where = str(path)
+    before = os.stat(where).st_mode
+    started = time.monotonic()
+    for args in (["config", "list"], ["config", "set", "source", "x"], ["start", "--dry-run"]):
+        result = cli(*args, env={"HHSESSION_CONFIG": where})
+        assert result.exit_code == 2, (args, result.stderr)
+        assert "is not a regular file" in result.stderr
+    assert os.stat(where).st_mode == before  # a device or a pipe is never replaced by a file
+    assert time.monotonic() - started < 20
+
+
+def test_a_key_on_standard_input_is_read_as_one_line(isolated_home: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "hhsession", "config", "set", "api_key"], stdin=open("/dev/zero", "rb"),
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(isolated_home)})
+    assert result.returncode == 2  # 4 KiB of NUL bytes: not a key, and not 24 GB read to find out
+
+
+def test_a_symlinked_config_is_written_where_it_points(cli: Invoker, isolated_home: Path, tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "hhsession.toml").write_text("")
+    link_dir = isolated_home / ".config" / "hhsession"
+    link_dir.mkdir(parents=True)
+    (link_dir / "config.toml").symlink_to(dotfiles / "hhsession.toml")
+    assert cli("config", "set", "source", "ci").exit_code == 0
+    assert (link_dir / "config.toml").is_symlink()
+    assert 'source = "ci"' in (dotfiles / "hhsession.toml").read_text()
+
+
+def test_a_name_under_localhost_is_not_taken_for_loopback() -> None:
+    assert is_loopback_host("localhost") and is_loopback_host("127.0.0.2") and is_loopback_host("[::1]")
+    assert not is_loopback_host("foo.localhost")  # a resolver may send it anywhere

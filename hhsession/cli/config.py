@@ -97,7 +97,7 @@ def read_secret(env: Environment) -> str:
         import getpass
 
         return getpass.getpass("API key (input hidden): ", stream=env.stderr)  # type: ignore[arg-type]
-    line = env.stdin.readline()
+    line = env.stdin.readline(4096)  # a key is a line, not whatever standard input holds
     text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
     if not text.strip():
         raise InvalidInput("config set api_key: nothing on standard input; pipe the key in or run it in a terminal to be prompted")
