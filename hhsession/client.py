@@ -376,6 +376,7 @@ class Client:
                     f"(Retry-After: {header}), longer than hhsession waits; try again after "
                     f"{_after(policy.wall_clock(), retry_after)}",
                     status=outcome.status,
+                    retry_after=retry_after,
                 )
             if self.refused_deadline is not None and refused_for >= self.refused_deadline:
                 raise NetworkError(
@@ -385,6 +386,9 @@ class Client:
                     refused=True,
                 )
             delay = policy.wait_before(attempt, retry_after)
+            if outcome.unreachable and self.refused_deadline is not None:
+                # Refused again and again: give up at the deadline, not a backoff later.
+                delay = min(delay, max(0.05, self.refused_deadline - refused_for))
             if outcome.status == 429:
                 self.gate.hold(delay)  # the server said slow down: every worker waits, not just this one
             if attempt >= policy.attempts:
@@ -436,7 +440,8 @@ class Client:
         if status in (401, 403):
             return AuthError(
                 f"the server refused the API key ({outcome.problem}{detail}); check HH_PROJECT_API_KEY "
-                f"(or HH_API_KEY), --api-key or `hhsession config set api_key`"
+                f"(or HH_API_KEY), --api-key or `hhsession config set api_key`",
+                status=status,
             )
         if status == 404 and not_found:
             return RejectedError(f"{not_found} ({outcome.problem}{detail})", status=status)
@@ -613,7 +618,7 @@ class Client:
         records: Iterable[Record | Mapping[str, Any]],
         *,
         workers: int = 8,
-        processes: int | None = None,
+        processes: int | None = 1,
         rate: float | None = None,
         shard: tuple[int, int] | None = None,
         new_ids: bool = False,
@@ -627,9 +632,12 @@ class Client:
     ) -> ReplaySummary:
         """Start one session per record, concurrently; see ``hhsession.replay``.
 
-        ``records``: dicts, or ``hhsession.read_records(paths)`` (whose files
-        several ``processes`` can share: by default one, or up to 4 for large
-        inputs, each with its share of the ``workers``). With a
+        ``records``: dicts, or ``hhsession.read_records(paths)``, whose files
+        several ``processes`` can share, each with its share of the
+        ``workers`` (``None``: chosen by the size of the input, up to 4, as the
+        command does; where a process cannot fork safely, they are started
+        afresh and import your ``__main__``: keep the call under
+        ``if __name__ == "__main__":``). With a
         ``journal`` the run is resumable and never starts a second session for
         a record. Failed records do not raise (see the summary, and
         ``failures``); a failure that stops the run (no key, a refused key, a

@@ -19,6 +19,8 @@ class ExitCode(IntEnum):
     NETWORK = 5
     REPLAY_FAILURES = 6
     INTERRUPTED = 130
+    #: SIGTERM (``kill``, a CI job cancelled) during a replay, after the journal was flushed.
+    TERMINATED = 143
     #: Standard output was closed by its reader (``| head``), as a process stopped by SIGPIPE.
     OUTPUT_CLOSED = 141
 
@@ -46,6 +48,11 @@ class AuthError(HHSessionError):
 
     exit_code = ExitCode.AUTH
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        #: The server's status (401 or 403); None when no key was there to send.
+        self.status = status
+
 
 class RejectedError(HHSessionError):
     """The server refused the session (a 4xx other than 401/403)."""
@@ -63,9 +70,11 @@ class NetworkError(HHSessionError):
     exit_code = ExitCode.NETWORK
 
     def __init__(self, message: str, status: int | None = None, unreachable: bool = False,
-                 maybe_delivered: bool = False, refused: bool = False) -> None:
+                 maybe_delivered: bool = False, refused: bool = False, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        #: Seconds the server asked to wait (Retry-After), when that was longer than hhsession waits.
+        self.retry_after = retry_after
         #: Given up early: the server refused every connection for a while (nothing else will work either).
         self.refused = refused
         #: The server could not be reached at all (refused, DNS, no route).
@@ -81,8 +90,10 @@ class OutputClosed(HHSessionError):
 
 
 class ReplayInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a replay, after the journal was flushed; carries the summary so far."""
+    """Ctrl-C (or SIGTERM) during a replay, after the journal was flushed; carries the summary so far."""
 
-    def __init__(self, summary: Any) -> None:
+    def __init__(self, summary: Any, signum: int = 2) -> None:
         super().__init__()
         self.summary = summary
+        #: The signal that stopped the run (2: Ctrl-C, 15: SIGTERM); the exit code is 128 + it.
+        self.signum = signum

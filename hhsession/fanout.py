@@ -80,9 +80,10 @@ def run_with_processes(
 ) -> None:
     """Run ``replay`` with ``processes`` sending processes; outcomes are written here, through ``replay.deliver``."""
     context = _context()
+    forked = context.get_start_method() == "fork"
     client, options = replay.client, replay.options
     user_k, user_n = options.shard or (0, 1)
-    per_process = max(1, -(-options.workers // processes))
+    client._say(f"{processes} sending processes ({context.get_start_method()}), {options.workers} workers in all")
     # Shared memory without semaphores where a race costs nothing (a stop flag; the 429 gate takes
     # the later of two pauses): a process ended abruptly leaves nothing behind to leak. --rate needs a lock.
     gate = _Unlocked(context.RawValue("d", 0.0))
@@ -94,32 +95,39 @@ def run_with_processes(
         "connect_timeout": client.connect_timeout, "environ": dict(client.environ), "url_origin": client.url_origin,
     }
     pipes: dict[Connection, Any] = {}
-    interrupted = [False]
+    interrupted = [0]  # the signal that stopped the run
 
     def on_interrupt(signum: int, frame: Any) -> None:
-        interrupted[0] = True
+        interrupted[0] = interrupted[0] or signum
 
-    main = threading.current_thread() is threading.main_thread()
-    # Started with Ctrl-C ignored, they never see one (not even while starting): this process stops them.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    from .replay import give_back_stop_signals, take_stop_signals
+
+    # Started with Ctrl-C and SIGTERM ignored, they never see one (not even while starting): this process
+    # stops them, once what they have sent is written down.
+    previous = take_stop_signals(signal.SIG_IGN)  # type: ignore[arg-type]
     try:
         ends = [context.Pipe(duplex=False) for _ in range(processes)]
         # A forked child closes every pipe end it inherited but its own writer: its writes then fail
         # when this process dies, and another child's end of the file closes when that child ends.
         inherited = [end for pair in ends for end in pair] if context.get_start_method() == "fork" else []
         for p, (reader, writer) in enumerate(ends):
-            mine = replace(options, workers=per_process, shard=(user_k + user_n * p, user_n * processes),
-                           fail_fast=False, max_unreachable=1 << 30, processes=1)
+            workers = options.workers // processes + (1 if p < options.workers % processes else 0)
+            mine = replace(options, workers=max(1, workers), shard=(user_k + user_n * p, user_n * processes),
+                           max_unreachable=1 << 30, processes=1)
             spec = _Child(settings, records.paths, mine, str(replay.journal.path) if replay.journal else None, verbose,
                           client.refused_deadline)
-            process = context.Process(target=_child_main, args=(spec, writer, replay.stop, gate, rate, inherited),
+            # Forked, a child shares this process's journal (its done set, copy on write, never copied).
+            shared = replay.journal
+            shared_journal = shared if forked and shared is not None and shared.load_done else None
+            process = context.Process(target=_child_main,
+                                      args=(spec, writer, replay.stop, gate, rate, inherited, shared_journal),
                                       name=f"hhsession-replay-{p}", daemon=True)
             process.start()
             writer.close()
             pipes[reader] = process
     finally:
-        if main:
-            signal.signal(signal.SIGINT, on_interrupt)  # a flag, no exception inside a lock; a second one: nothing
+        for signum in previous:  # a flag, no exception inside a lock; a second one: nothing
+            signal.signal(signum, on_interrupt)
     error: BaseException | None = None
     try:
         while pipes and not interrupted[0]:
@@ -135,17 +143,25 @@ def run_with_processes(
                     replay.fatal = replay.fatal or _error(*data)
                     replay.stop.set()
                 elif kind == "error":
-                    error = error or RuntimeError(f"a sending process failed: {data}")
+                    error = error or HHSessionError(f"a sending process failed: {data}; run the same command to "
+                                                    f"resume (with --journal, nothing is sent twice)")
                     replay.stop.set()
                 if kind in ("done", "gone", "error"):
                     process = pipes.pop(conn)
                     process.join(5)
                     if kind == "gone" and process.exitcode not in (0, None) and error is None:
-                        error = RuntimeError(f"a sending process ended with exit code {process.exitcode}")
+                        how = (f"was killed by signal {-process.exitcode}" if (process.exitcode or 0) < 0
+                               else f"ended with exit code {process.exitcode}")
+                        error = HHSessionError(
+                            f"a sending process {how} (out of memory?); the run stopped; what was sent is in the "
+                            f"journal (with --journal): run the same command to resume"
+                        )
                         replay.stop.set()
         if interrupted[0]:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(interrupted[0])
         if error is not None:
+            if isinstance(error, HHSessionError):
+                error.summary = replay.summary
             raise error
     finally:
         replay.stop.set()
@@ -161,10 +177,9 @@ def run_with_processes(
                 elif kind in ("done", "gone", "error"):
                     pipes.pop(conn)
         for conn, process in pipes.items():
-            process.terminate()
+            process.kill()  # they ignore SIGTERM
             conn.close()
-        if main:
-            signal.signal(signal.SIGINT, signal.SIG_IGN if interrupted[0] else previous)
+        give_back_stop_signals(previous, interrupted[0])
 
 
 class _Flag:
@@ -200,11 +215,16 @@ class _Unlocked:
         return contextlib.nullcontext()
 
 
-def _context() -> Any:
+def will_fork() -> bool:
     """``fork`` where it is safe and quick (Linux, this process has one thread: nothing half-held
     is copied), else ``spawn`` (a fresh interpreter: about 0.15 s more for each process)."""
-    if "fork" in multiprocessing.get_all_start_methods() and sys.platform.startswith("linux") \
-            and threading.active_count() == 1:
+    return "fork" in multiprocessing.get_all_start_methods() and sys.platform.startswith("linux") \
+        and threading.active_count() == 1
+
+
+def _context() -> Any:
+    """The start method of ``will_fork``, with this process's buffered output written first."""
+    if will_fork():
         for stream in (sys.stdout, sys.stderr):  # a child must not write what the parent has buffered
             try:
                 stream.flush()
@@ -226,9 +246,14 @@ def _receive(conn: Connection) -> tuple[str, Any]:
     return str(kind), data
 
 
-def _child_main(spec: _Child, conn: Connection, stop: Any, gate: Any, rate: Any, inherited: list[Connection]) -> None:
+def _child_main(spec: _Child, conn: Connection, stop: Any, gate: Any, rate: Any, inherited: list[Connection],
+                shared_journal: Any) -> None:
     """A sending process: its slice of the records, each outcome reported to the parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .replay import STOP_SIGNALS
+
+    for signum in STOP_SIGNALS:  # the parent stops this process, once what it sent is written down
+        signal.signal(signum, signal.SIG_IGN)
+    _die_with_parent()
     for end in inherited:
         if end is not conn:
             end.close()
@@ -246,7 +271,11 @@ def _child_main(spec: _Child, conn: Connection, stop: Any, gate: Any, rate: Any,
         client.gate = Gate(clock=client.retry.clock, sleep=client.retry.sleep, shared=gate)
         client.refused_deadline = spec.refused_deadline
         client._reserve_connections(spec.options.workers)
-        journal = Journal(Path(spec.journal), create=False, readonly=True) if spec.journal else None
+        if shared_journal is not None:
+            journal = shared_journal
+            journal._fd = None  # the parent's: this process never writes (and the parent keeps it open)
+        else:
+            journal = Journal(Path(spec.journal), create=False, readonly=True) if spec.journal else None
         limiter = RateLimiter(spec.options.rate, shared=rate) if spec.options.rate else None
         replay = Replay(client, spec.options, journal, limiter, stop=stop)
         replay.catch_interrupts = False
@@ -265,6 +294,21 @@ def _child_main(spec: _Child, conn: Connection, stop: Any, gate: Any, rate: Any,
             pass
     finally:
         conn.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: be killed when the parent dies (``kill -9``), even in a wait that never reports."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - no libc to call
+        return
+    if os.getppid() == 1:  # the parent died before the line above: nobody to send for
+        os._exit(0)
 
 
 def _slim(outcome: Outcome) -> dict[str, Any]:
@@ -292,5 +336,5 @@ def _outcome(data: dict[str, Any]) -> Outcome:
 
 
 def _error(kind: str, message: str) -> HHSessionError:
-    cls = {"AuthError": AuthError, "InvalidInput": InvalidInput, "NetworkError": NetworkError}.get(kind, HHSessionError)
+    cls: type[HHSessionError] = {"AuthError": AuthError, "InvalidInput": InvalidInput, "NetworkError": NetworkError}.get(kind, HHSessionError)
     return cls(message)

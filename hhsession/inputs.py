@@ -100,13 +100,16 @@ def read_bytes(path: str, stdin: BinaryIO | None = None) -> bytes:
     return data
 
 
-def read_json_object(path: str, stdin: BinaryIO | None = None) -> dict[str, Any]:
-    """Read one JSON object from a file or ``-`` (standard input)."""
+def read_json_object(path: str, stdin: BinaryIO | None = None, several: str = "") -> dict[str, Any]:
+    """Read one JSON object from a file or ``-`` (standard input); ``several``: what to say to an array."""
     origin = "standard input" if path == "-" else path
     data = read_bytes(path, stdin)
     if not data.strip():
         raise InvalidInput(f"{origin}: empty input; expected one JSON object")
-    return expect_object(parse_json(data, origin), origin)
+    value = parse_json(data, origin)
+    if isinstance(value, list) and several:
+        raise InvalidInput(f"{origin}: expected one JSON object {{...}}, got an array; {several}")
+    return expect_object(value, origin)
 
 
 def expect_object(value: Any, origin: str) -> dict[str, Any]:

@@ -193,6 +193,8 @@ class Journal:
                                            f"hhsession replay journal")
                     break  # a torn last line from a crash mid-write: dropped below
                 keep += len(raw)
+                if not self.load_done and not raw.startswith(b'{"input"'):
+                    continue  # a record's line: only the done set needs it
                 try:
                     entry = json.loads(raw)
                 except ValueError:
@@ -247,11 +249,12 @@ class Journal:
             regular = False
         if not regular:  # a pipe or a device: nothing to fingerprint without consuming it
             return f"path:{path}"
-        fingerprint = _fingerprint(real)
-        taken = set(self._claimed.values())
         for ident, (known_real, _) in self._inputs.items():
-            if known_real == real and ident not in taken:
+            if known_real == real:  # the same file, however it was spelled (listed twice: the same input)
                 return ident
+        fingerprint = _fingerprint(real)
+        # The same content elsewhere (a checkout in another directory): an input no file of this run is.
+        taken = set(self._claimed.values())
         for ident, (_, known_print) in self._inputs.items():
             if known_print == fingerprint and ident not in taken:
                 self._note_input(ident, real, fingerprint)  # moved: remember where it is now

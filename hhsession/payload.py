@@ -208,7 +208,7 @@ def _check_document(
                 warnings.append(f"{where}: unknown field dropped ({advice})")
                 continue
             ignored = " (the server would silently ignore it)" if shape is UPDATE else ""
-            raise InvalidInput(f"{where}: unknown field{ignored}; {advice} (or pass --lenient to drop it)")
+            raise InvalidInput(f"{where}: unknown field{ignored}; {advice} (or pass --lenient, lenient=True in Python, to drop it)")
         if value is None:
             continue
         if key in shape.strings:
@@ -307,7 +307,7 @@ def build_session(
             raise InvalidInput(
                 f"{where('session_id')}: {session_id!r} is not a UUID "
                 f"(like 3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17); the server would replace it "
-                f"and retries could create a second session; fix it, drop it, or pass --lenient"
+                f"and retries could create a second session; fix it, drop it, or pass --lenient (lenient=True in Python)"
             )
         replacement = make_id()
         warnings.append(

@@ -17,7 +17,9 @@ Everything a run writes (the journal, the failures file, the caller's
 from __future__ import annotations
 
 import json
+import os
 import signal
+import stat
 import threading
 import time
 import uuid
@@ -129,7 +131,7 @@ class ReplaySummary:
 
     def line(self) -> str:
         if self.dry_run:
-            return (f"replay --dry-run: {self.total} records: {self.counts['ok']} valid, "
+            return (f"replay --dry-run: {_records(self.total)}: {self.counts['ok']} valid, "
                     f"{self.counts['invalid']} invalid, {self.counts['skipped']} skipped; nothing sent")
         parts = ", ".join(f"{n} {name}" for name, n in self.counts.items() if n or name == "ok")
         if self.existed:
@@ -137,7 +139,7 @@ class ReplaySummary:
                       f"metadata and user_properties were merged; if they were meant as new sessions, replay "
                       f"with --new-ids)")
         rate = self.counts["ok"] / self.elapsed if self.elapsed > 0 else 0.0
-        line = f"replay: {self.total} records: {parts} in {self.elapsed:.1f} s ({rate:.0f}/s)"
+        line = f"replay: {_records(self.total)}: {parts} in {self.elapsed:.1f} s ({rate:.0f}/s)"
         if self.stopped:
             line += f"; stopped: {self.stopped}"
         return line
@@ -176,11 +178,11 @@ class _Results:
     def write(self, outcome: Outcome) -> None:
         if outcome.error:
             outcome.error = redact(outcome.error, self.secret)  # a server may echo the key
-        if not self.dry_run:
-            if self.journal is not None and outcome.status in ("ok", "failed") and outcome.session_id:
-                self.journal.record(outcome.key, outcome.record.location, outcome.session_id, outcome.status)
-            if self.failures is not None and outcome.status in ("failed", "invalid"):
-                write_jsonl(self.failures, outcome.failure_line())
+        if not self.dry_run and self.journal is not None and outcome.status in ("ok", "failed") \
+                and outcome.session_id:
+            self.journal.record(outcome.key, outcome.record.location, outcome.session_id, outcome.status)
+        if self.failures is not None and outcome.status in ("failed", "invalid"):  # a dry run's invalid ones too
+            write_jsonl(self.failures, outcome.failure_line())
         if self.on_result is not None:
             self.on_result(outcome)
 
@@ -206,9 +208,11 @@ def run_replay(
     no key, a transport that would leak it, an unwritable failures file, a file
     that is not a journal.
     """
-    from .fanout import processes_for
+    from .fanout import processes_for, will_fork
 
     processes = processes_for(records, options)
+    # Forked sending processes share this process's done set (copy on write); spawned ones load their own.
+    load_done = processes == 1 or will_fork()
     if not options.dry_run:
         client.check_ready()
         if client.refused_deadline is None:
@@ -216,20 +220,20 @@ def run_replay(
         if processes == 1:
             client._reserve_connections(options.workers)
     failures_file = None
-    if failures is not None and not options.dry_run:
+    if failures is not None:
         try:
             failures_file = open(failures, "w", encoding="utf-8")  # noqa: SIM115 - closed by _Results
         except OSError as exc:
             raise InvalidInput(f"--failures {failures}: cannot write it ({exc.strerror}); check the path") from None
     try:
-        # With several sending processes, they skip what is done; this one only writes.
-        run_journal = Journal(journal, create=not options.dry_run, load_done=processes == 1) if journal is not None else None
+        run_journal = Journal(journal, create=not options.dry_run, load_done=load_done) if journal is not None else None
         if run_journal is not None and processes > 1:
             run_journal.identify(records.paths)  # type: ignore[attr-defined]
     except BaseException:
         if failures_file is not None:
             failures_file.close()
         raise
+    before = _input_states(records)
     results = _Results(run_journal, failures_file, client.api_key, on_result, options.dry_run)
     replay = Replay(client, options, run_journal, RateLimiter(options.rate) if options.rate and processes == 1 else None)
     try:
@@ -237,9 +241,10 @@ def run_replay(
             summary = _fan_out(replay, records, processes, results.write)
         else:
             summary = replay.run(_as_records(records), results.write)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _ignore_further_interrupts()  # a second Ctrl-C must not cut the flush of the journal short
-        raise ReplayInterrupted(replay.summary) from None
+        signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else int(signal.SIGINT)
+        raise ReplayInterrupted(replay.summary, signum) from None
     except BrokenPipeError:
         replay.summary.stopped = "standard output was closed"
         closed = OutputClosed(
@@ -250,10 +255,34 @@ def run_replay(
         raise closed from None
     finally:
         results.close()
+        _warn_if_changed(client, before, _input_states(records))
     if replay.fatal is not None:
         replay.fatal.summary = summary
         raise replay.fatal
     return summary
+
+
+def _input_states(records: Any) -> dict[str, tuple[int, int, int, int]]:
+    """Each input file's identity and size and time of change, to tell whether it changed during the run."""
+    states = {}
+    for path in getattr(records, "paths", ()):
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(st.st_mode):
+            states[path] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return states
+
+
+def _warn_if_changed(client: Client, before: dict[str, Any], after: dict[str, Any]) -> None:
+    for path, state in before.items():
+        if after.get(path) != state:
+            client.warn(
+                f"{path} changed while it was replayed; records are known by their place in the file, so "
+                f"replay a recording once it is complete (a line added at the end is safe, one changed or "
+                f"removed before it is not)"
+            )
 
 
 def _fan_out(replay: Replay, records: Any, processes: int, on_outcome: Callable[[Outcome], None]) -> ReplaySummary:
@@ -269,19 +298,37 @@ def _fan_out(replay: Replay, records: Any, processes: int, on_outcome: Callable[
     return replay.summary
 
 
+def _records(count: int) -> str:
+    return "1 record" if count == 1 else f"{count} records"
+
+
 def _ignore_further_interrupts() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _take_sigint(handler: Callable[[int, Any], None]) -> Any:
-    """Install ``handler`` for SIGINT (main thread only); the previous handler, or None."""
+#: What stops a run cleanly (the journal flushed, the summary said): Ctrl-C, and ``kill``/a CI's cancel.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def take_stop_signals(handler: Callable[[int, Any], None]) -> dict[int, Any]:
+    """Install ``handler`` for ``STOP_SIGNALS`` (main thread only); the previous handlers."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        return signal.signal(signal.SIGINT, handler)
-    except (ValueError, OSError):  # pragma: no cover - an embedding that forbids it
-        return None
+        return {}
+    previous: dict[int, Any] = {}
+    for signum in STOP_SIGNALS:
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except (ValueError, OSError):  # pragma: no cover - an embedding that forbids it
+            pass
+    return previous
+
+
+def give_back_stop_signals(previous: dict[int, Any], stopped: int) -> None:
+    """The previous handlers again; after a stop, further signals are ignored until the run has said so."""
+    for signum, handler in previous.items():
+        signal.signal(signum, signal.SIG_IGN if stopped else (handler if handler is not None else signal.SIG_DFL))
 
 
 def _as_records(items: Iterable[Record | Mapping[str, Any]]) -> Iterator[Record]:
@@ -317,7 +364,8 @@ class Replay:
             if outcome.note:
                 summary.existed += 1
             on_outcome(outcome)
-            if options.fail_fast and outcome.status in ("failed", "invalid") and not self.stop.is_set():
+            # (the first failure, wherever it was seen: a sending process stops the run itself)
+            if options.fail_fast and outcome.status in ("failed", "invalid") and summary.stopped is None:
                 self.stop.set()
                 summary.stopped = f"--fail-fast: {outcome.record.location} {outcome.status}"
             if outcome.unreachable:
@@ -378,11 +426,16 @@ class Replay:
             # Nothing else will work either: stop the run, keep what is done.
             self.fatal = self.fatal or exc
             self.stop.set()
-            return failed(exc)
+            return failed(exc, getattr(exc, "status", None))
         except RejectedError as exc:
             return failed(exc, exc.status)
         except NetworkError as exc:
-            if exc.refused:  # the server refuses every connection: the run stops, keeping what is done
+            if exc.retry_after is not None:  # the server asked the run to wait longer than it waits: stop now
+                self.fatal = self.fatal or NetworkError(
+                    f"{exc.message}; stopped; run the same command then to resume "
+                    f"(with --journal, nothing is sent twice)", status=exc.status, retry_after=exc.retry_after)
+                self.stop.set()
+            elif exc.refused:  # the server refuses every connection: the run stops, keeping what is done
                 self.fatal = self.fatal or NetworkError(
                     f"{exc.message}; stopped; run the same command later to resume "
                     f"(with --journal, nothing is sent twice)", unreachable=True, refused=True)
@@ -445,12 +498,12 @@ class Replay:
 
         # Ctrl-C is taken by a handler that only sets a flag: no KeyboardInterrupt lands
         # inside a lock of this thread, and the handler takes no lock the thread may hold.
-        interrupted = [False]
+        interrupted = [0]  # the signal that stopped the run
 
         def on_interrupt(signum: int, frame: Any) -> None:
-            interrupted[0] = True
+            interrupted[0] = interrupted[0] or signum
 
-        previous = _take_sigint(on_interrupt) if self.catch_interrupts else None
+        previous = take_stop_signals(on_interrupt) if self.catch_interrupts else {}
         try:
             if options.dry_run:
                 while not interrupted[0] and (item := take()) is not None:
@@ -465,7 +518,7 @@ class Replay:
                 while not all_done.wait(0.1) and not interrupted[0]:
                     pass
             if interrupted[0]:
-                raise KeyboardInterrupt
+                raise KeyboardInterrupt(interrupted[0])
             if errors:
                 raise errors[0]
         except BaseException:
@@ -473,9 +526,7 @@ class Replay:
             raise  # stop may be shared by the other processes of the run, which go on)
         finally:
             summary.elapsed = time.monotonic() - started
-            if previous is not None:
-                # After a Ctrl-C, further ones are ignored until the journal is flushed and the run has said so.
-                signal.signal(signal.SIGINT, signal.SIG_IGN if interrupted[0] else previous)
+            give_back_stop_signals(previous, interrupted[0])
         if self.fatal is not None:
             summary.stopped = "every further request would fail the same way (see below)"
         return summary

@@ -178,8 +178,8 @@ def parse_duration(value: object, field: str = "duration") -> Number:
 
 def format_duration(ms: float) -> str:
     """A short human duration: ``850 ms``, ``1.5 s``, ``2 m 5 s``, ``1 h 2 m``, ``3 d 4 h``."""
-    if ms < 1000:
-        return f"{ms:g} ms"
+    if ms < 999.5:
+        return f"{ms:.0f} ms"  # whole milliseconds: an estimate, or a duration the API keeps in ms
     seconds = ms / 1000
     if seconds < 60:
         return f"{seconds:.3g} s"

@@ -111,6 +111,7 @@ class _Watchdog:
         self._cond = threading.Condition(threading.Lock())
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._sweep_at = 1024
 
     def watch(self, deadline: float) -> _Watch:
         entry = _Watch(deadline, next(self._seq))
@@ -118,6 +119,12 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="hhsession-deadlines", daemon=True)
                 self._thread.start()
+            if len(self._heap) >= self._sweep_at:
+                # Thousands of requests a second, each done long before its deadline: drop the finished
+                # ones now and then, so the heap holds about the attempts running, not a timeout's worth.
+                self._heap = [watch for watch in self._heap if watch.active]
+                heapq.heapify(self._heap)
+                self._sweep_at = max(1024, 2 * len(self._heap))
             earliest = not self._heap or entry < self._heap[0]
             heapq.heappush(self._heap, entry)
             if earliest:
@@ -400,6 +407,7 @@ class Transport:
         finally:
             with _FIRING:
                 entry.active = False
+                entry.sock = None
             _current.watch = None
             if response is not None:
                 if not complete:

@@ -180,7 +180,7 @@ def test_bad_input_exits_2_with_one_line_and_sends_nothing(
         ('{"sessionName": "x"}', "standard input: sessionName: unknown field; did you mean session_name?"),
         ('{"metadata": "x"}', "standard input: metadata: expected an object"),
         ('{"session_name": "x",\n "start_time": }', "standard input: invalid JSON at line 2 column 16"),
-        ("[1]", "standard input: expected a JSON object {...}, got an array"),
+        ("[1]", "standard input: expected one JSON object {...}, got an array; to start a session for each, use hhsession replay"),
         ('{"start_time": 1764151200}', "standard input: start_time: 1764151200 looks like Unix seconds"),
     ],
 )

@@ -209,7 +209,7 @@ def _replay_process(path: Path, journal: Path, url: str) -> subprocess.Popen[str
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_killed_or_interrupted_then_resumed_gives_one_session_per_record(tmp_path: Path, sig: int) -> None:
     records = 200
     path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"r{i}"} for i in range(records)])
@@ -221,11 +221,13 @@ def test_killed_or_interrupted_then_resumed_gives_one_session_per_record(tmp_pat
             time.sleep(0.02)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)
-        if sig == signal.SIGINT:
-            assert proc.returncode == 130, err
-            assert "replay: " in err and "interrupted" in err
-        else:
+        shown_ok = [json.loads(line)["status"] for line in out.splitlines()].count("ok")
+        if sig == signal.SIGKILL:
             assert proc.returncode == -signal.SIGKILL
+        else:  # Ctrl-C, or SIGTERM (`kill`, a cancelled CI job): the journal flushed, the summary said
+            assert proc.returncode == 128 + sig, err
+            assert "replay: " in err and ("interrupted" if sig == signal.SIGINT else "stopped by SIGTERM") in err
+            assert "Traceback" not in err
         started_before = emu.store.count()
         assert 10 <= started_before < records
 
@@ -236,6 +238,8 @@ def test_killed_or_interrupted_then_resumed_gives_one_session_per_record(tmp_pat
         assert emu.store.count() == records  # no record started twice, none lost
         statuses = [json.loads(line)["status"] for line in out.splitlines()]
         assert statuses.count("skipped") >= 1 and len(statuses) == records
+        if sig != signal.SIGKILL:  # every result shown before the stop was written down first
+            assert statuses.count("skipped") >= shown_ok
 
 
 # ----------------------------------------------------------------------------- options

@@ -143,7 +143,7 @@ def covered(cli: Invoker, argv: list[str], shards: list[int], recording: Path, s
             elif part.startswith(("/state/", "$STATE/")):
                 part = str(state / part.split("/")[-1])
             args.append(part)
-        result = cli("replay", *args, "--dry-run")
+        result = cli("replay", *args, "--dry-run", "-o", "jsonl")  # the bodies, whatever -o the example has
         assert result.exit_code == 0, (args, result.stderr)
         for line in result.stdout.splitlines():
             if line.strip():

@@ -148,6 +148,6 @@ def test_relative_times(unit: str, amount: int, sign: str) -> None:
     assert parse_time(f"now{sign}{amount}{unit}", "t", clock=clock) == NOW_MS + offset
 
 
-@pytest.mark.parametrize(("ms", "text"), [(850, "850 ms"), (1500, "1.5 s"), (125_000, "2 m 5 s"), (3_720_000, "1 h 2 m"), (90_000_000, "1 d 1 h")])
+@pytest.mark.parametrize(("ms", "text"), [(850, "850 ms"), (123.456789, "123 ms"), (999.7, "1 s"), (1500, "1.5 s"), (125_000, "2 m 5 s"), (3_720_000, "1 h 2 m"), (90_000_000, "1 d 1 h")])
 def test_format_duration(ms: float, text: str) -> None:
     assert format_duration(ms) == text

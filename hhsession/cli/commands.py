@@ -23,10 +23,11 @@ HELP = """Start HoneyHive sessions from a shell, a CI pipeline or a script.
 Exit codes: 0 ok, 1 internal error, 2 invalid input (nothing sent), 3 no key or
 401/403, 4 rejected by the server, 5 network or server failure after retries,
 6 replay finished with failed or invalid records, 130 interrupted, 141 stdout
-closed by its reader.
+closed by its reader, 143 replay stopped by SIGTERM.
 
 Environment: HH_PROJECT_API_KEY (or HH_API_KEY), HH_DATA_PLANE_URL (or HH_API_URL),
-HH_API_TIMEOUT, HH_MAX_RETRIES, HH_SOURCE, HHSESSION_PROFILE, HHSESSION_CONFIG.
+HH_API_TIMEOUT, HH_MAX_RETRIES, HH_SOURCE, HHSESSION_PROFILE, HHSESSION_CONFIG,
+HHSESSION_PROGRESS_INTERVAL (replay), HH_EMULATOR_TOKEN (emulator).
 """
 EPILOG = (
     "Examples:\n\n\b\n"

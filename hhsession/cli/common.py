@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..context import Environment
-from ..errors import ExitCode, HHSessionError
+from ..errors import ExitCode, HHSessionError, InvalidInput
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -211,6 +211,13 @@ def overrides(
     """Layer 3 of the payload builder, from the field flags."""
     from ..payload import Overrides
 
+    for key in ("session_name", "event_name", "source"):
+        if fields.get(key) is not None and not str(fields[key]).strip():
+            flag = {"session_name": "--name (session_name)"}.get(key, "--" + key.replace("_", "-"))
+            raise InvalidInput(
+                f"{flag} is empty: an unset shell variable? give it a value, or leave the flag out for its default"
+            )
+
     given = {key: values for key, values in objects.items() if values}
     if given or children_ids is not None:
         from .flags import parse_children_json, parse_object_args  # the JSON reader, only when needed
@@ -233,7 +240,8 @@ def read_document(env: Environment, file: Any, what: str = "a session object") -
     path = str(file)
     if path == "-" and env.stdin_isatty:
         env.info(f"reading {what} (JSON) from the terminal; end it with Ctrl-D")
-    return read_json_object(path, env.stdin), "standard input" if path == "-" else path
+    several = "to start a session for each, use hhsession replay" if what == "a session object" else ""
+    return read_json_object(path, env.stdin, several), "standard input" if path == "-" else path
 
 
 def notice_unread_stdin(env: Environment) -> None:

@@ -108,8 +108,9 @@ def end(
                                  start_origin=start_origin, lenient=lenient)
         for warning in built.warnings:
             env.warn(warning)
-        if dry_run:
-            env.stdout.write(ended_json(built.session_id, built.payload) + "\n")
+        if dry_run:  # the exact request; -o none: nothing (a check of the input alone)
+            if output is not EndOutput.none:
+                env.stdout.write(ended_json(built.session_id, built.payload) + "\n")
             return
         with client:
             ended = client.send_end(built)

@@ -33,6 +33,7 @@ class Warnings:
         self.enough = enough  # said once, when SHOWN_IN_ALL lines were shown
         self.counts: dict[str, int] = {}
         self.first: dict[str, str] = {}
+        self.shown_by_key: dict[str, int] = {}
         self.shown = 0
         self._lock = threading.Lock()
 
@@ -49,18 +50,21 @@ class Warnings:
             show = count <= SHOWN_PER_CAUSE and self.shown < SHOWN_IN_ALL
             if show:
                 self.shown += 1
+                self.shown_by_key[key] = self.shown_by_key.get(key, 0) + 1
                 if self.shown == SHOWN_IN_ALL:
                     message = f"{message}\nhhsession: warning: {self.enough}"
-            else:
-                self.counts[key] = count  # counted, said at the end
         if show:
             self.show(f"{where}: {message}" if where else message)
 
     def close(self) -> None:
-        hidden = {key: count - min(count, SHOWN_PER_CAUSE) for key, count in self.counts.items()}
-        for key, count in sorted(hidden.items(), key=lambda item: -item[1])[:5]:
-            if count:
-                self.env.warn(f"{count} more like: {self.first[key][:160]}")
+        hidden = {key: count - self.shown_by_key.get(key, 0) for key, count in self.counts.items()}
+        ranked = sorted((item for item in hidden.items() if item[1]), key=lambda item: -item[1])
+        for key, count in ranked[:5]:
+            self.env.warn(f"{count} more like: {self.first[key][:160]}")
+        rest = ranked[5:]
+        if rest:
+            kinds = "kind" if len(rest) == 1 else "kinds"
+            self.env.warn(f"and {sum(count for _, count in rest)} more of {len(rest)} other {kinds}")
 
 
 class Tally:
@@ -173,20 +177,28 @@ class Reporter:
         self.tally = Tally()
         self.bar: Bar | None = None
         self.lines: Lines | None = None
-        if not dry_run and env.stderr_isatty:
-            self.bar = Bar(env, self.tally)
-            self.tally.count_in_background(paths, shards, then=self.bar.set_total)
-        elif not dry_run:
-            self.lines = Lines(env, self.tally, progress_interval(env))
-            self.tally.count_in_background(paths, shards)
+        self._paths, self._shards, self._begun = paths, shards, dry_run
         where_all = f"all failures are in {failures}" if failures else "use --failures FILE to keep every failure"
-        self.warnings = Warnings(env, self.bar.say if self.bar is not None else None,
-                                 enough=f"more warnings are counted, not shown; {where_all}")
+        self.warnings = Warnings(env, None, enough=f"more warnings are counted, not shown; {where_all}")
         self._flushed = time.monotonic()
+
+    def _begin(self) -> None:
+        """The bar or the progress lines, and the count for an ETA: threads, so started with the first
+        result, once the sending processes are forked (a process with threads cannot fork safely)."""
+        self._begun = True
+        if self.env.stderr_isatty:
+            self.bar = Bar(self.env, self.tally)
+            self.warnings.show = self.bar.say
+            self.tally.count_in_background(self._paths, self._shards, then=self.bar.set_total)
+        else:
+            self.lines = Lines(self.env, self.tally, progress_interval(self.env))
+            self.tally.count_in_background(self._paths, self._shards)
 
     def __call__(self, outcome: Outcome) -> None:
         from ..replay import write_jsonl
 
+        if not self._begun:
+            self._begin()
         now = time.monotonic()
         flush = now - self._flushed > 0.2  # results reach a pipe within a fifth of a second, not line by line
         if flush:
@@ -196,7 +208,7 @@ class Reporter:
         for warning in outcome.warnings:
             self.warnings.warn(warning)
         if self.dry_run:
-            if outcome.status == "ok":
+            if outcome.status == "ok" and self.jsonl:
                 write_jsonl(self.env.stdout, outcome.payload or {}, flush)
             elif outcome.status == "invalid":
                 self.warnings.warn(f"invalid: {outcome.error}", where)  # as in a real run: the run goes on

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -29,10 +30,10 @@ from .common import (
     Profile,
     SessionName,
     Source,
-    StartTime,
     Timeout,
     UserPropertiesValues,
     Verbose,
+    field_option,
     make_client,
     overrides,
     resolve,
@@ -65,7 +66,8 @@ Shard = Annotated[Optional[str], typer.Option("--shard", help="K/N: only records
 NewIds = Annotated[bool, typer.Option("--new-ids", help="Give every record a new session id (replay as new sessions).")]
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed or invalid record.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Validate every record and print the payloads; send nothing.")]
-Output = Annotated[Optional[ReplayOutput], typer.Option("--output", "-o", help="jsonl: one result per record on stdout; none (default: jsonl unless stdout is a terminal).", show_default=False, case_sensitive=False)]
+ReplayStartTime = Annotated[Optional[str], field_option("--start-time", help="Start time of every record (default: the record's, else now).")]
+Output = Annotated[Optional[ReplayOutput], typer.Option("--output", "-o", help="jsonl: one result per record on stdout (with --dry-run: the bodies); or none (default: jsonl, but none on a terminal without --dry-run).", show_default=False, case_sensitive=False)]
 
 
 def replay(
@@ -74,7 +76,7 @@ def replay(
     name: SessionName = None,
     event_name: EventName = None,
     source: Source = None,
-    start_time: StartTime = None,
+    start_time: ReplayStartTime = None,
     end_time: EndTime = None,
     duration: Duration = None,
     config: ConfigValues = None,
@@ -125,7 +127,8 @@ def replay(
         check_inputs(inputs_list)
         if "-" in inputs_list and env.stdin_isatty:
             env.info("reading records (JSON Lines) from the terminal; end with Ctrl-D")
-        show = output or (ReplayOutput.none if env.stdout_isatty else ReplayOutput.jsonl)
+        # A dry run shows its bodies (on a terminal too) unless -o none; a real one its results in a pipe.
+        show = output or (ReplayOutput.none if env.stdout_isatty and not dry_run else ReplayOutput.jsonl)
         report = Reporter(env, jsonl=show is ReplayOutput.jsonl, dry_run=dry_run, verbose=verbose,
                           failures=str(failures) if failures is not None else None, paths=inputs_list,
                           shards=shard_spec[1] if shard_spec else 1)
@@ -139,8 +142,11 @@ def replay(
                 )
         except ReplayInterrupted as stop:  # the journal is flushed: say where the run got to, then exit 130
             report.close()
-            env.stderr.write("\n" + env.redact(stop.summary.line()) + "; interrupted: run the same command to resume\n")
-            raise
+            how = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
+            env.stderr.write("\n" + env.redact(stop.summary.line()) + f"; {how}: run the same command to resume\n")
+            if stop.signum == signal.SIGINT:
+                raise
+            raise CommandExit(128 + stop.signum) from None
         except BaseException as exc:
             report.close()
             done = getattr(exc, "summary", None)

@@ -108,8 +108,14 @@ def start(
         built = client.build_start(document, origin=origin, overrides=flags, lenient=lenient)
         for warning in built.warnings:
             env.warn(warning)
-        if dry_run:
-            env.stdout.write(dumps_json(built.payload) + "\n")
+        if dry_run:  # the exact body; -o id/env: the id and variables this session would have; none: nothing
+            shown = output or OutputFormat.json
+            if shown in (OutputFormat.json, OutputFormat.pretty):
+                env.stdout.write(dumps_json(built.payload) + "\n")
+            else:
+                from ..client import StartedSession
+
+                render_started(StartedSession(built.session_id, {}, built.payload), shown, env.stdout)
             return
         with client:
             started = client.send_start(built)

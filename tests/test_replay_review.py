@@ -1,0 +1,265 @@
+"""From a third hostile review of replay: stops, sending processes, long waits, changed inputs, output."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hhsession import Client
+from hhsession.cli.progress import SHOWN_IN_ALL, SHOWN_PER_CAUSE, Warnings
+from hhsession.context import Environment
+from hhsession.emulator import Emulator, Faults
+from hhsession.errors import NetworkError
+from hhsession.inputs import read_records
+from hhsession.retry import RetryPolicy
+from hhsession.transport import _Watchdog
+from tests.conftest import API_KEY, Invoker
+from tests.fakeserver import FakeServer, Reply
+
+LINUX = sys.platform.startswith("linux")
+
+
+def records(path: Path, count: int) -> Path:
+    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(count)))
+    return path
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+# ----------------------------------------------------------------------------- sending processes
+
+
+@pytest.mark.skipif(not LINUX, reason="fork is used on Linux")
+def test_the_command_forks_its_senders_which_share_the_journal(tmp_path: Path, emulator: Emulator) -> None:
+    """No thread runs before the senders start (the progress waits for the first result), so they are
+    forked: no fresh interpreters, and the done set loaded once, shared copy on write."""
+    path = records(tmp_path / "r.jsonl", 400)
+    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
+    command = [sys.executable, "-m", "hhsession", "replay", str(path), "--processes", "2", "--workers", "4",
+               "--journal", str(tmp_path / "j"), "-v", "-o", "none"]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "2 sending processes (fork), 4 workers in all" in first.stderr
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "(fork)" in again.stderr and "0 ok" in again.stderr and "400 skipped" in again.stderr
+    assert emulator.store.count() == 400
+
+
+@pytest.mark.skipif(not LINUX, reason="/proc and PR_SET_PDEATHSIG")
+def test_a_sender_killed_stops_the_run_with_a_way_to_resume(tmp_path: Path) -> None:
+    count = 600
+    path = records(tmp_path / "r.jsonl", count)
+    with Emulator(port=0, faults=Faults(latency_ms=30)) as emu:
+        env = {**os.environ, "HH_API_URL": emu.url, "HH_API_KEY": API_KEY}
+        command = [sys.executable, "-m", "hhsession", "replay", str(path), "--journal", str(tmp_path / "j"),
+                   "--processes", "2", "--workers", "4", "-o", "none"]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 30
+        while emu.store.count() < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        senders = children_of(proc.pid)
+        assert senders, "no sending process found"
+        os.kill(senders[0], signal.SIGKILL)  # as the kernel's OOM killer would
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1, err
+        assert "a sending process was killed by signal 9" in err and "run the same command to resume" in err
+        assert "Traceback" not in err and err.count("hhsession: error:") == 1
+        emu.faults.latency_ms = 0
+        resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        assert emu.store.count() == count
+
+
+@pytest.mark.skipif(not LINUX, reason="/proc and PR_SET_PDEATHSIG")
+def test_senders_die_with_a_killed_parent(tmp_path: Path) -> None:
+    path = records(tmp_path / "r.jsonl", 2000)
+    with Emulator(port=0, faults=Faults(latency_ms=200)) as emu:
+        env = {**os.environ, "HH_API_URL": emu.url, "HH_API_KEY": API_KEY}
+        proc = subprocess.Popen([sys.executable, "-m", "hhsession", "replay", str(path), "--processes", "2",
+                                 "--workers", "4", "-o", "none"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + 30
+        while emu.store.count() < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        senders = children_of(proc.pid)
+        assert len(senders) == 2
+        proc.kill()
+        proc.wait(10)
+        # A sender blocked in a 200 ms request never reports, so never learns of its closed pipe by itself.
+        deadline = time.monotonic() + 1.0
+        while any(alive(pid) for pid in senders) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not any(alive(pid) for pid in senders)
+
+
+def test_the_library_sends_from_its_own_process_unless_asked(tmp_path: Path, emulator: Emulator) -> None:
+    big = tmp_path / "big.jsonl"
+    line = json.dumps({"session_name": "x", "metadata": {"pad": "p" * 500}}).encode() + b"\n"
+    big.write_bytes(line * 600)  # 320 KiB: the command would use several processes
+    said: list[str] = []
+    with Client(api_key=API_KEY, api_url=emulator.url, log=said.append, allow_http=True) as hh:
+        summary = hh.replay(read_records([str(big)]), workers=4)
+        assert summary.counts["ok"] == 600
+        assert not [line for line in said if "sending processes" in line]
+        if (os.cpu_count() or 1) > 1:  # asked: as the command does
+            hh.replay(read_records([str(big)]), workers=4, processes=None, new_ids=True)
+            assert [line for line in said if "sending processes" in line]
+
+
+# ----------------------------------------------------------------------------- the server says wait
+
+
+def test_a_long_retry_after_stops_the_replay_with_when_to_resume(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = records(tmp_path / "r.jsonl", 200)
+    fake.default = Reply(429, {"message": "quota"}, headers={"Retry-After": "3600"})
+    result = cli("replay", str(path), "--workers", "4", "--journal", str(tmp_path / "j"),
+                 env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 5, result.stderr
+    assert "asks to wait 1 h" in result.stderr and "stopped; run the same command then to resume" in result.stderr
+    assert len(fake.requests) <= 8  # not 200 records each told to wait an hour
+
+
+def test_a_refused_key_is_in_the_failures_file_with_its_status(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = records(tmp_path / "r.jsonl", 3)
+    fake.default = Reply(401, {"message": "bad key"})
+    failures = tmp_path / "f.jsonl"
+    result = cli("replay", str(path), "--workers", "1", "--failures", str(failures),
+                 env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 3, result.stderr
+    lines = [json.loads(line) for line in failures.read_text().splitlines()]
+    assert lines and all(line["http_status"] == 401 for line in lines)
+
+
+def test_a_refused_server_is_given_up_at_the_deadline_not_a_backoff_later(free_port: int) -> None:
+    """With a backoff of 40 s, a server refusing connections is still given up at the 1 s deadline."""
+    slept: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    policy = RetryPolicy(max_retries=5, base_delay=40, max_delay=40, jitter=lambda: 0.5, clock=lambda: now[0], sleep=sleep)
+    hh = Client(api_key=API_KEY, api_url=f"http://127.0.0.1:{free_port}", allow_http=True, retry=policy)
+    hh.refused_deadline = 1.0
+    with hh, pytest.raises(NetworkError) as caught:
+        hh.start(session_name="x")
+    assert caught.value.refused
+    assert slept and max(slept) <= 1.0, slept
+
+
+# ----------------------------------------------------------------------------- inputs and output
+
+
+def test_an_input_changed_during_the_run_is_said(tmp_path: Path, emulator: Emulator) -> None:
+    path = records(tmp_path / "r.jsonl", 5)
+    warned: list[str] = []
+
+    def rewrite(outcome: Any) -> None:
+        if outcome.record.index == 0:
+            path.write_text(path.read_text() + '{"session_name": "late"}\n')
+
+    with Client(api_key=API_KEY, api_url=emulator.url, warn=warned.append, allow_http=True) as hh:
+        hh.replay(read_records([str(path)]), workers=1, on_result=rewrite)
+        assert [w for w in warned if "changed while it was replayed" in w and str(path) in w]
+        warned.clear()
+        hh.replay(read_records([str(path)]), workers=1)
+    assert not [w for w in warned if "changed" in w]
+
+
+class _Env(Environment):
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), io.StringIO(), io.StringIO(), env={})
+        self.said: list[str] = []
+
+    def warn(self, message: str) -> None:
+        self.said.append(message)
+
+
+def test_warnings_count_what_was_not_shown_and_every_kind() -> None:
+    env = _Env()
+    warnings = Warnings(env)
+    for kind in range(12):  # 12 kinds of 5 each: the 20 lines are spent on the first 10 kinds
+        for n in range(5):
+            warnings.warn(f"kind-{chr(97 + kind)}: problem {n}")
+    shown = [line for line in env.said]
+    assert len(shown) == SHOWN_IN_ALL
+    warnings.close()
+    summary = env.said[SHOWN_IN_ALL:]
+    hidden = {line.split(" more like: ")[1].split(":")[0]: int(line.split()[0]) for line in summary if "more like" in line}
+    # Kinds k and l were never shown (the 20 lines were spent): all 5 of each are counted, not 5 - 2.
+    assert hidden == {"kind-k": 5, "kind-l": 5, **{k: 5 - SHOWN_PER_CAUSE for k in list(hidden)[2:]}}
+    assert len(hidden) == 5
+    rest = [line for line in summary if line.startswith("and ")]
+    assert rest == [f"and {12 * 5 - SHOWN_IN_ALL - sum(hidden.values())} more of 7 other kinds"]
+
+
+def test_the_watchdog_keeps_about_the_running_attempts() -> None:
+    dog = _Watchdog()
+    for _ in range(5000):
+        entry = dog.watch(time.monotonic() + 3600)
+        entry.active = False  # done long before its deadline
+    assert len(dog._heap) < 2100
+
+
+def test_dry_runs_print_what_was_asked_and_keep_failures(cli: Invoker, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"session_name": "a"}\n{"sessionName": "typo"}\n')
+    failures = tmp_path / "f.jsonl"
+    quiet = cli("replay", str(path), "--dry-run", "-o", "none", "--failures", str(failures))
+    assert quiet.exit_code == 6 and quiet.stdout == ""
+    assert "replay --dry-run: 2 records: 1 valid, 1 invalid" in quiet.stderr
+    [line] = [json.loads(text) for text in failures.read_text().splitlines()]
+    assert line["status"] == "invalid" and line["record"] == {"sessionName": "typo"}
+    assert "did you mean session_name" in line["error"]
+
+    sid = "0b0d1f56-8a3c-4f4e-9d0f-6a1f5b6f0a11"
+    assert cli("start", "--session-id", sid, "--dry-run", "-o", "id").stdout == sid + "\n"
+    env_lines = cli("start", "--session-id", sid, "--start-time", "1764151200000", "--dry-run", "-o", "env").stdout
+    assert env_lines == f"HH_SESSION_ID={sid}\nHH_SESSION_EVENT_ID={sid}\nHH_SESSION_START_TIME=1764151200000\n"
+    assert cli("start", "--dry-run", "-o", "none").stdout == ""
+    assert cli("end", sid, "--dry-run", "-o", "none").stdout == ""
+    assert json.loads(cli("end", sid, "--dry-run").stdout)["session_id"] == sid
+
+
+@pytest.mark.parametrize("flag", ["--name", "--event-name", "--source"])
+def test_an_empty_name_is_refused_as_an_unset_variable(cli: Invoker, fake: FakeServer, flag: str) -> None:
+    result = cli("start", flag, "", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "is empty: an unset shell variable?" in result.stderr
+    assert fake.requests == []
+
+
+def test_an_empty_session_id_to_end_is_refused(cli: Invoker, fake: FakeServer) -> None:
+    result = cli("end", "", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "no session to end" in result.stderr
+    assert fake.requests == []
+
+
+def test_one_record_is_one_record(cli: Invoker, emulator: Emulator, tmp_path: Path) -> None:
+    path = records(tmp_path / "r.jsonl", 1)
+    result = cli("replay", str(path), env={"HH_API_URL": emulator.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 0 and "replay: 1 record: 1 ok" in result.stderr
