@@ -31,19 +31,20 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import (
+from ._urllib3 import (  # urllib3, without importlib.metadata
     ConnectTimeoutError,
+    HTTPConnection,
+    HTTPConnectionPool,
     HTTPError,
+    HTTPSConnection,
+    HTTPSConnectionPool,
     LocationParseError,
     NewConnectionError,
     ProxyError,
     ReadTimeoutError,
     SSLError,
+    urllib3,
 )
-
 from .errors import InvalidInput, NetworkError
 from .retry import RETRY_STATUSES
 from .settings import is_loopback_host, one_line
