@@ -324,6 +324,21 @@ class Report:
 # --------------------------------------------------------------------------- the three parts
 
 
+def replay_once(command: list[str], env: dict[str, str], workdir: Path, sink: SinkClient, records: int,
+                report: Report, rates: list[float], steady: list[float]) -> tuple[Run, float | None]:
+    """One timed replay into a fresh sink: its wall rate into ``rates``, its first-to-last rate into ``steady``."""
+    sink.reset()
+    run = run_measured(command, env, workdir)
+    stats = sink.stats()
+    if stats["sessions"] != records:
+        report.note(f"  warning: the sink counted {stats['sessions']} sessions, not {records}")
+    rates.append(records / run.seconds)
+    in_run = in_run_rate(stats)
+    if in_run:
+        steady.append(in_run)
+    return run, in_run
+
+
 def part_ceiling(args: argparse.Namespace, hhsession: str, wrk: str | None, workdir: Path, report: Report) -> None:
     records = write_records(workdir / "throughput.jsonl", args.records)
     proc, url = spawn(args.latency)
@@ -340,16 +355,8 @@ def part_ceiling(args: argparse.Namespace, hhsession: str, wrk: str | None, work
         for round_ in range(1, args.rounds + 1):
             if wrk:
                 ceilings.append(run_wrk(wrk, url, script, args.workers, args.wrk_seconds))
-            sink.reset()
-            run = run_measured([hhsession, "replay", records.name, "--workers", str(args.workers), "-o", "none"],
-                               env, workdir)
-            stats = sink.stats()
-            if stats["sessions"] != args.records:
-                report.note(f"  warning: the sink counted {stats['sessions']} sessions, not {args.records}")
-            rates.append(args.records / run.seconds)
-            in_run = in_run_rate(stats)
-            if in_run:
-                steady.append(in_run)
+            run, in_run = replay_once([hhsession, "replay", records.name, "--workers", str(args.workers), "-o", "none"],
+                                      env, workdir, sink, args.records, report, rates, steady)
             report.note(f"  round {round_}: wrk {fmt_rate(ceilings[-1] if wrk else None)}, "
                         f"replay {fmt_rate(rates[-1])} ({run.seconds:.2f} s wall; {fmt_rate(in_run)} "
                         f"first to last request)")
@@ -397,15 +404,8 @@ def part_sequential(args: argparse.Namespace, hhsession: str, workdir: Path, rep
             if sink.stats()["sessions"] != args.records:
                 report.note("  warning: the sequential loop did not send every record")
             loop.append(args.records / base.seconds)
-            sink.reset()
-            run = run_measured([hhsession, "replay", records.name, "-o", "none"], env, workdir)
-            stats = sink.stats()
-            if stats["sessions"] != args.records:
-                report.note(f"  warning: the sink counted {stats['sessions']} sessions, not {args.records}")
-            rates.append(args.records / run.seconds)
-            in_run = in_run_rate(stats)
-            if in_run:
-                steady.append(in_run)
+            run, in_run = replay_once([hhsession, "replay", records.name, "-o", "none"], env, workdir, sink,
+                                      args.records, report, rates, steady)
             report.note(f"  round {round_}: loop {fmt_rate(loop[-1])} ({base.seconds:.2f} s), replay "
                         f"{fmt_rate(rates[-1])} ({run.seconds:.2f} s wall; {fmt_rate(in_run)} first to last request)")
     finally:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import HHSessionError, InvalidInput
 from .payload import BuiltSession, Overrides
@@ -186,16 +186,9 @@ def _run(argv: Sequence[str], env: dict[str, str], say: Callable[[str], None], s
     if not signals.enabled:
         return _run_with_handlers(argv, env, say)
     try:
-        pid = _spawn(list(argv), env)
-    except FileNotFoundError:
-        say(f"{argv[0]}: command not found")
-        return NOT_FOUND
-    except PermissionError:
-        say(f"{argv[0]}: permission denied (not executable)")
-        return NOT_EXECUTABLE
-    except OSError as exc:
-        say(f"{argv[0]}: cannot run it ({exc.strerror or exc})")
-        return NOT_EXECUTABLE
+        pid = _launch(lambda: _spawn(list(argv), env), argv[0], say)
+    except _NotRun as not_run:
+        return not_run.code
     while True:
         info = signals.wait(0.5)
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -208,6 +201,32 @@ def _run(argv: Sequence[str], env: dict[str, str], say: Callable[[str], None], s
                 os.kill(pid, info.si_signo)
             except ProcessLookupError:  # pragma: no cover - it ended in between
                 pass
+
+
+_T = TypeVar("_T")
+
+
+class _NotRun(Exception):
+    """The command could not be started; ``code`` is the shell's status for that."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _launch(start: Callable[[], _T], program: str, say: Callable[[str], None]) -> _T:
+    """Start the command, or say in the shell's words why it cannot be (127 not found, 126 not runnable)."""
+    try:
+        return start()
+    except FileNotFoundError:
+        say(f"{program}: command not found")
+        raise _NotRun(NOT_FOUND) from None
+    except PermissionError:
+        say(f"{program}: permission denied (not executable)")
+        raise _NotRun(NOT_EXECUTABLE) from None
+    except OSError as exc:
+        say(f"{program}: cannot run it ({exc.strerror or exc})")
+        raise _NotRun(NOT_EXECUTABLE) from None
 
 
 def _spawn(argv: list[str], env: dict[str, str]) -> int:
@@ -225,16 +244,9 @@ def _spawn(argv: list[str], env: dict[str, str]) -> int:
 def _run_with_handlers(argv: Sequence[str], env: dict[str, str], say: Callable[[str], None]) -> int:
     """Where signals cannot be waited for (not Linux): handlers, and a guess at who sent SIGINT."""
     try:
-        child = subprocess.Popen(list(argv), env=env)
-    except FileNotFoundError:
-        say(f"{argv[0]}: command not found")
-        return NOT_FOUND
-    except PermissionError:
-        say(f"{argv[0]}: permission denied (not executable)")
-        return NOT_EXECUTABLE
-    except OSError as exc:
-        say(f"{argv[0]}: cannot run it ({exc.strerror or exc})")
-        return NOT_EXECUTABLE
+        child = _launch(lambda: subprocess.Popen(list(argv), env=env), argv[0], say)
+    except _NotRun as not_run:
+        return not_run.code
 
     def forward(signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGINT and _terminal_sent_it():
