@@ -354,50 +354,50 @@ class Client:
             if held:
                 self._say(f"waited {held:.2f} s: the server asked the whole run to slow down")
             attempt_started = policy.clock()
-            outcome = transport.send(method, path, data, headers)
+            reply = transport.send(method, path, data, headers)
             took = policy.clock() - attempt_started
             self._say(
-                f"attempt {attempt}/{policy.attempts}: {outcome.problem or outcome.status} "
+                f"attempt {attempt}/{policy.attempts}: {reply.problem or reply.status} "
                 f"after {took * 1000:.0f} ms"
             )
-            maybe_delivered = maybe_delivered or outcome.maybe_delivered
-            refused_for = self._note_refusal(outcome.unreachable)
-            if outcome.ok:
-                assert outcome.status is not None
-                return Answer(outcome.status, outcome.body, attempt, policy.clock() - started, self.api_key)
-            if not outcome.retryable:
-                raise self._final_error(outcome, method, url, what, takes, not_found)
+            maybe_delivered = maybe_delivered or reply.maybe_delivered
+            refused_for = self._note_refusal(reply.unreachable)
+            if reply.ok:
+                assert reply.status is not None
+                return Answer(reply.status, reply.body, attempt, policy.clock() - started, self.api_key)
+            if not reply.retryable:
+                raise self._final_error(reply, method, url, what, takes, not_found)
 
-            header = outcome.headers.get("Retry-After") if outcome.headers is not None else None
+            header = reply.headers.get("Retry-After") if reply.headers is not None else None
             retry_after = parse_retry_after(header, policy.wall_clock())
             if retry_after is not None and retry_after > policy.max_retry_after:
                 raise NetworkError(
-                    f"{self._what(outcome, method, url)}: the server asks to wait {_wait_text(retry_after)} "
+                    f"{self._what(reply, method, url)}: the server asks to wait {_wait_text(retry_after)} "
                     f"(Retry-After: {header}), longer than hhsession waits; try again after "
                     f"{_after(policy.wall_clock(), retry_after)}",
-                    status=outcome.status,
+                    status=reply.status,
                     retry_after=retry_after,
                 )
             if self.refused_deadline is not None and refused_for >= self.refused_deadline:
                 raise NetworkError(
-                    f"{self._what(outcome, method, url)}: the server has refused every connection for "
+                    f"{self._what(reply, method, url)}: the server has refused every connection for "
                     f"{refused_for:.0f} s; check that it is up and that --api-url is right",
                     unreachable=True,
                     refused=True,
                 )
             delay = policy.wait_before(attempt, retry_after)
-            if outcome.unreachable and self.refused_deadline is not None:
+            if reply.unreachable and self.refused_deadline is not None:
                 # Refused again and again: give up at the deadline, not a backoff later.
                 delay = min(delay, max(0.05, self.refused_deadline - refused_for))
-            if outcome.status == 429:
+            if reply.status == 429:
                 self.gate.hold(delay)  # the server said slow down: every worker waits, not just this one
             if attempt >= policy.attempts:
                 raise NetworkError(
-                    f"{self._what(outcome, method, url)} ({_attempts(attempt)} over "
+                    f"{self._what(reply, method, url)} ({_attempts(attempt)} over "
                     f"{policy.clock() - started:.1f} s); check the server or the network and try again, "
                     f"or raise --max-retries",
-                    status=outcome.status,
-                    unreachable=outcome.unreachable,
+                    status=reply.status,
+                    unreachable=reply.unreachable,
                     maybe_delivered=maybe_delivered,
                 )
             why = f" (Retry-After: {header})" if retry_after is not None else ""
@@ -415,45 +415,45 @@ class Client:
                 self._refused_since = now
             return now - self._refused_since
 
-    def _what(self, outcome: Attempt, method: str, url: str) -> str:
-        return f"{method} {url} failed: {outcome.problem}{self._detail(outcome)}"
+    def _what(self, reply: Attempt, method: str, url: str) -> str:
+        return f"{method} {url} failed: {reply.problem}{self._detail(reply)}"
 
-    def _detail(self, outcome: Attempt) -> str:
+    def _detail(self, reply: Attempt) -> str:
         """The server's message as ": message", or "" when there was no answer or no message."""
-        message = server_message(outcome.body, self.api_key)
+        message = server_message(reply.body, self.api_key)
         return f": {message}" if message else ""
 
     def _final_error(
-        self, outcome: Attempt, method: str, url: str, what: str, takes: str, not_found: str | None
+        self, reply: Attempt, method: str, url: str, what: str, takes: str, not_found: str | None
     ) -> HHSessionError:
-        status = outcome.status
-        detail = self._detail(outcome)
+        status = reply.status
+        detail = self._detail(reply)
         if status is None:  # pragma: no cover - only retryable problems have no status
-            return NetworkError(self._what(outcome, method, url))
+            return NetworkError(self._what(reply, method, url))
         if 300 <= status < 400:
-            location = (outcome.headers or {}).get("Location", "(no Location header)")
+            location = (reply.headers or {}).get("Location", "(no Location header)")
             return NetworkError(
-                f"the server answered {outcome.problem} redirecting to {redact(location, self.api_key)}; "
+                f"the server answered {reply.problem} redirecting to {redact(location, self.api_key)}; "
                 f"redirects are not followed (the API key would go along); set --api-url to the final address",
                 status=status,
             )
         if status in (401, 403):
             return AuthError(
-                f"the server refused the API key ({outcome.problem}{detail}); check HH_PROJECT_API_KEY "
+                f"the server refused the API key for {method} {url} ({reply.problem}{detail}); check HH_PROJECT_API_KEY "
                 f"(or HH_API_KEY), --api-key or `hhsession config set api_key`",
                 status=status,
             )
         if status == 404 and not_found:
-            return RejectedError(f"{not_found} ({outcome.problem}{detail})", status=status)
+            return RejectedError(f"{not_found} ({reply.problem}{detail})", status=status)
         if status in (404, 405):
             return RejectedError(
-                f"the server rejected {what} ({outcome.problem}{detail}); {url} does not take "
+                f"the server rejected {what} ({reply.problem}{detail}); {url} does not take "
                 f"{takes}: check --api-url (the base URL, without /v1)",
                 status=status,
             )
         if 400 <= status < 500:
-            return RejectedError(f"the server rejected {what} ({outcome.problem}{detail})", status=status)
-        return NetworkError(f"{self._what(outcome, method, url)}; the server failed, try again later", status=status)
+            return RejectedError(f"the server rejected {what} ({reply.problem}{detail})", status=status)
+        return NetworkError(f"{self._what(reply, method, url)}; the server failed, try again later", status=status)
 
     # ------------------------------------------------------------------ start
 

@@ -315,6 +315,16 @@ def test_replay_of_python_values(emulator: Emulator, tmp_path: Path) -> None:
     assert again.counts["skipped"] == 6 and emulator.store.count() == 6
 
 
+def test_a_refused_key_names_the_request_it_refused(fake: FakeServer) -> None:
+    fake.script = [Reply(403, {"message": "no"})] * 2
+    with client_for(fake) as hh:
+        with pytest.raises(AuthError, match=rf"refused the API key for POST {re.escape(fake.url)}/v1/sessions \(403"):
+            hh.start(session_name="x")
+        with pytest.raises(AuthError, match=rf"refused the API key for PUT {re.escape(fake.url)}/v1/events/{SID} \(403"):
+            hh.end(SID)
+    assert len(fake.requests) == 2  # a refused key is not retried
+
+
 def test_replay_stopped_by_a_refused_key_raises_with_the_summary(fake: FakeServer) -> None:
     fake.script = [Reply(401, {"message": "bad key"})] * 50
     with client_for(fake) as hh, pytest.raises(AuthError) as info:

@@ -295,3 +295,41 @@ def test_a_script_without_a_shebang_is_run_by_sh(fake: FakeServer, env: dict[str
     script.chmod(0o755)
     result = hhsession("exec", "--", str(script), env=env)
     assert result.returncode == 4 and result.stdout == "from-sh\n"
+
+
+def test_a_session_from_a_file_keeps_its_name_and_starts_now(fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text('{"session_name": "from-file", "metadata": {"a": 1}}')
+    before = int(time.time() * 1000)
+    result = hhsession("exec", "-f", str(path), "-m", "b=2", "--", PY, "-c", "pass", env=env)
+    assert result.returncode == 0, result.stderr
+    start, end = the_session(fake)
+    assert start["session_name"] == "from-file"  # the program name is only the default
+    assert start["metadata"] == {"a": 1, "b": "2"} and start["start_time"] >= before
+    assert end is not None and end["outputs"] == {"exit_code": 0}
+    fake.requests.clear()
+    assert hhsession("exec", "-f", str(path), "-n", "flag", "--", PY, "-c", "pass", env=env).returncode == 0
+    assert the_session(fake)[0]["session_name"] == "flag"  # a flag beats the file
+
+
+@pytest.mark.parametrize(("document", "named"), [
+    ('{"start_time": 1764151200000}', "start_time: exec starts the session"),
+    ('{"end_time": 1764151200000, "duration": 5}', "end_time, duration: exec starts"),
+])
+def test_times_in_the_file_are_refused_and_the_command_not_run(
+    fake: FakeServer, env: dict[str, str], tmp_path: Path, document: str, named: str
+) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(document)
+    marker = tmp_path / "ran"
+    result = hhsession("exec", "-f", str(path), "--", PY, "-c", f"open({str(marker)!r}, 'w')", env=env)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert named in result.stderr and "remove" in result.stderr
+    assert not marker.exists() and fake.requests == []
+
+
+def test_an_empty_name_is_refused_not_replaced_by_the_program_name(fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    result = hhsession("exec", "--name", "", "--", PY, "-c", f"open({str(marker)!r}, 'w')", env=env)
+    assert result.returncode == 2 and "--name (session_name) is empty" in result.stderr
+    assert result.stderr.count("\n") == 1 and not marker.exists() and fake.requests == []

@@ -85,7 +85,7 @@ def test_a_refused_key_stops_every_process(cli: Invoker, fake: FakeServer, tmp_p
     fake.script = [Reply(401, {"message": "bad key"})] * 1000
     result = cli("replay", str(path), "--processes", "2", "--workers", "4",
                  env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
-    assert result.exit_code == 3 and "refused the API key (401 X: bad key)" in result.stderr
+    assert result.exit_code == 3 and "refused the API key for POST " in result.stderr and "/v1/sessions (401 X: bad key)" in result.stderr
     assert len(fake.requests) < 40  # stopped, not 400 times the same refusal
     assert "Traceback" not in result.stderr
 

@@ -66,12 +66,16 @@ def test_object_flag_file_must_hold_an_object(tmp_path: Path) -> None:
         parse_object_arg("config", f"@{path}")
 
 
-@pytest.mark.parametrize(("text", "expected"), [("0/1", (0, 1)), ("3/4", (3, 4))])
+@pytest.mark.parametrize(("text", "expected"), [("0/1", (0, 1)), ("3/4", (3, 4)), (" 1 / 2 ", (1, 2))])
 def test_shards(text: str, expected: tuple[int, int]) -> None:
     assert parse_shard(text) == expected
 
 
-@pytest.mark.parametrize(("text", "message"), [("4/4", "K must be from 0 to N-1"), ("1/0", "N at least 1"), ("x", "expected K/N")])
+@pytest.mark.parametrize(("text", "message"), [
+    ("4/4", "K must be from 0 to N-1"), ("1/0", "N at least 1"), ("x", "expected K/N"), ("-1/2", "K must be from 0"),
+    ("1_0/20", "expected K/N"), ("0/4/1", "expected K/N"), ("", "is empty: an unset shell variable"),
+    (" ", "is empty"), ("１/２", "expected K/N"),
+])
 def test_bad_shards(text: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_shard(text)

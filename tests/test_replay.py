@@ -139,7 +139,7 @@ def test_no_key_is_exit_3_and_auth_failure_stops_the_run(cli: Invoker, fake: Fak
     fake.script = [Reply(401, {"message": "bad key"})] * 100
     result = cli("replay", str(path), "--workers", "2", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
     assert result.exit_code == 3
-    assert "refused the API key (401 X: bad key)" in result.stderr
+    assert "refused the API key for POST " in result.stderr and "/v1/sessions (401 X: bad key)" in result.stderr
     assert len(fake.requests) < 10  # stopped, not 50 times the same refusal
 
 

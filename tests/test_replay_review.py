@@ -253,6 +253,17 @@ def test_an_empty_name_is_refused_as_an_unset_variable(cli: Invoker, fake: FakeS
     assert fake.requests == []
 
 
+def test_an_empty_shard_is_refused_not_read_as_every_record(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    """`--shard "$K/$N"` with both unset is "/"; `--shard "$SHARD"` unset is "": neither means "all of it"."""
+    path = records(tmp_path / "r.jsonl", 3)
+    for value in ("", "/"):
+        result = cli("replay", str(path), "--shard", value, env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "--shard" in result.stderr
+    assert "is empty: an unset shell variable?" in cli("replay", str(path), "--shard", "").stderr
+    assert fake.requests == []
+
+
 def test_an_empty_session_id_to_end_is_refused(cli: Invoker, fake: FakeServer) -> None:
     result = cli("end", "", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
     assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "no session to end" in result.stderr

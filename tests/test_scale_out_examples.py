@@ -26,6 +26,7 @@ from tests.conftest import Invoker
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "scale-out"
 K8S = EXAMPLES / "k8s-indexed-job.yaml"
 ACTIONS = EXAMPLES / "github-actions-replay.yml"
+CONTROLLER_INDEX_VAR = "JOB_COMPLETION_INDEX"  # the Job controller adds it to each container's env
 COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 RECORDS = 103  # not a multiple of any N the examples use
 
@@ -56,11 +57,14 @@ def k8s_shards(docs: list[Any]) -> tuple[list[int], int, list[str]]:
     match = re.fullmatch(r"\$\((\w+)\)/(\d+)", shard)
     assert match, f"--shard {shard!r}: expected $(VAR)/N"
     var, n = match[1], int(match[2])
-    # Kubernetes expands $(VAR) in command/args only for a variable declared in the
-    # container's env; anything else would reach hhsession as the literal text.
+    # Kubernetes expands $(VAR) in command/args only for a variable in the container's
+    # env; anything else would reach hhsession as the literal text. The Job controller
+    # adds JOB_COMPLETION_INDEX to every container of an Indexed Job's pods (from the
+    # completion-index annotation); any other name must be declared from that annotation.
     env = {item["name"]: item for item in container.get("env", [])}
-    assert var in env, f"$({var}) is not declared in the container's env: Kubernetes would not expand it"
-    declared = env[var]
+    if var != CONTROLLER_INDEX_VAR:
+        assert var in env, f"$({var}) is not declared in the container's env: Kubernetes would not expand it"
+    declared = env.get(var, {"valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}})
     assert declared.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == COMPLETION_INDEX, (
         f"{var} must come from the pod's completion-index annotation"
     )
@@ -202,18 +206,33 @@ def test_a_run_step_whose_n_differs_from_the_matrix_is_caught() -> None:
 
 def test_completions_differing_from_n_is_caught(cli: Invoker, recording: Path, tmp_path: Path) -> None:
     docs = load_k8s()
-    k8s_job(docs)["spec"]["completions"] = 3  # but --shard $(SHARD)/4
+    k8s_job(docs)["spec"]["completions"] = 3  # but --shard $(JOB_COMPLETION_INDEX)/4
     with pytest.raises(AssertionError, match="completions: 3"):
         k8s_shards(docs)
     with pytest.raises(AssertionError, match="never sent"):
         assert_each_record_once(covered(cli, plain(recording, 4), [0, 1, 2], recording, tmp_path))
 
 
+def test_the_example_takes_k_from_the_completion_index() -> None:
+    _, _, argv = k8s_shards(load_k8s())
+    assert argv[argv.index("--shard") + 1] == "{K}/4"
+    assert "$(JOB_COMPLETION_INDEX)" in K8S.read_text()
+
+
 def test_an_undeclared_shard_variable_is_caught() -> None:
     docs = load_k8s()
     container = k8s_job(docs)["spec"]["template"]["spec"]["containers"][0]
-    container["env"] = [item for item in container["env"] if "fieldRef" not in item.get("valueFrom", {})]
+    container["args"] = [arg.replace("$(JOB_COMPLETION_INDEX)", "$(SHARD)") for arg in container["args"]]
     with pytest.raises(AssertionError, match="not declared in the container's env"):
+        k8s_shards(docs)
+
+
+def test_a_shard_variable_from_elsewhere_is_caught() -> None:
+    docs = load_k8s()
+    container = k8s_job(docs)["spec"]["template"]["spec"]["containers"][0]
+    container["args"] = [arg.replace("$(JOB_COMPLETION_INDEX)", "$(SHARD)") for arg in container["args"]]
+    container["env"].append({"name": "SHARD", "value": "0"})  # every pod would be shard 0
+    with pytest.raises(AssertionError, match="completion-index annotation"):
         k8s_shards(docs)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..context import Environment
+from ..errors import InvalidInput
 from .common import (
     AllowHttp,
     ApiKey,
@@ -58,7 +59,7 @@ Settings that cannot work (a bad URL, a refused plain-http URL) are exit 2.
 """
 
 Command = Annotated[list[str], typer.Argument(metavar="COMMAND [ARGS]...", help="The command to run (put -- before it when it has options of its own).", show_default=False)]
-ExecName = Annotated[Optional[str], field_option("--name", "-n", "--session-name", help="session_name (default: the command's program name).")]
+ExecName = Annotated[Optional[str], field_option("--name", "-n", "--session-name", help="session_name (default: the one in -f, else the command's program name).")]
 File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read a session object from a JSON file ('-' = standard input, which the command then does not get).", show_default=False, dir_okay=False)]
 EndOutputs = Annotated[Optional[list[str]], field_option("--end-outputs", help="Add to outputs at the end: " + object_help("outputs").split(": ", 1)[1])]
 EndMetadata = Annotated[Optional[list[str]], field_option("--end-metadata", help="Add to metadata at the end: " + object_help("metadata").split(": ", 1)[1])]
@@ -104,8 +105,19 @@ def exec_command(
     def body(env: Environment) -> None:
         from ..execute import run_in_session
 
+        document, origin = read_document(env, file)
+        if document is not None:
+            timed = [key for key in ("start_time", "end_time", "duration") if document.get(key) is not None]
+            if timed:
+                raise InvalidInput(
+                    f"{origin}: {', '.join(timed)}: exec starts the session when the command starts and "
+                    f"measures its end; remove {'them' if len(timed) > 1 else 'it'} from the file"
+                )
+        session_name = name
+        if session_name is None and (document is None or document.get("session_name") is None):
+            session_name = os.path.basename(command[0]) or command[0]  # the default; a name in -f comes first
         flags = overrides(
-            {"session_name": name or os.path.basename(command[0]) or command[0], "event_name": event_name,
+            {"session_name": session_name, "event_name": event_name,
              "source": source, "session_id": session_id},
             {"config": config, "inputs": inputs, "outputs": outputs, "metadata": metadata,
              "user_properties": user_properties},
@@ -121,7 +133,6 @@ def exec_command(
         client = make_client(env, settings, allow_http, verbose)
         if not strict:
             client.retry.max_retry_after = DO_NO_HARM_RETRY_AFTER
-        document, origin = read_document(env, file)
         built = client.build_start(document, origin=origin, overrides=flags, lenient=lenient)
         for warning in built.warnings:
             env.warn(warning)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,10 +60,14 @@ def parse_children_json(arg: str) -> list[str]:
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    try:
-        k, n = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise InvalidInput(f"--shard {text!r}: expected K/N, e.g. 0/4 (this job takes records whose index % 4 == 0)") from None
+    """``K/N`` in plain digits (an empty value is refused: an unset variable must not mean "every record")."""
+    if not text.strip():
+        raise InvalidInput("--shard is empty: an unset shell variable? give K/N, e.g. 0/4, "
+                           "or leave the flag out to replay every record")
+    match = re.fullmatch(r"\s*(-?[0-9]+)\s*/\s*(-?[0-9]+)\s*", text)
+    if match is None:
+        raise InvalidInput(f"--shard {text!r}: expected K/N, e.g. 0/4 (this job takes records whose index % 4 == 0)")
+    k, n = int(match[1]), int(match[2])
     if n < 1 or not 0 <= k < n:
         raise InvalidInput(f"--shard {text!r}: K must be from 0 to N-1 and N at least 1, e.g. 0/4")
     return k, n

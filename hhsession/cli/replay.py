@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -40,9 +40,6 @@ from .common import (
     run_command,
     warn_bare_duration,
 )
-
-if TYPE_CHECKING:
-    pass
 
 EPILOG = """Examples:
 
@@ -119,7 +116,7 @@ def replay(
              "user_properties": user_properties},
             child, children_ids,
         )
-        shard_spec = parse_shard(shard) if shard else None
+        shard_spec = parse_shard(shard) if shard is not None else None
         warn_bare_duration(env, duration)
         settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         client = make_client(env, settings, allow_http, verbose)
