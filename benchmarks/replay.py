@@ -15,7 +15,9 @@ machine, in the same minute, so that a busy machine slows both alike:
    journal of 300,000 done records (built by really replaying them through the
    CLI; the journal's format is the CLI's business). Target < 80 MiB. And that
    memory is flat in input size: peak RSS at 300k records over peak RSS at 30k,
-   for a dry run, a replay that sends everything, and a resume. Target <= 1.2.
+   for a dry run and a replay that sends everything. Target <= 1.2. (A resume
+   holds the done set, which grows with the journal by design: its bytes per
+   done record are reported, not held to flatness.)
 
 Throughput runs alternate (baseline, replay, baseline, replay, ...) and the
 table shows medians over the rounds; peak RSS is the largest of the runs. Each
@@ -25,16 +27,15 @@ own count of first to last request gives the in-run rate beside it. The sink
 
 Usage::
 
-    python benchmarks/replay.py            # everything: ~9 min on 2 cores today, 7 of them building the journal
+    python benchmarks/replay.py            # everything: ~4 min on 2 cores, most of it building the journals
     python benchmarks/replay.py --quick    # smaller counts, ~30 s: a smoke test, not the numbers
     python benchmarks/replay.py --only ceiling --only sequential   # skip the memory part
     python benchmarks/replay.py --journal-records 100000           # a shorter memory part
 
 Building the journals sends 330,000 sessions (300,000, and 30,000 for the
-comparison) through ``hhsession replay`` itself: at today's ~850 sessions/s
-that is about 6.5 minutes, the bulk of a default run (it shrinks as replay gets
-faster; ``--journal-records`` trades it for a smaller journal, and the verdict
-then says at what size it was measured). ``wrk`` is found on PATH
+comparison) through ``hhsession replay`` itself: the bulk of a default run
+(``--journal-records`` trades it for a smaller journal, and the verdict then
+says at what size it was measured). ``wrk`` is found on PATH
 (``apt-get install wrk``); without it the ceiling is computed.
 """
 

@@ -48,9 +48,10 @@ rm -f "$step_env"
 
 echo "== the deploy session, read back from the emulator (GET /v1/events/{id})"
 python3 - "$HH_API_URL" "$deploy_id" <<'PY'
-import json, sys, urllib.request
+import json, os, sys, urllib.request
 url, sid = sys.argv[1], sys.argv[2]
-req = urllib.request.Request(f"{url}/v1/events/{sid}", headers={"Authorization": "Bearer emulator"})
+key = os.environ["HH_API_KEY"]  # what the emulator printed: the token's variable when one was set
+req = urllib.request.Request(f"{url}/v1/events/{sid}", headers={"Authorization": f"Bearer {key}"})
 event = json.load(urllib.request.urlopen(req, timeout=5))["event"]
 print(json.dumps({k: event[k] for k in ("session_id", "event_name", "start_time", "end_time", "duration", "outputs")}, indent=2))
 PY

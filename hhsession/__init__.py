@@ -35,7 +35,7 @@ _EXPORTS = {
     "Record": "inputs",
     "ReplaySummary": "replay",
     "Outcome": "replay",
-    "Journal": "replay",
+    "Journal": "journal",
     "build_session": "payload",
     "build_update": "payload",
     "Overrides": "payload",

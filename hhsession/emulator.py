@@ -127,6 +127,8 @@ GUESSES = (
     "value, is served; any other filter, dateRange, projections or evaluation_id is a 400 naming it.",
     "The health checks answer {\"ok\": true, \"sessions\": N}.",
     "A body that is not JSON (NaN and Infinity included) is a 400; a body over 16 MiB is a 413.",
+    "A fractional start_time or end_time is stored as sent; the real server reads times as int64 and "
+    "does not document what it does with a fraction (hhsession never sends one).",
     "Without --token any non-empty bearer is accepted; the real server checks the key and its project.",
 )
 

@@ -321,7 +321,7 @@ def _slim(outcome: Outcome) -> dict[str, Any]:
         "value": record.value if keep_record else None, "status": outcome.status, "session_id": outcome.session_id,
         "error": outcome.error, "http_status": outcome.http_status, "unreachable": outcome.unreachable,
         "note": outcome.note, "warnings": outcome.warnings, "key": outcome.key,
-        "sent_id": (outcome.payload or {}).get("session_id") if outcome.status == "failed" else None,
+        "sent_id": (outcome.payload or {}).get("session_id") if outcome.status == "failed" or outcome.note else None,
     }
 
 

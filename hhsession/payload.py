@@ -440,6 +440,13 @@ def build_update(
         )
     if "duration" in merged:
         duration: Number | None = parse_duration(merged["duration"], where("duration"))
+        # All three given: they must agree, as for start (an end_time left to default to
+        # now leaves an explicit duration alone: it may measure only part of the span).
+        if start is not None and "end_time" in merged and duration is not None and abs((end - start) - duration) > 1:
+            raise InvalidInput(
+                f"{where('duration')}: duration {duration} ms does not match end_time - start "
+                f"= {end - start} ms (the start from {start_origin}); drop one of the three"
+            )
     else:
         duration = None if start is None else end - start
     payload = {**merged, "end_time": end}

@@ -2,8 +2,10 @@
 
 Records are read one at a time (``inputs.read_records``), built by the same
 payload builder as ``start`` and sent through the same client, by a pool of
-workers sharing its keep-alive connections. Memory stays flat: the queues
-between reader, workers and the results are bounded.
+workers sharing its keep-alive connections. The workers pull records from one
+iterator and write outcomes under one lock (no reader thread, no queues), so
+memory stays flat in the input's size. A large replay may be sent by several
+processes (``fanout.py``).
 
 Never a second session for a record: with a journal, a record without a
 ``session_id`` gets an id *derived* from the journal's run id and the record's

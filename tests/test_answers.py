@@ -80,3 +80,25 @@ def test_env_and_id_print_only_plain_ids(cli: Invoker, fake: FakeServer, env: di
         assert result.stdout == ""
         assert "not printed as a line for a shell" in result.stderr
         assert "NODE_OPTIONS" not in result.stdout
+
+
+OTHER = "0b9e7d5c-1a2f-4c3e-8d4b-6f7a8e9c0d1e"
+
+
+def test_an_id_the_server_chose_is_said_without_a_remedy_that_cannot_help(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    fake.script = [Reply(200, {"session_id": OTHER})]
+    result = cli("start", "-n", "x", "-o", "id", env=env)
+    assert result.exit_code == 0 and result.stdout == f"{OTHER}\n"
+    assert f"stored the session under {OTHER}, not the id sent" in result.stderr
+    assert "--session-id" not in result.stderr  # a new id of ours would be replaced as well
+
+
+def test_replay_says_which_notes_new_ids_would_help(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Any) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"session_name": "a"}) + "\n" + json.dumps({"session_name": "b", "session_id": SID}) + "\n")
+    fake.script = [Reply(200, {"session_id": OTHER}), Reply(200, {"session_id": SID, "session_name": "old"})]
+    result = cli("replay", str(path), "--workers", "1", "-v", "-o", "none", env=env)
+    assert result.exit_code == 0, result.stderr
+    other = next(line for line in result.stderr.splitlines() if f"stored the session under {OTHER}" in line)
+    existed = next(line for line in result.stderr.splitlines() if f"session {SID} already existed" in line)
+    assert "--new-ids" not in other and "--new-ids replays records as new sessions" in existed

@@ -75,6 +75,10 @@ def test_flags_fill_the_update(cli: Invoker, fake: FakeServer, env: dict[str, st
         ([SID, "--end-time", "soon"], {}, "--end-time: cannot read 'soon' as a time"),
         ([SID, "--start-time", "now", "--end-time", "now-1h"], {}, "is before the session's start"),
         ([], {"HH_SESSION_ID": SID, "HH_SESSION_START_TIME": "yesterday"}, "HH_SESSION_START_TIME: cannot read 'yesterday'"),
+        ([SID, "--start-time", "1764151200000", "--end-time", "1764151210000", "--duration", "5s"], {},
+         "duration 5000 ms does not match end_time - start = 10000 ms (the start from --start-time)"),
+        (["--end-time", "1764151210000", "--duration", "5s"], {"HH_SESSION_ID": SID, "HH_SESSION_START_TIME": "1764151200000"},
+         "(the start from HH_SESSION_START_TIME); drop one"),
     ],
 )
 def test_bad_input_is_exit_2_and_nothing_is_sent(
@@ -84,6 +88,16 @@ def test_bad_input_is_exit_2_and_nothing_is_sent(
     assert result.exit_code == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert fake.requests == []
+
+
+def test_a_duration_with_an_end_time_left_to_default_is_sent_as_given(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    result = cli("end", SID, "--start-time", "now-1h", "--duration", "5s", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert fake.requests[0].json()["duration"] == 5000
+    fake.requests.clear()
+    result = cli("end", SID, "--start-time", "1764151200000", "--end-time", "1764151210000", "--duration", "10000.6", env=env)
+    assert result.exit_code == 0, result.stderr  # within a millisecond, as for start
+    assert fake.requests[0].json()["duration"] == 10000.6
 
 
 def test_unknown_fields_are_refused_unless_lenient(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:

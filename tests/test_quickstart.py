@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -25,9 +27,12 @@ def test_readme_opens_with_exactly_two_commands() -> None:
     assert second in (REPO / ".ci" / "run").read_text()
 
 
-def test_the_demo_runs_the_main_job_against_the_emulator() -> None:
+@pytest.mark.parametrize("token", [None, "s3cret-demo-token"])
+def test_the_demo_runs_the_main_job_against_the_emulator(token: str | None) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     env = {k: v for k, v in env.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    if token is not None:  # a user who exported HH_EMULATOR_TOKEN: the demo still runs, the token is never shown
+        env["HH_EMULATOR_TOKEN"] = token
     result = subprocess.run(["bash", str(REPO / "examples" / "demo.sh")], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -40,6 +45,8 @@ def test_the_demo_runs_the_main_job_against_the_emulator() -> None:
     assert "the command runs inside session " in out and "HH_SESSION_START_TIME=" in out
     assert '"status": "deployed"' in out and '"duration": ' in out
     assert out.count("PUT /v1/events/") == 2  # exec's end and the CI step's end reached the emulator
+    if token is not None:
+        assert token not in out + result.stderr
 
 
 def test_the_readme_tables_say_what_the_code_does() -> None:
@@ -57,3 +64,11 @@ def test_the_readme_tables_say_what_the_code_does() -> None:
     help_text = subprocess.run([sys.executable, "-m", "hhsession", "--help"], capture_output=True, text=True, timeout=60).stdout
     for code in ExitCode:
         assert f"{int(code)} " in help_text
+
+
+def test_the_readme_shows_the_exports_the_emulator_prints() -> None:
+    from hhsession.emulator import export_lines
+
+    section = (REPO / "README.md").read_text().split("\n## `hhsession emulator`", 1)[1].split("\n## ", 1)[0]
+    shown = [line for line in section.splitlines() if line.startswith("export ")]
+    assert shown == export_lines("http://127.0.0.1:8787", None)

@@ -68,8 +68,8 @@ def k8s_shards(docs: list[Any]) -> tuple[list[int], int, list[str]]:
     assert declared.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == COMPLETION_INDEX, (
         f"{var} must come from the pod's completion-index annotation"
     )
-    key_ref = env.get("HH_API_KEY", {}).get("valueFrom", {}).get("secretKeyRef")
-    assert key_ref, "HH_API_KEY must come from a Secret (secretKeyRef), never inline"
+    key_ref = env.get("HH_PROJECT_API_KEY", {}).get("valueFrom", {}).get("secretKeyRef")
+    assert key_ref, "HH_PROJECT_API_KEY must come from a Secret (secretKeyRef), never inline"
     assert n == completions, f"--shard .../{n} but completions: {completions}: some records would never be sent"
     for flag in ("--journal", "--failures"):
         assert f"$({var})" in argv[argv.index(flag) + 1], f"{flag} must be a per-shard path"
@@ -87,7 +87,7 @@ def actions_shards(workflow: dict[str, Any]) -> tuple[list[int], int, list[str]]
     steps = [step for step in replay["steps"] if "hhsession replay" in step.get("run", "")]
     assert len(steps) == 1, "expected one step running hhsession replay"
     step = steps[0]
-    assert step.get("env", {}).get("HH_API_KEY") == "${{ secrets.HH_API_KEY }}", "the key must come from secrets.HH_API_KEY"
+    assert step.get("env", {}).get("HH_PROJECT_API_KEY") == "${{ secrets.HH_PROJECT_API_KEY }}", "the key must come from secrets.HH_PROJECT_API_KEY"
     run = step["run"].replace("\\\n", " ").replace("${{ matrix.shard }}", "{K}")
     command = next(line for line in run.splitlines() if "hhsession replay" in line and not line.lstrip().startswith("#"))
     match = re.search(r"--shard\s+(\S+)/(\d+)", command)

@@ -216,7 +216,10 @@ class Reporter:
         if self.jsonl:
             write_jsonl(self.env.stdout, outcome.result_line(), flush)
         if outcome.note and self.verbose:
-            self.warnings.warn(f"{outcome.note}; --new-ids replays records as new sessions", where)
+            if outcome.session_id == (outcome.payload or {}).get("session_id"):  # it already existed
+                self.warnings.warn(f"{outcome.note}; --new-ids replays records as new sessions", where)
+            else:  # the server chose another id: a new one of ours would not help
+                self.warnings.warn(outcome.note, where)
         if outcome.status in ("failed", "invalid") and (self.bar is not None or self.verbose or not self.jsonl):
             self.warnings.warn(f"{outcome.status}: {outcome.error}", where)
         if self.bar is not None:

@@ -121,8 +121,9 @@ def start(
             started = client.send_start(built)
         if verbose:
             env.info(f"session {started.session_id} started ({started.attempts} attempt(s), {started.elapsed:.2f} s)")
-        if started.note:
-            env.warn(f"{started.note}; use a new --session-id (or none) to start a new session")
+        if started.note:  # the session already existed (a new id helps), or the server chose another id (it does not)
+            same_id = started.session_id == started.payload.get("session_id")
+            env.warn(f"{started.note}; use a new --session-id (or none) to start a new session" if same_id else started.note)
         render_started(started, output or default_format(env.stdout_isatty), env.stdout)
 
     run_command(ctx, verbose, body)
