@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidInput
-from .times import Clock, Number, format_time, json_type, parse_duration, parse_time
+from .times import SECONDS_THRESHOLD_MS, Clock, Number, format_time, json_type, parse_duration, parse_time
 
 #: One JSON document in (a `start -f` input, one replay record) and one body out are at most this big.
 MAX_INPUT_BYTES = 16 * 1024 * 1024
@@ -333,7 +333,14 @@ def build_session(
     start_defaulted = False
     if "start_time" not in times:
         if "end_time" in times and duration is not None:
-            times["start_time"] = whole_ms(times["end_time"] - duration)
+            derived = whole_ms(times["end_time"] - duration)
+            if derived < SECONDS_THRESHOLD_MS:  # what a given start_time would be refused as
+                raise InvalidInput(
+                    f"{where('duration')}: duration {duration} ms puts the start (end_time - duration) at "
+                    f"{derived}{f' ({format_time(derived)})' if derived >= 0 else ', before 1970'}; "
+                    f"check the units of duration and end_time, or give start_time"
+                )
+            times["start_time"] = derived
         else:
             times["start_time"] = int(clock() * 1000)
             start_defaulted = True

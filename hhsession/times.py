@@ -79,9 +79,11 @@ def _shown(raw: object) -> str:
 
 def _seconds_error(field: str, raw: object) -> InvalidInput:
     text = _shown(raw)
+    ms = _decimal(text)
+    as_seconds = f" ({format_time(float(ms * 1000))} as seconds)" if 0 <= ms * 1000 <= MAX_TIME_MS else ""
     return InvalidInput(
-        f"{field}: {text} looks like Unix seconds, not milliseconds; "
-        f"write {text}s or multiply by 1000 ({_normalize(_decimal(text) * 1000)})"
+        f"{field}: {text} looks like Unix seconds{as_seconds}, not milliseconds ({format_time(float(ms))}); "
+        f"write {text}s or multiply by 1000 ({_normalize(ms * 1000)})"
     )
 
 

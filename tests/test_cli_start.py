@@ -147,7 +147,9 @@ def test_lenient_warns_and_sends(cli: Invoker, fake: FakeServer, key_env: dict[s
 
 BAD_INPUTS = [
     (["--session-id", "abc"], "--session-id: 'abc' is not a UUID"),
-    (["--start-time", "1764151200"], "--start-time: 1764151200 looks like Unix seconds, not milliseconds; write 1764151200s"),
+    (["--start-time", "1764151200"], "--start-time: 1764151200 looks like Unix seconds (2025-11-2"),
+    (["--start-time", "1764151200"], "as seconds), not milliseconds (1970-01-2"),
+    (["--start-time", "1764151200"], "); write 1764151200s or multiply by 1000 (1764151200000)"),
     (["--start-time", "next tuesday"], "--start-time: cannot read 'next tuesday' as a time"),
     (["--start-time", "now", "--end-time", "now-1h"], "--end-time: end_time"),
     (["--start-time", "1764151200000", "--end-time", "1764151201000", "--duration", "5s"], "does not match end_time - start_time"),

@@ -333,3 +333,11 @@ def test_an_empty_name_is_refused_not_replaced_by_the_program_name(fake: FakeSer
     result = hhsession("exec", "--name", "", "--", PY, "-c", f"open({str(marker)!r}, 'w')", env=env)
     assert result.returncode == 2 and "--name (session_name) is empty" in result.stderr
     assert result.stderr.count("\n") == 1 and not marker.exists() and fake.requests == []
+
+
+def test_json_piped_to_exec_is_the_commands_and_nothing_is_said(fake: FakeServer, env: dict[str, str]) -> None:
+    # Unlike start and end, exec hands its standard input to the command: piped JSON is the command's input.
+    result = hhsession("exec", "--", PY, "-c", "import sys; print(sys.stdin.read())", env=env, input='{"session_name": "x"}')
+    assert result.returncode == 0 and result.stdout == '{"session_name": "x"}\n'
+    assert result.stderr == ""
+    assert the_session(fake)[0]["session_name"] == os.path.basename(PY)

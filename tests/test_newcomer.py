@@ -66,6 +66,21 @@ def test_nothing_is_said_or_waited_for_on_an_empty_or_closed_stdin(tmp_path: Pat
     assert time.monotonic() - started < 20
 
 
+def test_a_shell_loop_reading_a_pipe_is_not_a_mistake_and_keeps_its_lines() -> None:
+    """`producer | while read n; do hhsession start --name "$n"; done`: the pipe's next line is the loop's."""
+    script = (f'printf "alpha\\nbeta\\ngamma\\n" | while read n; do '
+              f'{PY} -m hhsession start --dry-run -o id --name "$n" >/dev/null; echo "got $n"; done')
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["got alpha", "got beta", "got gamma"]  # peeked at, never taken
+    assert NOT_READ not in result.stderr
+    # The same loop whose next line is JSON: that is what -f - would have read, so it is said.
+    script = (f'printf "first\\n{{\\"session_name\\": \\"x\\"}}\\n" | (read n; '
+              f'{PY} -m hhsession start --dry-run -o id >/dev/null; cat)')
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert NOT_READ in result.stderr and result.stdout == '{"session_name": "x"}\n'
+
+
 @pytest.mark.parametrize(("command", "value", "warned"), [
     (["start", "--dry-run"], "1.5", True), (["start", "--dry-run"], "999", True), (["start", "--dry-run"], "1000", False),
     (["start", "--dry-run"], "1.5s", False), (["end", "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", "--dry-run"], "30", True),

@@ -145,6 +145,9 @@ REJECTIONS = [
     ({"start_time": T0, "end_time": T0 - 1}, "end_time: end_time 1764151199999 (", "is before start_time 1764151200000 ("),
     ({"end_time": T0}, "(start_time defaulted to now; pass --start-time)", ""),
     ({"start_time": T0, "end_time": T0 + 1000, "duration": 5000}, "duration 5000 ms does not match end_time - start_time = 1000 ms", ""),
+    ({"end_time": T0, "duration": T0 + 100_000}, "f.json: duration: duration 1764151300000 ms puts the start "
+     "(end_time - duration) at -100000, before 1970", "check the units of duration and end_time, or give start_time"),
+    ({"end_time": T0, "duration": T0 - 100_000}, "puts the start (end_time - duration) at 100000 (1970-01-01 ", ""),
     ({"duration": "-1s"}, "duration: -1s is negative", ""),
     ({"duration": "long"}, "cannot read 'long' as a duration", ""),
     ({"event_name": ""}, 'f.json: event_name: is empty; the server would replace it with the session name or "unknown"', ""),

@@ -268,12 +268,40 @@ def notice_unread_stdin(env: Environment) -> None:
             import termios
 
             waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0] > 0
+            if waiting and stat.S_ISFIFO(mode):
+                head = _peek_pipe(fd)  # a `while read` loop's next line is not JSON: nothing to say
+                if head is not None:
+                    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+                    waiting = head[:1] in (b"{", b"[") or not head  # all blank so far: it may still be JSON
         else:
             return
     except (AttributeError, OSError, ValueError, ImportError):
         return
     if waiting:
         env.warn("standard input holds data that is not read; to read a JSON object from it, pass -f -")
+
+
+def _peek_pipe(fd: int, size: int = 256) -> bytes | None:
+    """The first bytes waiting in a pipe, left in it for whoever reads it (Linux ``tee(2)``); None if unknown."""
+    import ctypes
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        tee = ctypes.CDLL(None, use_errno=True).tee
+    except (AttributeError, OSError):
+        return None
+    tee.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint)
+    tee.restype = ctypes.c_ssize_t
+    read_end, write_end = os.pipe()
+    try:
+        copied = tee(fd, write_end, size, 2)  # SPLICE_F_NONBLOCK: never wait for a writer
+        return os.read(read_end, copied) if copied > 0 else None
+    finally:
+        os.close(read_end)
+        os.close(write_end)
 
 
 def warn_bare_duration(env: Environment, value: Optional[str], flag: str = "--duration") -> None:
