@@ -850,7 +850,8 @@ def export_lines(url: str, token: str | None, token_env: str | None = None) -> l
     ``HH_PROJECT_API_KEY``) and the older ones (``HH_API_URL``, ``HH_API_KEY``),
     the first line always ``export HH_API_URL=...``. A token is never printed:
     one from ``token_env`` is exported by reference (failing loudly in a shell
-    that lacks the variable); one from ``--token`` gets a comment instead.
+    that lacks the variable); for one from ``--token`` a line asks for it
+    without echoing it.
     """
     where = shlex.quote(url)
     lines = [f"export HH_API_URL={where}", f"export HH_DATA_PLANE_URL={where}"]
@@ -859,11 +860,15 @@ def export_lines(url: str, token: str | None, token_env: str | None = None) -> l
     elif token_env is not None:
         key = f'"${{{token_env}:?is not set in this shell; export it first}}"'
     else:
-        lines.append(
-            "# the emulator accepts only the --token you gave it (not shown): export it as HH_PROJECT_API_KEY "
-            f"and HH_API_KEY, or start the emulator with ${TOKEN_ENV} set to get lines that do it"
-        )
-        return lines
+        # Pasted in bash or zsh, the last line asks for the token without echoing it; sourced
+        # with no terminal it reads nothing and exports nothing (then: no API key, exit 3).
+        return [
+            *lines,
+            f"# the emulator accepts only the --token you gave it (never printed); the next line asks for it "
+            f"(or start the emulator with ${TOKEN_ENV} set instead)",
+            "printf 'emulator token: ' >&2; IFS= read -rs HH_PROJECT_API_KEY && echo >&2 && "
+            'export HH_PROJECT_API_KEY HH_API_KEY="$HH_PROJECT_API_KEY" || :',
+        ]
     return [*lines, f"export HH_PROJECT_API_KEY={key}", f"export HH_API_KEY={key}"]
 
 

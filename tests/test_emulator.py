@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -255,9 +256,17 @@ def test_command_does_not_echo_the_token() -> None:
         os.kill(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     assert "very-secret-token" not in "\n".join(exports) + out + err
-    # Nothing to paste that could not work: the URLs, then a comment about the key.
+    # Nothing to paste that could not work: the URLs, then a line that asks for the key.
     assert exports[:2] == [f"export HH_API_URL={url}", f"export HH_DATA_PLANE_URL={url}"]
-    assert len(exports) == 3 and exports[2].startswith("# ") and "HH_EMULATOR_TOKEN" in exports[2]
+    assert len(exports) == 4 and exports[2].startswith("# ") and "HH_EMULATOR_TOKEN" in exports[2]
+    # Pasted into bash with the token typed at the prompt: both key variables hold it.
+    script = "\n".join(exports) + '\nprintf "%s|%s|%s" "$HH_API_URL" "$HH_PROJECT_API_KEY" "$HH_API_KEY"'
+    shell = subprocess.run(["bash", "-c", script], input="very-secret-token\n", capture_output=True, text=True, timeout=10)
+    assert shell.stdout == f"{url}|very-secret-token|very-secret-token", shell.stderr
+    assert "very-secret-token" not in shell.stderr and "emulator token: " in shell.stderr
+    # Sourced with nothing to read (a CI script): no key is exported, and the script goes on.
+    shell = subprocess.run(["bash", "-c", script], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    assert shell.returncode == 0 and shell.stdout == f"{url}||"
 
 
 def test_port_in_use_is_a_clear_error(emulator: Emulator) -> None:
@@ -356,12 +365,13 @@ def test_stop_waits_for_an_answer_on_its_way_so_its_line_is_logged() -> None:
 # ----------------------------------------------------------------------------- the export lines
 
 
-def _source(lines: list[str], env: dict[str, str], *, shell_options: str = "") -> subprocess.CompletedProcess[str]:
-    """Paste ``lines`` into a bash script, then print what they exported."""
+def _source(lines: list[str], env: dict[str, str], *, shell_options: str = "", stdin: Any = None) -> subprocess.CompletedProcess[str]:
+    """Paste ``lines`` into a bash script, then print what they exported (``stdin``: text, or a file for it)."""
     script = "\n".join([shell_options, *lines,
                         'printf "%s|%s|%s|%s\\n" "$HH_API_URL" "$HH_DATA_PLANE_URL" "${HH_PROJECT_API_KEY-unset}" "${HH_API_KEY-unset}"'])
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
-    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env={**clean, **env}, timeout=20)
+    given = {"input": stdin} if isinstance(stdin, str) else {"stdin": stdin if stdin is not None else subprocess.DEVNULL}
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env={**clean, **env}, timeout=20, **given)
 
 
 def test_export_lines_without_a_token_paste_as_they_read() -> None:
@@ -393,12 +403,15 @@ def test_a_token_from_the_environment_is_exported_by_reference_never_by_value() 
     assert missing.stdout == ""
 
 
-def test_a_token_from_the_flag_gets_a_comment_not_a_placeholder() -> None:
+def test_a_token_from_the_flag_is_asked_for_not_printed_or_put_in_a_placeholder() -> None:
     lines = export_lines("http://127.0.0.1:8787", "s3cret-token")
     assert "s3cret-token" not in "\n".join(lines) and "<" not in "\n".join(lines)
-    assert len(lines) == 3 and lines[2].startswith("# ")
-    result = _source(lines, {})
-    assert result.returncode == 0 and result.stdout.endswith("|unset|unset\n")
+    assert len(lines) == 4 and lines[2].startswith("# ")
+    # Sourced by a `set -eu` script with nothing to read: no key, and the script goes on.
+    result = _source(lines, {}, shell_options="set -eu", stdin=subprocess.DEVNULL)
+    assert result.returncode == 0 and result.stdout == "http://127.0.0.1:8787|http://127.0.0.1:8787||unset\n"
+    result = _source(lines, {}, stdin="s3cret-token\n")
+    assert result.stdout.endswith("|s3cret-token|s3cret-token\n") and "s3cret-token" not in result.stderr
 
 
 @pytest.mark.parametrize(

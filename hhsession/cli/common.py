@@ -269,10 +269,10 @@ def notice_unread_stdin(env: Environment) -> None:
 
             waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0] > 0
             if waiting and stat.S_ISFIFO(mode):
-                head = _peek_pipe(fd)  # a `while read` loop's next line is not JSON: nothing to say
-                if head is not None:
-                    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-                    waiting = head[:1] in (b"{", b"[") or not head  # all blank so far: it may still be JSON
+                peeked = _peek_pipe(fd)  # a `while read` loop's next line is not JSON: nothing to say
+                if peeked is not None:
+                    peeked = peeked.lstrip(b"\xef\xbb\xbf \t\r\n")
+                    waiting = peeked[:1] in (b"{", b"[") or not peeked  # all blank so far: it may still be JSON
         else:
             return
     except (AttributeError, OSError, ValueError, ImportError):

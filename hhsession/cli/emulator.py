@@ -44,7 +44,8 @@ def emulator(
 
     Prints export lines for HH_API_URL, HH_DATA_PLANE_URL, HH_PROJECT_API_KEY
     and HH_API_KEY, then one line per request on stderr. The token is never
-    printed: from $HH_EMULATOR_TOKEN, the key lines reuse the variable.
+    printed: from $HH_EMULATOR_TOKEN, the key lines reuse the variable; from
+    --token, a line asks for it without echoing it.
 
     Guesses where the vendor documents nothing (trust them less): a wrong type
     is a 400; end_time and duration are null when not sent; org, workspace and
