@@ -121,6 +121,7 @@ class ReplaySummary:
     elapsed: float = 0.0
     stopped: str | None = None  # why the run stopped early, if it did
     existed: int = 0  # ok, but the server already had the session: only metadata merged
+    unreached: int = 0  # failed without an answer from the server (connection, timeout, 5xx, 429 after retries)
     dry_run: bool = False
 
     @property
@@ -130,6 +131,11 @@ class ReplaySummary:
     @property
     def clean(self) -> bool:
         return self.counts["failed"] == 0 and self.counts["invalid"] == 0
+
+    @property
+    def nothing_reached_the_server(self) -> bool:
+        """Records failed, and every one for the network or the server: none was taken, none rejected."""
+        return self.counts["ok"] == 0 and 0 < self.counts["failed"] == self.unreached
 
     def line(self) -> str:
         if self.dry_run:
@@ -372,6 +378,7 @@ class Replay:
                 summary.stopped = f"--fail-fast: {outcome.record.location} {outcome.status}"
             if outcome.unreachable:
                 self._unreachable += 1
+                summary.unreached += outcome.status == "failed"
             elif outcome.status == "ok":
                 self._unreachable = 0
             limit = options.max_unreachable or max(10, 3 * options.workers)

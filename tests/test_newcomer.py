@@ -16,7 +16,7 @@ import pytest
 
 from hhsession.emulator import Emulator, Faults
 from tests.conftest import API_KEY, Invoker
-from tests.fakeserver import FakeServer
+from tests.fakeserver import FakeServer, Reply
 
 PY = sys.executable
 
@@ -124,7 +124,29 @@ def test_a_server_that_refuses_everything_is_given_up_on_in_seconds_with_a_few_l
     assert result.returncode == 5, result.stderr
     assert took < 10  # about 5 s, not 3.5 s for every record
     assert "refused every connection for 5 s" in result.stderr
-    assert len(result.stderr.strip().splitlines()) <= 8, result.stderr  # a handful, not one per record
+    assert len(result.stderr.strip().splitlines()) <= 9, result.stderr  # a handful, not one per record
+
+
+@pytest.mark.parametrize("records", [1, 3])
+def test_a_short_replay_to_a_refusing_server_is_a_network_failure_too(free_port: int, tmp_path: Path, records: int) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(records)))
+    result = hhsession("replay", str(path), "-o", "none", "--max-retries", "1",
+                       env={"HH_API_URL": f"http://127.0.0.1:{free_port}", "HH_API_KEY": API_KEY})
+    assert result.returncode == 5, result.stderr  # as a long one is: not 6, "some records failed"
+    assert f"replay: {records} record" in result.stderr and f"0 ok, {records} failed" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "hhsession: error: no record reached the server (see the warnings above); check that it is up and "
+        "that --api-url is right, then run the same command again")
+
+
+def test_a_replay_where_some_records_got_through_is_exit_6(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(2)))
+    fake.script = [Reply(200), Reply(503), Reply(503)]
+    result = cli("replay", str(path), "--workers", "1", "--max-retries", "1", "-o", "none",
+                 env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 6 and "1 ok, 1 failed" in result.stderr and "no record reached" not in result.stderr
 
 
 def test_a_fifth_of_503s_still_delivers_every_record(tmp_path: Path) -> None:
@@ -145,6 +167,17 @@ def test_repeated_warnings_are_collapsed(cli: Invoker, fake: FakeServer, tmp_pat
     assert sum("looks like Unix seconds" in line for line in lines) <= 3
     assert "23 more like:" in result.stderr
     assert lines[-1].startswith("replay: 25 records: 0 ok, 25 invalid")
+    # Fewer than the cap were shown, so the cap's hint was never said: the end says where failures can go.
+    assert lines[-2] == "hhsession: warning: use --failures FILE to keep every failure"
+
+
+def test_a_long_collapsed_warning_is_cut_between_words() -> None:
+    from hhsession.cli.progress import _shortened
+
+    text = "refused every connection for 5 s; check that it is up and that --api-url is right, or raise --max-retries"
+    assert _shortened(text, 60) == "refused every connection for 5 s; check that it is up and…"
+    assert _shortened(text, 500) == text
+    assert _shortened("x" * 200, 50) == "x" * 49 + "…"  # no space to cut at: cut where it must
 
 
 def test_the_failures_hint_depends_on_failures(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:

@@ -27,10 +27,12 @@ _VARYING = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 class Warnings:
     """Warnings, each cause shown a few times and then counted; a handful of lines in all."""
 
-    def __init__(self, env: Environment, show: Any = None, enough: str = "more warnings are not shown") -> None:
+    def __init__(self, env: Environment, show: Any = None, enough: str = "more warnings are not shown",
+                 hint: str | None = None) -> None:
         self.env = env
         self.show = show or env.warn  # a progress bar prints above itself
         self.enough = enough  # said once, when SHOWN_IN_ALL lines were shown
+        self.hint = hint  # said at the end when some were only counted (unless ``enough`` said it)
         self.counts: dict[str, int] = {}
         self.first: dict[str, str] = {}
         self.shown_by_key: dict[str, int] = {}
@@ -60,11 +62,21 @@ class Warnings:
         hidden = {key: count - self.shown_by_key.get(key, 0) for key, count in self.counts.items()}
         ranked = sorted((item for item in hidden.items() if item[1]), key=lambda item: -item[1])
         for key, count in ranked[:5]:
-            self.env.warn(f"{count} more like: {self.first[key][:160]}")
+            self.env.warn(f"{count} more like: {_shortened(self.first[key], 160)}")
         rest = ranked[5:]
         if rest:
             kinds = "kind" if len(rest) == 1 else "kinds"
             self.env.warn(f"and {sum(count for _, count in rest)} more of {len(rest)} other {kinds}")
+        if ranked and self.hint and self.shown < SHOWN_IN_ALL:
+            self.env.warn(self.hint)
+
+
+def _shortened(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut between words with an ellipsis."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut[width // 2:] else cut).rstrip(" ,;:") + "…"
 
 
 class Tally:
@@ -179,7 +191,8 @@ class Reporter:
         self.lines: Lines | None = None
         self._paths, self._shards, self._begun = paths, shards, dry_run
         where_all = f"all failures are in {failures}" if failures else "use --failures FILE to keep every failure"
-        self.warnings = Warnings(env, None, enough=f"more warnings are counted, not shown; {where_all}")
+        self.warnings = Warnings(env, None, enough=f"more warnings are counted, not shown; {where_all}",
+                                 hint=None if failures else where_all)
         self._flushed = time.monotonic()
 
     def _begin(self) -> None:
@@ -230,6 +243,8 @@ class Reporter:
             self.bar.close()
         if self.lines is not None:
             self.lines.close()
+        if not (self.tally.counts["failed"] or self.tally.counts["invalid"]):
+            self.warnings.hint = None  # what was only counted were no failures: --failures would not hold it
         self.warnings.close()
         try:
             self.env.stdout.flush()

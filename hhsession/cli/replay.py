@@ -137,13 +137,12 @@ def replay(
                     fail_fast=fail_fast, dry_run=dry_run, lenient=lenient, overrides=flags, journal=journal,
                     failures=failures, on_result=report,
                 )
-        except ReplayInterrupted as stop:  # the journal is flushed: say where the run got to, then exit 130
+        except ReplayInterrupted as stop:  # the journal is flushed: say where the run got to, then 128+N
             report.close()
             how = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
-            env.stderr.write("\n" + env.redact(stop.summary.line()) + f"; {how}: run the same command to resume\n")
-            if stop.signum == signal.SIGINT:
-                raise
-            raise CommandExit(128 + stop.signum) from None
+            lead = "\n" if env.stderr_isatty else ""  # off the line a terminal's ^C was echoed on
+            env.stderr.write(lead + env.redact(stop.summary.line()) + f"; {how}: run the same command to resume\n")
+            raise CommandExit(128 + stop.signum) from None  # 130 for Ctrl-C
         except BaseException as exc:
             report.close()
             done = getattr(exc, "summary", None)
@@ -152,6 +151,11 @@ def replay(
             raise
         report.close()
         env.stderr.write(env.redact(summary.line()) + "\n")
+        if summary.nothing_reached_the_server:  # a down server is exit 5 however few the records were
+            env.error("no record reached the server (see the warnings above); check that it is up and that "
+                      "--api-url is right, then run the same command again"
+                      + (" (the journal skips what is done)" if journal is not None else ""))
+            raise CommandExit(int(ExitCode.NETWORK))
         if not summary.clean:
             raise CommandExit(int(ExitCode.REPLAY_FAILURES))
 
