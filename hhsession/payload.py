@@ -177,6 +177,8 @@ def check_children(value: Any, where: str) -> list[str]:
             raise InvalidInput(
                 f"{where}[{index}]: expected a string id, got {json_type(item)}; quote it"
             )
+        if not item.strip():
+            raise InvalidInput(f"{where}[{index}]: is empty; give the child event's id, or leave it out")
     return list(value)
 
 

@@ -115,8 +115,8 @@ def is_loopback_host(host: str | None) -> bool:
         return False
     import ipaddress
 
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost":  # not *.localhost: a resolver may send such a name anywhere
+    host = host.strip("[]").lower()
+    if host == "localhost":  # not *.localhost, nor "localhost.": a resolver may send such a name anywhere
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -166,6 +166,10 @@ def validate_value(key: str, raw: Any, where: str) -> Any:
     raise InvalidInput(f"{where}: unknown setting {key!r}")  # pragma: no cover
 
 
+#: host[:port] as RFC 3986 allows it: a bracketed IPv6 address, or a registered name / IPv4 address.
+_NETLOC = re.compile(r"(\[[0-9A-Fa-f:.]+(%25[A-Za-z0-9._~-]+)?\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:[0-9]*)?")
+
+
 def validate_api_url(raw: Any, where: str) -> str:
     text = str(raw).strip() if isinstance(raw, str) else ""
     try:
@@ -178,6 +182,16 @@ def validate_api_url(raw: Any, where: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(
             f"{where}: {text!r} is not an http(s) URL with a host; use e.g. {DEFAULT_API_URL}"
+        )
+    if "@" in parts.netloc:  # never echoed: it may hold a password
+        raise InvalidInput(
+            f"{where}: the URL holds a user name or password (not shown); remove it: the key goes in "
+            f"HH_PROJECT_API_KEY (or HH_API_KEY) or --api-key, e.g. {DEFAULT_API_URL}"
+        )
+    if not _NETLOC.fullmatch(parts.netloc):
+        raise InvalidInput(
+            f"{where}: {text!r} has an invalid host {parts.netloc!r} (spaces or characters a host name cannot "
+            f"hold); use e.g. {DEFAULT_API_URL}"
         )
     if parts.query or parts.fragment:
         raise InvalidInput(f"{where}: {text!r} must not have a query or fragment; give the base URL only")

@@ -264,6 +264,14 @@ def test_an_empty_shard_is_refused_not_read_as_every_record(cli: Invoker, fake: 
     assert fake.requests == []
 
 
+@pytest.mark.parametrize("args", [["start", "-n", "x", "--child", ""], ["start", "-n", "x", "--children-ids", '["a", " "]'],
+                                  ["end", "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", "--child", "  "]])
+def test_an_empty_child_id_is_refused(cli: Invoker, fake: FakeServer, args: list[str]) -> None:
+    result = cli(*args, env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "is empty" in result.stderr
+    assert fake.requests == []
+
+
 def test_an_empty_session_id_to_end_is_refused(cli: Invoker, fake: FakeServer) -> None:
     result = cli("end", "", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
     assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "no session to end" in result.stderr

@@ -608,3 +608,34 @@ def test_a_symlinked_config_is_written_where_it_points(cli: Invoker, isolated_ho
 def test_a_name_under_localhost_is_not_taken_for_loopback() -> None:
     assert is_loopback_host("localhost") and is_loopback_host("127.0.0.2") and is_loopback_host("[::1]")
     assert not is_loopback_host("foo.localhost")  # a resolver may send it anywhere
+    assert not is_loopback_host("localhost.")  # a rooted name: not in /etc/hosts, asked of DNS
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("https://exa mple.com", "has an invalid host 'exa mple.com'"),
+    ("https://[::1]x", "has an invalid host '[::1]x'"),
+    ("https://ex<ample.com", "has an invalid host"),
+    ("https://user:pa55word@example.com", "the URL holds a user name or password (not shown)"),
+    ("https://pa55word@example.com", "the URL holds a user name or password (not shown)"),
+    ("https://example.com:99999999", "has an invalid port"),
+])
+def test_a_malformed_api_url_is_exit_2_and_nothing_is_sent(cli: Invoker, fake: FakeServer, url: str, message: str) -> None:
+    for how in (["--api-url", url], ["--data-plane-url", url]):
+        result = cli("start", *how, "-n", "x", env={"HH_API_KEY": API_KEY})
+        assert result.exit_code == 2, result.stderr
+        assert message in result.stderr and result.stderr.count("\n") == 1 and "internal error" not in result.stderr
+        assert "pa55word" not in result.stderr
+    result = cli("start", "-n", "x", env={"HH_API_KEY": API_KEY, "HH_API_URL": url})
+    assert result.exit_code == 2 and "environment HH_API_URL" in result.stderr and "pa55word" not in result.stderr
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:8080", "https://xn--bcher-kva.example", "http://[fe80::1%25eth0]:80",
+                                 "https://api.example.com:8443/base", "http://127.0.0.1"])
+def test_well_formed_api_urls_pass(cli: Invoker, url: str) -> None:
+    assert cli("start", "--api-url", url, "--dry-run", "-o", "none").exit_code == 0
+
+
+def test_a_rooted_localhost_is_not_sent_plain_http(cli: Invoker) -> None:
+    result = cli("start", "--api-url", "http://localhost.:1", "-n", "x", env={"HH_API_KEY": API_KEY})
+    assert result.exit_code == 2 and "refusing to send the API key over plain http to localhost." in result.stderr

@@ -218,6 +218,8 @@ def overrides(
                 f"{flag} is empty: an unset shell variable? give it a value, or leave the flag out for its default"
             )
 
+    if any(not str(one).strip() for one in child or []):
+        raise InvalidInput("--child is empty: an unset shell variable? give the child event's id, or leave the flag out")
     given = {key: values for key, values in objects.items() if values}
     if given or children_ids is not None:
         from .flags import parse_children_json, parse_object_args  # the JSON reader, only when needed
