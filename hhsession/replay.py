@@ -235,8 +235,10 @@ def run_replay(
             raise InvalidInput(f"--failures {failures}: cannot write it ({exc.strerror}); check the path") from None
     try:
         run_journal = Journal(journal, create=not options.dry_run, load_done=load_done) if journal is not None else None
-        if run_journal is not None and processes > 1:
-            run_journal.identify(records.paths)  # type: ignore[attr-defined]
+        if run_journal is not None and hasattr(records, "paths"):
+            # Before any is read: the processes of a run agree, and standard input redirected
+            # from a file is known as that file while it is still at its start.
+            run_journal.identify(records.paths)
     except BaseException:
         if failures_file is not None:
             failures_file.close()
@@ -256,6 +258,8 @@ def run_replay(
     except BrokenPipeError:
         replay.summary.stopped = "standard output was closed"
         closed = OutputClosed(
+            f"standard output was closed after {replay.summary.total} results; nothing was sent (--dry-run)"
+            if replay.options.dry_run else
             f"standard output was closed after {replay.summary.total} results; every record sent is in the "
             f"journal (with --journal): run the same command to resume"
         )

@@ -77,6 +77,39 @@ def test_the_same_file_is_the_same_file_however_it_is_spelled(
     assert emulator.store.count() == 6
 
 
+@pytest.mark.parametrize("first_as", ["path", "stdin"])
+def test_standard_input_redirected_from_a_file_is_that_file(emulator: Emulator, tmp_path: Path, first_as: str) -> None:
+    path = tmp_path / "recs.jsonl"
+    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(4)))
+    journal = tmp_path / "j"
+    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
+
+    def replay(via_stdin: bool) -> subprocess.CompletedProcess[str]:
+        args = [sys.executable, "-m", "hhsession", "replay", "-" if via_stdin else str(path), "--journal", str(journal), "-o", "jsonl"]
+        with path.open("rb") as handle:
+            return subprocess.run(args, stdin=handle if via_stdin else subprocess.DEVNULL, capture_output=True,
+                                  text=True, env=env, timeout=60)
+
+    first = replay(first_as == "stdin")
+    assert first.returncode == 0 and emulator.store.count() == 4, first.stderr
+    second = replay(first_as != "stdin")
+    assert second.returncode == 0, second.stderr
+    assert [line["status"] for line in results(second.stdout)] == ["skipped"] * 4
+    assert emulator.store.count() == 4
+
+
+def test_a_pipe_on_standard_input_is_its_own_input(emulator: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "recs.jsonl"
+    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(3)))
+    journal = tmp_path / "j"
+    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
+    cmd = f"cat {path} | {sys.executable} -m hhsession replay - --journal {journal} -o none"
+    for _ in range(2):  # a pipe cannot be fingerprinted, but the same pipe input again is the same input "-"
+        result = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+    assert emulator.store.count() == 3
+
+
 def test_a_different_file_with_the_same_name_is_a_different_file(
     cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -283,6 +316,25 @@ def test_a_closed_stdout_is_not_a_success_and_the_journal_stays_consistent(emula
                              capture_output=True, text=True, env=env, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert emulator.store.count() == 2500  # every record once: none lost, none twice
+
+
+def test_a_dry_run_whose_stdout_closes_does_not_talk_of_resuming(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(20000)))
+    cmd = f"set -o pipefail; {sys.executable} -m hhsession replay {path} --dry-run | head -1"
+    result = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 141, result.stderr
+    assert "standard output was closed after" in result.stderr and "nothing was sent (--dry-run)" in result.stderr
+    assert "resume" not in result.stderr
+
+
+def test_a_rate_that_is_not_a_number_is_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"session_name": "a"}\n')
+    result = subprocess.run([sys.executable, "-m", "hhsession", "replay", str(path), "--rate", "nan", "--dry-run"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "hhsession: error: --rate nan: must be a number of sessions per second above 0, e.g. 50\n"
 
 
 def test_a_double_ctrl_c_is_always_130_with_the_journal_flushed(tmp_path: Path) -> None:

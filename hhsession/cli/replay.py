@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..context import Environment
-from ..errors import ExitCode, ReplayInterrupted
+from ..errors import ExitCode, InvalidInput, ReplayInterrupted
 from ..render import ReplayOutput
 from .common import (
     AllowHttp,
@@ -118,6 +118,8 @@ def replay(
         )
         shard_spec = parse_shard(shard) if shard is not None else None
         warn_bare_duration(env, duration)
+        if rate is not None and not rate > 0:  # nan: click's min= lets it through
+            raise InvalidInput(f"--rate {rate}: must be a number of sessions per second above 0, e.g. 50")
         settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         client = make_client(env, settings, allow_http, verbose)
         inputs_list = [str(p) for p in paths] if paths else ["-"]
@@ -141,7 +143,8 @@ def replay(
             report.close()
             how = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
             lead = "\n" if env.stderr_isatty else ""  # off the line a terminal's ^C was echoed on
-            env.stderr.write(lead + env.redact(stop.summary.line()) + f"; {how}: run the same command to resume\n")
+            then = "" if dry_run else ": run the same command to resume"
+            env.stderr.write(lead + env.redact(stop.summary.line()) + f"; {how}{then}\n")
             raise CommandExit(128 + stop.signum) from None  # 130 for Ctrl-C
         except BaseException as exc:
             report.close()
