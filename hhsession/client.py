@@ -245,8 +245,8 @@ class Client:
         config = open_config(environ)
         client = cls.from_settings(resolve_settings({}, environ, config, profile=profile), allow_http=allow_http,
                                    log=log, warn=warn, environ=environ)
-        if config.insecure_permissions():
-            client.warn(f"{config.path} holds an API key and is readable by group or others; run: chmod 600 {config.path}")
+        for warning in config.permission_warnings():
+            client.warn(warning)
         return client
 
     def __repr__(self) -> str:

@@ -106,6 +106,26 @@ class ConfigFile:
             return False
         return bool(self.path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
 
+    def permission_warnings(self) -> list[str]:
+        """What is unsafe about the file as it is read: a key others can read, a file others can replace."""
+        said: list[str] = []
+        if self.insecure_permissions():
+            said.append(f"{self.path} holds an API key and is readable by group or others; run: chmod 600 {self.path}")
+        if self.exists and os.name == "posix":
+            directory = Path(os.path.realpath(self.path)).parent
+            try:
+                mode = directory.stat().st_mode
+            except OSError:
+                return said
+            # Others who can write the directory can put another file there (an api_url of theirs
+            # gets the key); a sticky directory (/tmp) lets them remove only their own files.
+            if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
+                said.append(
+                    f"{directory} (where the config file is kept) can be written by group or others, who could "
+                    f"replace the file; run: chmod 700 {directory}"
+                )
+        return said
+
 
 def open_config(env: Mapping[str, str]) -> ConfigFile:
     """The config file this environment names ($HHSESSION_CONFIG, else the default place)."""

@@ -335,6 +335,20 @@ def test_group_readable_key_file_warns(cli: Invoker, config_file: Path) -> None:
     assert "warning" not in cli("start", "--dry-run").stderr
 
 
+@pytest.mark.parametrize(("mode", "warned"), [(0o777, True), (0o775, True), (0o755, False), (0o700, False), (0o1777, False)])
+def test_a_config_directory_others_can_write_is_said_on_reading(cli: Invoker, config_file: Path, mode: int, warned: bool) -> None:
+    directory = config_file.parent
+    directory.chmod(mode)
+    try:
+        result = cli("start", "--dry-run")
+    finally:
+        directory.chmod(0o700)
+    assert result.exit_code == 0
+    said = f"warning: {directory} (where the config file is kept) can be written by group or others"
+    assert (said in result.stderr) is warned, result.stderr
+    assert cli("config", "list").exit_code == 0
+
+
 def test_no_key_anywhere_names_both_fixes(cli: Invoker, fake: FakeServer) -> None:
     result = cli("start", env={"HH_API_URL": fake.url})
     assert result.exit_code == 3

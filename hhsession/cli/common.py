@@ -98,11 +98,8 @@ def load_config(env: Environment) -> ConfigFile:
     from ..config import open_config
 
     config = open_config(env.env)
-    if config.insecure_permissions():
-        env.warn(
-            f"{config.path} holds an API key and is readable by group or others; "
-            f"run: chmod 600 {config.path}"
-        )
+    for warning in config.permission_warnings():
+        env.warn(warning)
     return config
 
 
@@ -157,7 +154,7 @@ Profile = Annotated[
 ]
 Timeout = Annotated[
     Optional[float],
-    typer.Option("--timeout", help="Read timeout in seconds (default 30; connect timeout 5).", show_default=False, rich_help_panel=CONNECTION),
+    typer.Option("--timeout", help="Read timeout in seconds (default 30; connect timeout 5, or this if less; an attempt ends after both).", show_default=False, rich_help_panel=CONNECTION),
 ]
 MaxRetries = Annotated[
     Optional[int],
