@@ -57,6 +57,7 @@ def run_in_session(
     end_overrides: Overrides | None = None,
     environ: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
+    error: Callable[[str], None] | None = None,
 ) -> Execution:
     """Start the session, run ``argv`` with its ids in the environment, end the session.
 
@@ -94,7 +95,7 @@ def run_in_session(
                 child_env.pop(name, None)
             say(f"not recorded: the session was not started ({failure.message}); running the command anyway")
 
-        returncode = _run(argv, child_env, say, signals)
+        returncode = _run(argv, child_env, error or say, signals)  # a command that cannot run is an error
         duration = max(0, round((time.monotonic() - started_at) * 1000))
         status = returncode if returncode >= 0 else 128 - returncode
         execution = Execution(status=status, exit_code=returncode, started=started, problems=problems)

@@ -442,8 +442,9 @@ def build_update(
     end = whole_ms(parse_time(merged.get("end_time", "now"), where("end_time"), clock=clock))
     start = None if start_time is None else whole_ms(parse_time(start_time, start_origin, clock=clock))
     if start is not None and end < start:
+        said = f"{where('end_time')}: end_time" if "end_time" in merged else "end_time (now, by default)"
         raise InvalidInput(
-            f"{where('end_time')}: end_time {end} ({format_time(end)}) is before the session's start {start} "
+            f"{said} {end} ({format_time(end)}) is before the session's start {start} "
             f"({format_time(start)}); "
             f"check --end-time, --start-time or HH_SESSION_START_TIME"
         )

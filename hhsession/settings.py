@@ -227,11 +227,12 @@ class Settings:
         lines.append(f"config file: {self.config_path}")
         for key in KEYS:
             value = getattr(self, key)
+            origin = self.origins.get(key, "built-in default")
             if key == "source" and value is None:
-                shown = '"unknown" (as the server would fill it in)'
-            else:
-                shown = "(none)" if value is None else shown_value(key, value)
-            lines.append(f"{key}: {shown} ({self.origins.get(key, 'built-in default')})")
+                lines.append(f'{key}: "unknown" ({origin}, as the server would fill it in)')
+                continue
+            shown = "(none)" if value is None else shown_value(key, value)
+            lines.append(f"{key}: {shown} ({origin})")
         lines.append(f"connect timeout: {self.connect_timeout:g} s")
         return lines
 

@@ -170,7 +170,7 @@ def test_exec_inside_exec_the_inner_session_wins(fake: FakeServer, env: dict[str
 def test_a_command_that_does_not_exist(fake: FakeServer, env: dict[str, str]) -> None:
     result = hhsession("exec", "--", "no-such-command-hhsession", env=env)
     assert result.returncode == 127
-    assert "no-such-command-hhsession: command not found" in result.stderr
+    assert result.stderr == "hhsession: error: no-such-command-hhsession: command not found\n"  # as a shell says it
     assert the_session(fake)[1]["outputs"] == {"exit_code": 127}  # type: ignore[index]
 
 

@@ -141,6 +141,8 @@ def test_no_key_is_exit_3_and_auth_failure_stops_the_run(cli: Invoker, fake: Fak
     assert result.exit_code == 3
     assert "refused the API key for POST " in result.stderr and "/v1/sessions (401 X: bad key)" in result.stderr
     assert len(fake.requests) < 10  # stopped, not 50 times the same refusal
+    # Said once, by the run's error: not again for each record that was in flight.
+    assert result.stderr.count("refused the API key") == 1, result.stderr
 
 
 # ----------------------------------------------------------------------------- resuming

@@ -564,7 +564,7 @@ def test_words_that_do_not_contradict_themselves(cli: Invoker, fake: FakeServer)
     url = cli("start", "--api-url", "http://[::1", env={"HH_API_KEY": API_KEY})
     assert url.exit_code == 2 and "is not a valid URL" in url.stderr and "internal error" not in url.stderr
     verbose = cli("start", "-v", "--dry-run")
-    assert 'source: "unknown" (as the server would fill it in) (built-in default)' in verbose.stderr
+    assert 'source: "unknown" (built-in default, as the server would fill it in)' in verbose.stderr
     assert json.loads(verbose.stdout)["source"] == "unknown"  # what -v says is what is sent
 
 

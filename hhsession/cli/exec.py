@@ -138,7 +138,7 @@ def exec_command(
             env.warn(warning)
         with client:
             execution = run_in_session(client, built, command, strict=strict, end_overrides=at_end,
-                                       environ=env.env, warn=env.warn)
+                                       environ=env.env, warn=env.warn, error=env.error)
         if verbose and execution.started is not None:
             ended = "ended" if execution.ended is not None else "not ended"
             env.info(f"session {execution.started.session_id} {ended}; the command exited {execution.exit_code}")

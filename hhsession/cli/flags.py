@@ -25,7 +25,10 @@ def parse_object_arg(
         path = arg[1:]
         if not path:
             raise InvalidInput(f"{flag} @: give a file name after @, e.g. @{field_name}.json")
-        data = (read_file or read_bytes)(path)
+        try:
+            data = (read_file or read_bytes)(path)
+        except InvalidInput as exc:  # which flag asked for the file
+            raise InvalidInput(f"{flag} {arg}: {exc.message}") from None
         return expect_object(parse_json(data, f"{flag} {arg}"), f"{flag} {arg}")
     if arg.lstrip().startswith("{"):
         return expect_object(parse_json(arg, f"{flag} {arg!r}"), f"{flag} {arg!r}")

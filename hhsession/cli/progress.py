@@ -233,7 +233,10 @@ class Reporter:
                 self.warnings.warn(f"{outcome.note}; --new-ids replays records as new sessions", where)
             else:  # the server chose another id: a new one of ours would not help
                 self.warnings.warn(outcome.note, where)
-        if outcome.status in ("failed", "invalid") and (self.bar is not None or self.verbose or not self.jsonl):
+        # A refused key stops the run, and its error line says so once: not once per record in flight too.
+        refused_key = outcome.status == "failed" and outcome.http_status in (401, 403)
+        if outcome.status in ("failed", "invalid") and (self.bar is not None or self.verbose or not self.jsonl) \
+                and (not refused_key or self.verbose):
             self.warnings.warn(f"{outcome.status}: {outcome.error}", where)
         if self.bar is not None:
             self.bar.update()
