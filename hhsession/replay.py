@@ -121,7 +121,7 @@ class ReplaySummary:
     elapsed: float = 0.0
     stopped: str | None = None  # why the run stopped early, if it did
     existed: int = 0  # ok, but the server already had the session: only metadata merged
-    unreached: int = 0  # failed without an answer from the server (connection, timeout, 5xx, 429 after retries)
+    unreached: int = 0  # failed for the network or the server (connection, timeout, lost answer, 5xx, 429)
     dry_run: bool = False
 
     @property
@@ -133,8 +133,8 @@ class ReplaySummary:
         return self.counts["failed"] == 0 and self.counts["invalid"] == 0
 
     @property
-    def nothing_reached_the_server(self) -> bool:
-        """Records failed, and every one for the network or the server: none was taken, none rejected."""
+    def nothing_got_through(self) -> bool:
+        """Records failed, every one for the network or the server (exit 5): none was confirmed, none rejected."""
         return self.counts["ok"] == 0 and 0 < self.counts["failed"] == self.unreached
 
     def line(self) -> str:

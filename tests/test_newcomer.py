@@ -136,8 +136,9 @@ def test_a_short_replay_to_a_refusing_server_is_a_network_failure_too(free_port:
     assert result.returncode == 5, result.stderr  # as a long one is: not 6, "some records failed"
     assert f"replay: {records} record" in result.stderr and f"0 ok, {records} failed" in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        "hhsession: error: no record reached the server (see the warnings above); check that it is up and "
-        "that --api-url is right, then run the same command again")
+        "hhsession: error: no record got through: each failed for the network or the server (see the warnings "
+        "above); check that the server is up and that --api-url is right, then run the same command again "
+        "(with --journal, nothing is sent twice)")
 
 
 def test_a_replay_where_some_records_got_through_is_exit_6(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
@@ -146,7 +147,7 @@ def test_a_replay_where_some_records_got_through_is_exit_6(cli: Invoker, fake: F
     fake.script = [Reply(200), Reply(503), Reply(503)]
     result = cli("replay", str(path), "--workers", "1", "--max-retries", "1", "-o", "none",
                  env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
-    assert result.exit_code == 6 and "1 ok, 1 failed" in result.stderr and "no record reached" not in result.stderr
+    assert result.exit_code == 6 and "1 ok, 1 failed" in result.stderr and "no record got through" not in result.stderr
 
 
 def test_a_fifth_of_503s_still_delivers_every_record(tmp_path: Path) -> None:

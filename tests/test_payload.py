@@ -138,6 +138,7 @@ REJECTIONS = [
     ({"config": [1]}, "config: expected an object", ""),
     ({"children_ids": "a"}, "children_ids: expected an array of strings", ""),
     ({"children_ids": ["a", 2]}, "children_ids[1]: expected a string id, got a number", ""),
+    ({"children_ids": ["a", " "]}, "f.json: children_ids[1]: is empty", "give the child event's id"),
     ({"session_name": 5}, "session_name: expected a string, got a number", ""),
     ({"start_time": "tomorrow"}, "f.json: start_time: cannot read 'tomorrow' as a time", ""),
     ({"start_time": 1764151200}, "looks like Unix seconds", "1764151200s"),

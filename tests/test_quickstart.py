@@ -70,5 +70,6 @@ def test_the_readme_shows_the_exports_the_emulator_prints() -> None:
     from hhsession.emulator import export_lines
 
     section = (REPO / "README.md").read_text().split("\n## `hhsession emulator`", 1)[1].split("\n## ", 1)[0]
-    shown = [line for line in section.splitlines() if line.startswith("export ")]
+    block = section.split("# in another shell, the lines it printed", 1)[1].split("\nhhsession ", 1)[0]
+    shown = [line for line in block.splitlines() if line.startswith("export ")]
     assert shown == export_lines("http://127.0.0.1:8787", None)

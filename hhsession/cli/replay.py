@@ -154,10 +154,10 @@ def replay(
             raise
         report.close()
         env.stderr.write(env.redact(summary.line()) + "\n")
-        if summary.nothing_reached_the_server:  # a down server is exit 5 however few the records were
-            env.error("no record reached the server (see the warnings above); check that it is up and that "
-                      "--api-url is right, then run the same command again"
-                      + (" (the journal skips what is done)" if journal is not None else ""))
+        if summary.nothing_got_through:  # a down server is exit 5 however few the records were
+            env.error("no record got through: each failed for the network or the server (see the warnings "
+                      "above); check that the server is up and that --api-url is right, then run the same "
+                      "command again (with --journal, nothing is sent twice)")
             raise CommandExit(int(ExitCode.NETWORK))
         if not summary.clean:
             raise CommandExit(int(ExitCode.REPLAY_FAILURES))
