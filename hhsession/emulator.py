@@ -860,14 +860,15 @@ def export_lines(url: str, token: str | None, token_env: str | None = None) -> l
     elif token_env is not None:
         key = f'"${{{token_env}:?is not set in this shell; export it first}}"'
     else:
-        # Pasted in bash or zsh, the last line asks for the token without echoing it; sourced
-        # with no terminal it reads nothing and exports nothing (then: no API key, exit 3).
+        # Pasted into bash or zsh on a terminal, the last line asks for the token without echoing
+        # it. Without a terminal (a script sourcing the lines) it reads nothing and changes
+        # nothing: a script's standard input is never taken for a token.
         return [
             *lines,
-            f"# the emulator accepts only the --token you gave it (never printed); the next line asks for it "
-            f"(or start the emulator with ${TOKEN_ENV} set instead)",
-            "printf 'emulator token: ' >&2; IFS= read -rs HH_PROJECT_API_KEY && echo >&2 && "
-            'export HH_PROJECT_API_KEY HH_API_KEY="$HH_PROJECT_API_KEY" || :',
+            f"# the emulator accepts only the --token you gave it (never printed); in bash or zsh the next line "
+            f"asks for it (or start the emulator with ${TOKEN_ENV} set instead)",
+            "[ -t 0 ] && printf 'emulator token: ' >&2 && IFS= read -rs _hh_token && echo >&2 && "
+            'export HH_PROJECT_API_KEY="$_hh_token" HH_API_KEY="$_hh_token"; unset _hh_token',
         ]
     return [*lines, f"export HH_PROJECT_API_KEY={key}", f"export HH_API_KEY={key}"]
 

@@ -37,18 +37,6 @@ FINGERPRINT_BYTES = 64 * 1024
 MAX_LINE = 1024 * 1024
 
 
-def _stdin_file() -> str | None:
-    """The file standard input is redirected from, read from its start, if it is one (Linux)."""
-    try:
-        if not stat.S_ISREG(os.fstat(0).st_mode) or os.lseek(0, 0, os.SEEK_CUR) != 0:
-            return None
-        real = os.path.realpath("/proc/self/fd/0")
-        same = os.path.samestat(os.stat(real), os.fstat(0))
-    except OSError:
-        return None
-    return real if same else None
-
-
 class DoneSet:
     """Keys (as 16-byte digests) -> session ids (as 16 bytes), open addressing in one bytearray.
 
@@ -245,9 +233,7 @@ class Journal:
         known = self._claimed.get(path)
         if known is not None:
             return known
-        if path == "-" and (redirected := _stdin_file()) is not None:
-            ident = self._identify(redirected)  # `replay - < f.jsonl` is f.jsonl, as `replay f.jsonl` is
-        elif path in ("-", ""):  # standard input (a pipe, a terminal); a Python caller's values
+        if path in ("-", ""):  # standard input, piped or redirected from a file alike; a Python caller's values
             ident = "-" if path == "-" else "values"
         else:
             ident = self._identify(path)

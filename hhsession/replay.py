@@ -121,6 +121,7 @@ class ReplaySummary:
     elapsed: float = 0.0
     stopped: str | None = None  # why the run stopped early, if it did
     existed: int = 0  # ok, but the server already had the session: only metadata merged
+    renamed: int = 0  # ok, but the server stored the session under an id it chose
     unreached: int = 0  # failed for the network or the server (connection, timeout, lost answer, 5xx, 429)
     dry_run: bool = False
 
@@ -135,7 +136,7 @@ class ReplaySummary:
     @property
     def nothing_got_through(self) -> bool:
         """Records failed, every one for the network or the server (exit 5): none was confirmed, none rejected."""
-        return self.counts["ok"] == 0 and 0 < self.counts["failed"] == self.unreached
+        return self.counts["ok"] == 0 and self.counts["invalid"] == 0 and 0 < self.counts["failed"] == self.unreached
 
     def line(self) -> str:
         if self.dry_run:
@@ -146,6 +147,9 @@ class ReplaySummary:
             parts += (f" ({self.existed} of the ok already existed on the server with other values: only their "
                       f"metadata and user_properties were merged; if they were meant as new sessions, replay "
                       f"with --new-ids)")
+        if self.renamed:
+            parts += (f" ({self.renamed} of the ok stored by the server under an id it chose, not the one sent: "
+                      f"-v shows them)")
         rate = self.counts["ok"] / self.elapsed if self.elapsed > 0 else 0.0
         line = f"replay: {_records(self.total)}: {parts} in {self.elapsed:.1f} s ({rate:.0f}/s)"
         if self.stopped:
@@ -236,8 +240,7 @@ def run_replay(
     try:
         run_journal = Journal(journal, create=not options.dry_run, load_done=load_done) if journal is not None else None
         if run_journal is not None and hasattr(records, "paths"):
-            # Before any is read: the processes of a run agree, and standard input redirected
-            # from a file is known as that file while it is still at its start.
+            # Before any is read, once: the processes of a run agree on them.
             run_journal.identify(records.paths)
     except BaseException:
         if failures_file is not None:
@@ -373,8 +376,11 @@ class Replay:
         options, summary = self.options, self.summary
         with self._done_lock:
             summary.counts[outcome.status] += 1
-            if outcome.note:
-                summary.existed += 1
+            if outcome.note:  # the server kept an existing session, or stored it under an id of its own
+                if outcome.session_id == (outcome.payload or {}).get("session_id"):
+                    summary.existed += 1
+                else:
+                    summary.renamed += 1
             on_outcome(outcome)
             # (the first failure, wherever it was seen: a sending process stops the run itself)
             if options.fail_fast and outcome.status in ("failed", "invalid") and summary.stopped is None:

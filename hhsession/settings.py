@@ -167,11 +167,27 @@ def validate_value(key: str, raw: Any, where: str) -> Any:
 
 
 #: host[:port] as RFC 3986 allows it: a bracketed IPv6 address, or a registered name / IPv4 address.
-_NETLOC = re.compile(r"(\[[0-9A-Fa-f:.]+(%25[A-Za-z0-9._~-]+)?\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:[0-9]*)?")
+#: host[:port]: a bracketed IPv6 address (a zone id percent-encoded), or a registered name or IPv4
+#: address (letters of any script: urllib3 encodes a name with IDNA; no percent-encoding, which
+#: RFC 3986 allows but no API host needs and urllib3 refuses in part).
+_NETLOC = re.compile(r"(\[[0-9A-Fa-f:.]+(%25[A-Za-z0-9._~-]+)?\]|[\w.~!$&'()*+,;=-]+)(:[0-9]*)?")
+#: What stands before a URL's host: its scheme and slashes (however many a typo put there).
+_BEFORE_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*")
 
 
 def validate_api_url(raw: Any, where: str) -> str:
     text = str(raw).strip() if isinstance(raw, str) else ""
+    authority = _BEFORE_HOST.sub("", text).split("/", 1)[0]
+    if "@" in authority:  # before anything that shows the text: it may hold a password
+        raise InvalidInput(
+            f"{where}: the URL holds a user name or password (not shown); remove it: the key goes in "
+            f"HH_PROJECT_API_KEY (or HH_API_KEY) or --api-key, e.g. {DEFAULT_API_URL}"
+        )
+    if not text.isprintable():  # urlsplit would drop tabs and newlines unseen
+        raise InvalidInput(
+            f"{where}: {text!r} holds control characters (a tab, a newline); give the URL alone, "
+            f"e.g. {DEFAULT_API_URL}"
+        )
     try:
         parts = urlsplit(text)
         _ = parts.hostname
@@ -183,15 +199,14 @@ def validate_api_url(raw: Any, where: str) -> str:
         raise InvalidInput(
             f"{where}: {text!r} is not an http(s) URL with a host; use e.g. {DEFAULT_API_URL}"
         )
-    if "@" in parts.netloc:  # never echoed: it may hold a password
-        raise InvalidInput(
-            f"{where}: the URL holds a user name or password (not shown); remove it: the key goes in "
-            f"HH_PROJECT_API_KEY (or HH_API_KEY) or --api-key, e.g. {DEFAULT_API_URL}"
-        )
+    if any(ch.isspace() for ch in text):
+        raise InvalidInput(f"{where}: {text!r} holds spaces; give the URL alone, e.g. {DEFAULT_API_URL}")
+    if "@" in parts.netloc:  # (a spelling the check above did not see)
+        raise InvalidInput(f"{where}: the URL holds a user name or password (not shown); remove it")
     if not _NETLOC.fullmatch(parts.netloc):
         raise InvalidInput(
-            f"{where}: {text!r} has an invalid host {parts.netloc!r} (spaces or characters a host name cannot "
-            f"hold); use e.g. {DEFAULT_API_URL}"
+            f"{where}: {text!r} has an invalid host {parts.netloc!r} (characters a host name cannot hold); "
+            f"use e.g. {DEFAULT_API_URL}"
         )
     if parts.query or parts.fragment:
         raise InvalidInput(f"{where}: {text!r} must not have a query or fragment; give the base URL only")

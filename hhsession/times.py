@@ -80,6 +80,8 @@ def _shown(raw: object) -> str:
 def _seconds_error(field: str, raw: object) -> InvalidInput:
     text = _shown(raw)
     ms = _decimal(text)
+    if ms == 0:  # neither seconds nor milliseconds: a placeholder
+        return InvalidInput(f"{field}: 0 is not a time (it is 1970-01-01); give a time, or leave the field out for now")
     as_seconds = f" ({format_time(float(ms * 1000))} as seconds)" if 0 <= ms * 1000 <= MAX_TIME_MS else ""
     return InvalidInput(
         f"{field}: {text} looks like Unix seconds{as_seconds}, not milliseconds ({format_time(float(ms))}); "

@@ -337,7 +337,11 @@ class Transport:
         self._manager = manager
         # Direct connections go through their pool, skipping the manager's URL
         # parsing and pool lookup on every request; a proxy needs the manager.
-        self._send: Any = manager.urlopen if self.proxy is not None else manager.connection_from_url(self.api_url).urlopen
+        try:
+            self._send: Any = (manager.urlopen if self.proxy is not None
+                               else manager.connection_from_url(self.api_url).urlopen)
+        except LocationParseError as exc:  # what the settings' check let through: still a usage error
+            raise InvalidInput(f"invalid API URL {self.api_url!r}: {exc}; check --api-url") from None
         self._absolute = self.proxy is not None
 
     def close(self) -> None:

@@ -102,3 +102,6 @@ def test_replay_says_which_notes_new_ids_would_help(cli: Invoker, fake: FakeServ
     other = next(line for line in result.stderr.splitlines() if f"stored the session under {OTHER}" in line)
     existed = next(line for line in result.stderr.splitlines() if f"session {SID} already existed" in line)
     assert "--new-ids" not in other and "--new-ids replays records as new sessions" in existed
+    summary = result.stderr.strip().splitlines()[-1]
+    assert "(1 of the ok already existed on the server" in summary
+    assert "(1 of the ok stored by the server under an id it chose" in summary

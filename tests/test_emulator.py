@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -259,14 +260,21 @@ def test_command_does_not_echo_the_token() -> None:
     # Nothing to paste that could not work: the URLs, then a line that asks for the key.
     assert exports[:2] == [f"export HH_API_URL={url}", f"export HH_DATA_PLANE_URL={url}"]
     assert len(exports) == 4 and exports[2].startswith("# ") and "HH_EMULATOR_TOKEN" in exports[2]
-    # Pasted into bash with the token typed at the prompt: both key variables hold it.
-    script = "\n".join(exports) + '\nprintf "%s|%s|%s" "$HH_API_URL" "$HH_PROJECT_API_KEY" "$HH_API_KEY"'
-    shell = subprocess.run(["bash", "-c", script], input="very-secret-token\n", capture_output=True, text=True, timeout=10)
-    assert shell.stdout == f"{url}|very-secret-token|very-secret-token", shell.stderr
-    assert "very-secret-token" not in shell.stderr and "emulator token: " in shell.stderr
-    # Sourced with nothing to read (a CI script): no key is exported, and the script goes on.
-    shell = subprocess.run(["bash", "-c", script], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
-    assert shell.returncode == 0 and shell.stdout == f"{url}||"
+    # Pasted into a shell on a terminal, with the token typed at the prompt: both key variables hold it.
+    from tests.terminal import Terminal
+
+    for shell in ("bash", "zsh"):
+        program = shutil.which(shell)
+        if program is None:
+            continue  # zsh is installed by .ci/run where apt can; bash always is
+        script = "\n".join(exports) + '\nprintf "\\n<%s|%s|%s>\\n" "$HH_API_URL" "$HH_PROJECT_API_KEY" "$HH_API_KEY"'
+        term = Terminal(["-c", script], env={"PATH": os.environ["PATH"], "TERM": "dumb"}, program=program)
+        term.read_until(b"emulator token: ")
+        term.type("very-secret-token\n")
+        assert term.wait(20) == 0
+        shown = term.output.decode(errors="replace")
+        assert f"<{url}|very-secret-token|very-secret-token>" in shown
+        assert "very-secret-token" not in shown.split("<", 1)[0]  # typed without echo: only the printf shows it
 
 
 def test_port_in_use_is_a_clear_error(emulator: Emulator) -> None:
@@ -407,11 +415,17 @@ def test_a_token_from_the_flag_is_asked_for_not_printed_or_put_in_a_placeholder(
     lines = export_lines("http://127.0.0.1:8787", "s3cret-token")
     assert "s3cret-token" not in "\n".join(lines) and "<" not in "\n".join(lines)
     assert len(lines) == 4 and lines[2].startswith("# ")
-    # Sourced by a `set -eu` script with nothing to read: no key, and the script goes on.
-    result = _source(lines, {}, shell_options="set -eu", stdin=subprocess.DEVNULL)
-    assert result.returncode == 0 and result.stdout == "http://127.0.0.1:8787|http://127.0.0.1:8787||unset\n"
-    result = _source(lines, {}, stdin="s3cret-token\n")
-    assert result.stdout.endswith("|s3cret-token|s3cret-token\n") and "s3cret-token" not in result.stderr
+    # Sourced by a `set -eu` script (no terminal): nothing is read or changed, and the script goes on,
+    # even when its standard input holds a line (never taken for a token) and a key was set before.
+    for stdin in (subprocess.DEVNULL, "a line of the script's input\n"):
+        result = _source(lines, {"HH_API_KEY": "kept"}, shell_options="set -eu", stdin=stdin)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "http://127.0.0.1:8787|http://127.0.0.1:8787|unset|kept\n"
+    dash = shutil.which("dash")
+    if dash is not None:  # sh on Debian: the line is harmless there too
+        result = subprocess.run([dash, "-c", "set -eu\n" + "\n".join(lines) + "\necho ok"], capture_output=True,
+                                text=True, stdin=subprocess.DEVNULL, timeout=10)
+        assert result.returncode == 0 and result.stdout == "ok\n"
 
 
 @pytest.mark.parametrize(

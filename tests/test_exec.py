@@ -312,7 +312,21 @@ def test_a_session_from_a_file_keeps_its_name_and_starts_now(fake: FakeServer, e
     assert the_session(fake)[0]["session_name"] == "flag"  # a flag beats the file
 
 
+@pytest.mark.parametrize(("document", "name"), [
+    ('{"session": {"session_name": "wrapped"}}', "wrapped"), ('{"session_name": ""}', os.path.basename(PY)),
+    ('{"session_name": "  "}', os.path.basename(PY)),
+])
+def test_the_name_in_a_file_in_any_shape_or_the_default(fake: FakeServer, env: dict[str, str], tmp_path: Path,
+                                                         document: str, name: str) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(document)
+    result = hhsession("exec", "-f", str(path), "--", PY, "-c", "pass", env=env)
+    assert result.returncode == 0, result.stderr
+    assert the_session(fake)[0]["session_name"] == name
+
+
 @pytest.mark.parametrize(("document", "named"), [
+    ('{"session": {"session_name": "w", "start_time": 1700000000000}}', "start_time: exec starts the session"),
     ('{"start_time": 1764151200000}', "start_time: exec starts the session"),
     ('{"end_time": 1764151200000, "duration": 5}', "end_time, duration: exec starts"),
 ])

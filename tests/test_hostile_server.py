@@ -126,7 +126,7 @@ def test_the_failures_file_keeps_the_id_a_record_was_sent_with(cli: Invoker, fak
     failures = tmp_path / "failed.jsonl"
     fake.script = [Drop(store=True), Drop(store=True)]  # both stored, both answers lost
     first = cli("replay", str(records), "--workers", "1", "--failures", str(failures), env=env)
-    assert first.exit_code == 5 and len(fake.sessions) == 2  # nothing confirmed, for the network: exit 5
+    assert first.exit_code == 6 and len(fake.sessions) == 2  # an invalid record beside them: exit 6
     lines = [json.loads(line) for line in failures.read_text().splitlines()]
     sent = [line for line in lines if line["status"] == "failed"]
     assert {line["record"].get("session_id") or line["record"]["session"]["session_id"] for line in sent} == set(fake.sessions)

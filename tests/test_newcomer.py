@@ -47,13 +47,15 @@ def test_piped_json_without_f_dash_is_named(tmp_path: Path) -> None:
     assert NOT_READ not in asked.stderr and json.loads(asked.stdout)["session_name"] == "x"
 
 
-@pytest.mark.parametrize("stdin", ["devnull", "empty pipe", "closed", "text file"])
+@pytest.mark.parametrize("stdin", ["devnull", "empty pipe", "closed", "text file", "blank line"])
 def test_nothing_is_said_or_waited_for_on_an_empty_or_closed_stdin(tmp_path: Path, stdin: str) -> None:
     started = time.monotonic()
     if stdin == "devnull":
         result = hhsession("start", "--dry-run", stdin=subprocess.DEVNULL)
     elif stdin == "empty pipe":
         result = subprocess.run(f"true | {PY} -m hhsession start --dry-run", shell=True, capture_output=True, text=True, timeout=60)
+    elif stdin == "blank line":  # `echo | hhsession start`: nothing that -f - could read
+        result = subprocess.run(f"echo | {PY} -m hhsession start --dry-run", shell=True, capture_output=True, text=True, timeout=60)
     elif stdin == "closed":
         result = subprocess.run(f"{PY} -m hhsession start --dry-run <&-", shell=True, capture_output=True, text=True, timeout=60)
     else:  # a script's loop reading lines from a file: not JSON, not a mistake
@@ -139,6 +141,15 @@ def test_a_short_replay_to_a_refusing_server_is_a_network_failure_too(free_port:
         "hhsession: error: no record got through: each failed for the network or the server (see the warnings "
         "above); check that the server is up and that --api-url is right, then run the same command again "
         "(with --journal, nothing is sent twice)")
+
+
+def test_invalid_records_beside_a_down_server_are_exit_6(free_port: int, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"session_name": "a"}\n{"start_time": "bogus"}\n')
+    result = hhsession("replay", str(path), "-o", "none", "--max-retries", "0",
+                       env={"HH_API_URL": f"http://127.0.0.1:{free_port}", "HH_API_KEY": API_KEY})
+    assert result.returncode == 6, result.stderr  # not every failure was the network's: rerunning will not fix it
+    assert "no record got through" not in result.stderr
 
 
 def test_a_replay_where_some_records_got_through_is_exit_6(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:

@@ -626,12 +626,20 @@ def test_a_name_under_localhost_is_not_taken_for_loopback() -> None:
 
 
 @pytest.mark.parametrize(("url", "message"), [
-    ("https://exa mple.com", "has an invalid host 'exa mple.com'"),
+    ("https://exa mple.com", "'https://exa mple.com' holds spaces; give the URL alone"),
     ("https://[::1]x", "has an invalid host '[::1]x'"),
     ("https://ex<ample.com", "has an invalid host"),
     ("https://user:pa55word@example.com", "the URL holds a user name or password (not shown)"),
     ("https://pa55word@example.com", "the URL holds a user name or password (not shown)"),
     ("https://example.com:99999999", "has an invalid port"),
+    ("https://a%zz.com", "has an invalid host"),
+    ("https://%00.com", "has an invalid host"),
+    ("http://local\thost:18787", "holds control characters (a tab, a newline)"),
+    ("https://user:p[ss@api.example.com", "the URL holds a user name or password (not shown)"),
+    ("https://user:pa55word@[zz]", "the URL holds a user name or password (not shown)"),
+    ("ftp://user:pa55word@api.example.com", "the URL holds a user name or password (not shown)"),
+    ("https:/user:pa55word@api.example.com", "the URL holds a user name or password (not shown)"),
+    ("https://user:pa55word@", "the URL holds a user name or password (not shown)"),
 ])
 def test_a_malformed_api_url_is_exit_2_and_nothing_is_sent(cli: Invoker, fake: FakeServer, url: str, message: str) -> None:
     for how in (["--api-url", url], ["--data-plane-url", url]):
@@ -641,10 +649,13 @@ def test_a_malformed_api_url_is_exit_2_and_nothing_is_sent(cli: Invoker, fake: F
         assert "pa55word" not in result.stderr
     result = cli("start", "-n", "x", env={"HH_API_KEY": API_KEY, "HH_API_URL": url})
     assert result.exit_code == 2 and "environment HH_API_URL" in result.stderr and "pa55word" not in result.stderr
+    stored = cli("config", "set", "api_url", url)
+    assert stored.exit_code == 2 and "pa55word" not in stored.stderr
     assert fake.requests == []
 
 
-@pytest.mark.parametrize("url", ["http://[::1]:8080", "https://xn--bcher-kva.example", "http://[fe80::1%25eth0]:80",
+@pytest.mark.parametrize("url", ["http://[::1]:8080", "https://xn--bcher-kva.example", "https://bücher.example/",
+                                 "http://[fe80::1%25eth0]:80", "https://api.example.com/base@v1",
                                  "https://api.example.com:8443/base", "http://127.0.0.1"])
 def test_well_formed_api_urls_pass(cli: Invoker, url: str) -> None:
     assert cli("start", "--api-url", url, "--dry-run", "-o", "none").exit_code == 0

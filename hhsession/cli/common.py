@@ -271,7 +271,7 @@ def notice_unread_stdin(env: Environment) -> None:
                 peeked = _peek_pipe(fd)  # a `while read` loop's next line is not JSON: nothing to say
                 if peeked is not None:
                     peeked = peeked.lstrip(b"\xef\xbb\xbf \t\r\n")
-                    waiting = peeked[:1] in (b"{", b"[") or not peeked  # all blank so far: it may still be JSON
+                    waiting = peeked[:1] in (b"{", b"[")  # (`echo | hhsession start`: a blank line is no JSON)
         else:
             return
     except (AttributeError, OSError, ValueError, ImportError):

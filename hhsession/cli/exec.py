@@ -107,6 +107,9 @@ def exec_command(
 
         document, origin = read_document(env, file)
         if document is not None:
+            from ..payload import unwrap_legacy
+
+            document = unwrap_legacy(document)  # {"session": {...}} is a session object too
             timed = [key for key in ("start_time", "end_time", "duration") if document.get(key) is not None]
             if timed:
                 raise InvalidInput(
@@ -114,7 +117,8 @@ def exec_command(
                     f"measures its end; remove {'them' if len(timed) > 1 else 'it'} from the file"
                 )
         session_name = name
-        if session_name is None and (document is None or document.get("session_name") is None):
+        named = document is not None and isinstance(document.get("session_name"), str) and document["session_name"].strip()
+        if session_name is None and not named:  # (an empty name in -f gets the default, as a missing one)
             session_name = os.path.basename(command[0]) or command[0]  # the default; a name in -f comes first
         flags = overrides(
             {"session_name": session_name, "event_name": event_name,
