@@ -56,8 +56,15 @@ def mask_secret(secret: str | None) -> str:
 
 
 def shown_value(key: str, value: Any) -> Any:
-    """A setting as it may be shown: the API key masked, anything else as is."""
-    return mask_secret(str(value)) if key == "api_key" else value
+    """A setting as it may be shown: the API key masked, a password in a URL hidden, anything else as is."""
+    if key == "api_key":
+        return mask_secret(str(value))
+    if key == "api_url" and isinstance(value, str) and "@" in value:  # written by hand: refused everywhere else
+        scheme, sep, rest = value.partition("://")
+        authority, slash, path = rest.partition("/")
+        if sep and "@" in authority:
+            return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}"
+    return value
 
 
 #: This many characters of the key in a row are masked wherever they are seen (a server may

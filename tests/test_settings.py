@@ -661,6 +661,18 @@ def test_well_formed_api_urls_pass(cli: Invoker, url: str) -> None:
     assert cli("start", "--api-url", url, "--dry-run", "-o", "none").exit_code == 0
 
 
+def test_a_password_in_a_hand_written_api_url_is_never_shown(cli: Invoker, isolated_home: Path) -> None:
+    directory = isolated_home / ".config" / "hhsession"
+    directory.mkdir(parents=True, mode=0o700)
+    (directory / "config.toml").write_text('[profiles.default]\napi_url = "https://bob:pa55word@api.example.com/x"\n')
+    shown = cli("config", "get", "api_url")
+    assert shown.exit_code == 0 and shown.stdout == "https://***@api.example.com/x\n"
+    listed = cli("config", "list")
+    assert "pa55word" not in listed.stdout + listed.stderr and "***@api.example.com" in listed.stdout
+    used = cli("start", "-n", "x", "--dry-run", env={"HH_API_KEY": API_KEY})
+    assert used.exit_code == 2 and "pa55word" not in used.stderr and "user name or password" in used.stderr
+
+
 def test_a_rooted_localhost_is_not_sent_plain_http(cli: Invoker) -> None:
     result = cli("start", "--api-url", "http://localhost.:1", "-n", "x", env={"HH_API_KEY": API_KEY})
     assert result.exit_code == 2 and "refusing to send the API key over plain http to localhost." in result.stderr
