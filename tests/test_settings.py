@@ -548,7 +548,7 @@ def test_under_umask_000_new_directories_are_still_private(isolated_home: Path) 
 
 
 def test_a_directory_named_by_hhsession_config_is_warned_about_never_changed(cli: Invoker, tmp_path: Path) -> None:
-    mine = tmp_path / "shared"
+    mine = tmp_path / "team-configs"  # a directory the user chose, open to others on purpose
     mine.mkdir()
     mine.chmod(0o777)
     result = cli("config", "set", "source", "ci", env={"HHSESSION_CONFIG": str(mine / "hh.toml")})
