@@ -77,15 +77,15 @@ def _shown(raw: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _seconds_error(field: str, raw: object) -> InvalidInput:
-    text = _shown(raw)
-    ms = _decimal(text)
+def _seconds_error(field: str, raw: Number | str) -> InvalidInput:
+    text = _shown(raw)  # for the message only: the value itself is read whole
+    ms = _decimal(raw)
     if ms == 0:  # neither seconds nor milliseconds: a placeholder
         return InvalidInput(f"{field}: 0 is not a time (it is 1970-01-01); give a time, or leave the field out for now")
     as_seconds = f" ({format_time(float(ms * 1000))} as seconds)" if 0 <= ms * 1000 <= MAX_TIME_MS else ""
     return InvalidInput(
         f"{field}: {text} looks like Unix seconds{as_seconds}, not milliseconds ({format_time(float(ms))}); "
-        f"write {text}s or multiply by 1000 ({_normalize(ms * 1000)})"
+        f"write {text}s or multiply by 1000 ({_shown(_normalize(ms * 1000))})"
     )
 
 

@@ -76,6 +76,7 @@ def test_naive_iso_is_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
         (0, "0 is not a time (it is 1970-01-01); give a time, or leave the field out"),
         (1764151200, "; write 1764151200s or multiply by 1000 (1764151200000)"),
         ("1764151200", "looks like Unix seconds"),
+        ("0." + "0" * 70 + "1", "... looks like Unix seconds"),  # too long to show whole, read whole
         (-5, "before 1970"),
         ("yesterday", "cannot read 'yesterday' as a time"),
         ("", "the time is empty"),
