@@ -16,6 +16,7 @@ payload builders of ``payload.py`` plus that path.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -209,6 +210,16 @@ class Client:
 
     # ------------------------------------------------------------------ construction
 
+    def copy_arguments(self) -> dict[str, Any]:
+        """What builds a client like this one in another process (``Client(**args)``): every setting, its
+        retry policy (a copy), not its callbacks, connections or state."""
+        return {
+            "api_key": self.api_key, "api_url": self.api_url, "timeout": self.timeout, "source": self.source,
+            "allow_http": self.allow_http, "connect_timeout": self.connect_timeout,
+            "retry": dataclasses.replace(self.retry), "environ": dict(self.environ), "ca_bundle": self.ca_bundle,
+            "url_origin": self.url_origin,
+        }
+
     @classmethod
     def from_settings(
         cls, settings: Settings, *, allow_http: bool = False, log: Log | None = None, warn: Log | None = None,
@@ -328,11 +339,14 @@ class Client:
         what: str = "the request",
         takes: str = "requests",
         not_found: str | None = None,
+        maybe_stored: str | None = None,
     ) -> Answer:
         """Send one request, retrying what is safe to retry, with the same bytes every attempt.
 
         ``what`` names the object for messages ("the session"), ``takes`` what the
-        path is for ("sessions"); ``not_found`` replaces the message for a 404. Returns a 2xx ``Answer``; raises
+        path is for ("sessions"); ``not_found`` replaces the message for a 404, ``maybe_stored``
+        the advice when giving up after an attempt the server may have carried out (its answer
+        lost). Returns a 2xx ``Answer``; raises
         ``AuthError`` (401/403), ``RejectedError`` (other 4xx), ``NetworkError``
         (connection, timeout, 5xx, 429, a redirect, after retries).
         """
@@ -392,10 +406,11 @@ class Client:
             if reply.status == 429:
                 self.gate.hold(delay)  # the server said slow down: every worker waits, not just this one
             if attempt >= policy.attempts:
+                advice = (maybe_stored if maybe_delivered and maybe_stored else
+                          "check the server or the network and try again, or raise --max-retries")
                 raise NetworkError(
                     f"{self._what(reply, method, url)} ({_attempts(attempt)} over "
-                    f"{policy.clock() - started:.1f} s); check the server or the network and try again, "
-                    f"or raise --max-retries",
+                    f"{policy.clock() - started:.1f} s); {advice}",
                     status=reply.status,
                     unreachable=reply.unreachable,
                     maybe_delivered=maybe_delivered,
@@ -503,19 +518,12 @@ class Client:
             body = encode_payload(payload)
         sent_id = str(payload["session_id"])
         self._say(f"session_id: {sent_id}")
-        try:
-            answer = self.request("POST", SESSIONS_PATH, body, what="the session", takes="sessions")
-        except NetworkError as exc:
-            if not exc.maybe_delivered:
-                raise
+        answer = self.request(
+            "POST", SESSIONS_PATH, body, what="the session", takes="sessions",
             # The server may hold the session: say how to finish without a second one.
-            raise NetworkError(
-                f"{exc.message.split('; check the server', 1)[0]}; the server may have stored session {sent_id}: "
-                f"run again with the same session_id (--session-id {sent_id}), which is safe (the server merges, "
-                f"never duplicates)",
-                status=exc.status,
-                maybe_delivered=True,
-            ) from None
+            maybe_stored=(f"the server may have stored session {sent_id}: run again with the same session_id "
+                          f"(--session-id {sent_id}), which is safe (the server merges, never duplicates)"),
+        )
         event = answer.json_object()
         session_id = str(event.get("session_id") or sent_id)
         started = StartedSession(

@@ -89,11 +89,7 @@ def run_with_processes(
     gate = _Unlocked(context.RawValue("d", 0.0))
     rate = context.Value("d", time.monotonic()) if options.rate else None
     replay.stop = _Flag(context.RawValue("b", 0))  # one stop for every process
-    settings = {
-        "api_key": client.api_key, "api_url": client.api_url, "timeout": client.timeout,
-        "max_retries": client.retry.max_retries, "source": client.source, "allow_http": client.allow_http,
-        "connect_timeout": client.connect_timeout, "environ": dict(client.environ), "url_origin": client.url_origin,
-    }
+    settings = client.copy_arguments()
     pipes: dict[Connection, Any] = {}
     interrupted = [0]  # the signal that stopped the run
 

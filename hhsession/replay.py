@@ -227,8 +227,6 @@ def run_replay(
     load_done = processes == 1 or will_fork()
     if not options.dry_run:
         client.check_ready()
-        if client.refused_deadline is None:
-            client.refused_deadline = REFUSED_DEADLINE
         if processes == 1:
             client._reserve_connections(options.workers)
     failures_file = None
@@ -249,6 +247,11 @@ def run_replay(
     before = _input_states(records)
     results = _Results(run_journal, failures_file, client.api_key, on_result, options.dry_run)
     replay = Replay(client, options, run_journal, RateLimiter(options.rate) if options.rate and processes == 1 else None)
+    # A server that refuses every connection is given up on in seconds, for this run only: the
+    # caller's client keeps its own setting for what it sends afterwards.
+    deadline_before = client.refused_deadline
+    if client.refused_deadline is None and not options.dry_run:
+        client.refused_deadline = REFUSED_DEADLINE
     try:
         if processes > 1:
             summary = _fan_out(replay, records, processes, results.write)
@@ -269,6 +272,7 @@ def run_replay(
         closed.summary = replay.summary
         raise closed from None
     finally:
+        client.refused_deadline = deadline_before
         results.close()
         _warn_if_changed(client, before, _input_states(records))
     if replay.fatal is not None:

@@ -405,3 +405,12 @@ def test_a_resent_record_whose_start_was_now_is_not_said_to_have_existed(fake: F
         again = hh.start(session_id=SID, session_name="r")
     assert again.payload["start_time"] != first.payload["start_time"]
     assert again.note is None
+
+
+def test_a_replay_leaves_the_clients_own_settings_as_they_were(free_port: int) -> None:
+    # A replay gives up on a server that refuses everything within seconds; the client's later calls do not.
+    with Client(api_url=f"http://127.0.0.1:{free_port}", api_key=API_KEY, max_retries=0) as hh:
+        assert hh.refused_deadline is None
+        summary = hh.replay([{"session_name": "a"}], workers=1)
+        assert summary.counts["failed"] == 1
+        assert hh.refused_deadline is None

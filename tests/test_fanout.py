@@ -136,3 +136,19 @@ def test_interrupted_or_killed_then_resumed_gives_one_session_per_record(tmp_pat
         resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         assert emu.store.count() == count  # none lost, none twice
+
+
+def test_a_sending_process_gets_a_client_like_the_callers() -> None:
+    """What builds the clients of the sending processes keeps every setting: the CA bundle, the whole retry policy."""
+    import pickle
+
+    from hhsession import Client
+    from hhsession.retry import RetryPolicy
+
+    client = Client(api_key=API_KEY, api_url="https://api.example.com", timeout=7, source="ci", ca_bundle="/etc/ca.pem",
+                    retry=RetryPolicy(max_retries=7, base_delay=0.01, max_retry_after=5), environ={"NO_PROXY": "*"})
+    copy = Client(**pickle.loads(pickle.dumps(client.copy_arguments())))  # as spawn would send it
+    for name in ("api_key", "api_url", "timeout", "connect_timeout", "source", "ca_bundle", "allow_http", "url_origin"):
+        assert getattr(copy, name) == getattr(client, name), name
+    assert (copy.retry.max_retries, copy.retry.base_delay, copy.retry.max_retry_after) == (7, 0.01, 5)
+    assert copy.retry is not client.retry and dict(copy.environ) == {"NO_PROXY": "*"}
