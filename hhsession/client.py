@@ -356,10 +356,12 @@ class Client:
         headers = {"Content-Type": "application/json"} if data is not None else {}
         policy = self.retry
         started = policy.clock()
-        self._say(f"{method} {url}")
-        self._say(f"  Authorization: Bearer {mask_secret(self.api_key)}")
-        if data is not None:
-            self._say(f"  Content-Type: application/json; Content-Length: {len(data)}")
+        verbose = self._log is not None  # (the lines are not even built otherwise: a replay sends thousands)
+        if verbose:
+            self._say(f"{method} {url}")
+            self._say(f"  Authorization: Bearer {mask_secret(self.api_key)}")
+            if data is not None:
+                self._say(f"  Content-Type: application/json; Content-Length: {len(data)}")
         attempt = 0
         maybe_delivered = False
         while True:
@@ -370,10 +372,9 @@ class Client:
             attempt_started = policy.clock()
             reply = transport.send(method, path, data, headers)
             took = policy.clock() - attempt_started
-            self._say(
-                f"attempt {attempt}/{policy.attempts}: {reply.problem or reply.status} "
-                f"after {took * 1000:.0f} ms"
-            )
+            if verbose:
+                self._say(f"attempt {attempt}/{policy.attempts}: {reply.problem or reply.status} "
+                          f"after {took * 1000:.0f} ms")
             maybe_delivered = maybe_delivered or reply.maybe_delivered
             refused_for = self._note_refusal(reply.unreachable)
             if reply.ok:

@@ -157,6 +157,18 @@ class Overrides:
     children_ids: list[str] | None = None
     add_children: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        """An empty flag is an unset shell variable (`--name "$UNSET"`): refused once, before any record."""
+        for key in ("session_name", "event_name", "source"):
+            value = self.fields.get(key)
+            if value is not None and not str(value).strip():
+                flag = "--name (session_name)" if key == "session_name" else "--" + key.replace("_", "-")
+                raise InvalidInput(
+                    f"{flag} is empty: an unset shell variable? give it a value, or leave the flag out for its default"
+                )
+        if any(not str(one).strip() for one in self.add_children):
+            raise InvalidInput("--child is empty: an unset shell variable? give the child event's id, or leave the flag out")
+
 
 def merge_documents(base: Mapping[str, Any] | None, top: Mapping[str, Any]) -> dict[str, Any]:
     """``top`` over ``base``, object fields merged key by key (a Python caller's keywords over a document)."""
@@ -244,9 +256,10 @@ def _merge_layers(
             merged[key] = {**merged.get(key, {}), **value} if key in shape.objects else value
             origin_of[key] = label
     for key, value in overrides.fields.items():
-        if value is not None:
-            merged[key] = value
-            origin_of[key] = f"--{key.replace('_', '-')}"
+        if value is None:
+            continue
+        merged[key] = value
+        origin_of[key] = f"--{key.replace('_', '-')}"
     for key, value in overrides.objects.items():
         if value:
             merged[key] = {**merged.get(key, {}), **value}
@@ -317,7 +330,7 @@ def build_session(
         )
         merged["session_id"] = replacement
     for key, fallback in (("event_name", "the session name or \"unknown\""), ("source", '"unknown"')):
-        if merged.get(key) == "":
+        if isinstance(merged.get(key), str) and not merged[key].strip():
             # The server treats an empty value as missing and silently falls back.
             raise InvalidInput(
                 f"{where(key)}: is empty; the server would replace it with {fallback}; "

@@ -414,3 +414,18 @@ def test_a_replay_leaves_the_clients_own_settings_as_they_were(free_port: int) -
         summary = hh.replay([{"session_name": "a"}], workers=1)
         assert summary.counts["failed"] == 1
         assert hh.refused_deadline is None
+
+
+@pytest.mark.parametrize("kwargs", [{"fields": {"source": "  "}}, {"fields": {"session_name": ""}}, {"add_children": ["a", " "]}])
+def test_empty_flag_values_are_refused_by_the_library_too(kwargs: dict[str, Any]) -> None:
+    from hhsession.payload import Overrides
+
+    with pytest.raises(InvalidInput, match="is empty: an unset shell variable"):
+        Overrides(**kwargs)
+
+
+def test_a_blank_event_name_or_source_in_a_document_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="event_name: is empty"):
+        Client().build_start({"event_name": "  "})
+    with pytest.raises(InvalidInput, match="source: is empty"):
+        Client().build_start(source=" ")

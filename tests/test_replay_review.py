@@ -245,9 +245,13 @@ def test_dry_runs_print_what_was_asked_and_keep_failures(cli: Invoker, tmp_path:
     assert json.loads(cli("end", sid, "--dry-run").stdout)["session_id"] == sid
 
 
-@pytest.mark.parametrize("flag", ["--name", "--event-name", "--source"])
-def test_an_empty_name_is_refused_as_an_unset_variable(cli: Invoker, fake: FakeServer, flag: str) -> None:
-    result = cli("start", flag, "", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+@pytest.mark.parametrize("flag", ["--name", "--event-name", "--source", " --source"])
+def test_an_empty_name_is_refused_as_an_unset_variable(cli: Invoker, fake: FakeServer, tmp_path: Path, flag: str) -> None:
+    if flag.startswith(" "):  # replay: refused once, before any record, not once per record
+        path = records(tmp_path / "r.jsonl", 3)
+        result = cli("replay", str(path), flag.strip(), "  ", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    else:
+        result = cli("start", flag, "", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "is empty: an unset shell variable?" in result.stderr
     assert fake.requests == []

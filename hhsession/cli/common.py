@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..context import Environment
-from ..errors import ExitCode, HHSessionError, InvalidInput
+from ..errors import ExitCode, HHSessionError
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -208,15 +208,6 @@ def overrides(
     """Layer 3 of the payload builder, from the field flags."""
     from ..payload import Overrides
 
-    for key in ("session_name", "event_name", "source"):
-        if fields.get(key) is not None and not str(fields[key]).strip():
-            flag = {"session_name": "--name (session_name)"}.get(key, "--" + key.replace("_", "-"))
-            raise InvalidInput(
-                f"{flag} is empty: an unset shell variable? give it a value, or leave the flag out for its default"
-            )
-
-    if any(not str(one).strip() for one in child or []):
-        raise InvalidInput("--child is empty: an unset shell variable? give the child event's id, or leave the flag out")
     given = {key: values for key, values in objects.items() if values}
     if given or children_ids is not None:
         from .flags import parse_children_json, parse_object_args  # the JSON reader, only when needed
