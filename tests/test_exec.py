@@ -355,3 +355,14 @@ def test_json_piped_to_exec_is_the_commands_and_nothing_is_said(fake: FakeServer
     assert result.returncode == 0 and result.stdout == '{"session_name": "x"}\n'
     assert result.stderr == ""
     assert the_session(fake)[0]["session_name"] == os.path.basename(PY)
+
+
+def test_verbose_shows_the_settings_exec_uses(fake: FakeServer, env: dict[str, str]) -> None:
+    result = hhsession("exec", "-v", "--", PY, "-c", "pass", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "timeout: 5.0 (exec's cap without --strict)" in result.stderr
+    assert "max_retries: 1 (exec's cap without --strict)" in result.stderr
+    chosen = hhsession("exec", "-v", "--timeout", "9", "--", PY, "-c", "pass", env=env)
+    assert "timeout: 9.0 (flag --timeout)" in chosen.stderr  # what the user chose is kept
+    strict = hhsession("exec", "-v", "--strict", "--", PY, "-c", "pass", env=env)
+    assert "max_retries: 3 (built-in default)" in strict.stderr

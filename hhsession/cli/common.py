@@ -103,12 +103,17 @@ def load_config(env: Environment) -> ConfigFile:
     return config
 
 
-def resolve(env: Environment, profile: Optional[str], verbose: bool, **flags: Any) -> Settings:
-    """Settings (flag > environment > profile > default); the key becomes a secret to
-    mask; with --verbose, where each setting came from."""
+def resolve(
+    env: Environment, profile: Optional[str], verbose: bool,
+    adjust: Optional[Callable[[Settings], Settings]] = None, **flags: Any,
+) -> Settings:
+    """Settings (flag > environment > profile > default), then a command's own ``adjust``; the key
+    becomes a secret to mask; with --verbose, each setting as used and where it came from."""
     from ..settings import resolve_settings
 
     settings = resolve_settings(flags, env.env, load_config(env), profile=profile)
+    if adjust is not None:
+        settings = adjust(settings)
     if settings.api_key:
         env.secrets.append(settings.api_key)
     if verbose:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ..context import Environment
 from ..errors import InvalidInput
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
 from .common import (
     AllowHttp,
     ApiKey,
@@ -73,6 +77,18 @@ DO_NO_HARM_TIMEOUT = 5.0
 DO_NO_HARM_RETRY_AFTER = 5.0
 
 
+def do_no_harm(settings: Settings) -> Settings:
+    """Without --strict, the session must not hold the command up for long: what the user did not choose
+    is capped (and -v says so)."""
+    said = "exec's cap without --strict"
+    if not settings.chosen("max_retries") and settings.max_retries > DO_NO_HARM_RETRIES:
+        settings = dataclasses.replace(settings, max_retries=DO_NO_HARM_RETRIES,
+                                       origins={**settings.origins, "max_retries": said})
+    if not settings.chosen("timeout") and settings.timeout > DO_NO_HARM_TIMEOUT:
+        settings = dataclasses.replace(settings, timeout=DO_NO_HARM_TIMEOUT, origins={**settings.origins, "timeout": said})
+    return settings
+
+
 def exec_command(
     ctx: typer.Context,
     command: Command,
@@ -128,12 +144,8 @@ def exec_command(
             child, children_ids,
         )
         at_end = overrides({}, {"outputs": end_outputs, "metadata": end_metadata})
-        settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
-        if not strict:  # do no harm: the session must not hold the command up for long
-            if not settings.chosen("max_retries"):
-                settings = dataclasses.replace(settings, max_retries=min(settings.max_retries, DO_NO_HARM_RETRIES))
-            if not settings.chosen("timeout"):
-                settings = dataclasses.replace(settings, timeout=min(settings.timeout, DO_NO_HARM_TIMEOUT))
+        settings = resolve(env, profile, verbose, None if strict else do_no_harm,
+                           api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         client = make_client(env, settings, allow_http, verbose)
         if not strict:
             client.retry.max_retry_after = DO_NO_HARM_RETRY_AFTER
