@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import AuthError, HHSessionError, InvalidInput, NetworkError
-from .inputs import InputRecords, Record
+from .inputs import InputRecords, Record, read_records
 
 if TYPE_CHECKING:
     from .replay import Outcome, Replay, ReplayOptions
@@ -96,7 +96,7 @@ def run_with_processes(
     def on_interrupt(signum: int, frame: Any) -> None:
         interrupted[0] = interrupted[0] or signum
 
-    from .replay import give_back_stop_signals, take_stop_signals
+    from .replay import TO_RESUME, give_back_stop_signals, take_stop_signals
 
     # Started with Ctrl-C and SIGTERM ignored, they never see one (not even while starting): this process
     # stops them, once what they have sent is written down.
@@ -105,16 +105,16 @@ def run_with_processes(
         ends = [context.Pipe(duplex=False) for _ in range(processes)]
         # A forked child closes every pipe end it inherited but its own writer: its writes then fail
         # when this process dies, and another child's end of the file closes when that child ends.
-        inherited = [end for pair in ends for end in pair] if context.get_start_method() == "fork" else []
+        inherited = [end for pair in ends for end in pair] if forked else []
+        # Forked, a child shares this process's journal (its done set, copy on write, never copied).
+        journal = replay.journal
+        shared_journal = journal if forked and journal is not None and journal.load_done else None
         for p, (reader, writer) in enumerate(ends):
             workers = options.workers // processes + (1 if p < options.workers % processes else 0)
             mine = replace(options, workers=max(1, workers), shard=(user_k + user_n * p, user_n * processes),
                            max_unreachable=1 << 30, processes=1)
             spec = _Child(settings, records.paths, mine, str(replay.journal.path) if replay.journal else None, verbose,
                           client.refused_deadline)
-            # Forked, a child shares this process's journal (its done set, copy on write, never copied).
-            shared = replay.journal
-            shared_journal = shared if forked and shared is not None and shared.load_done else None
             process = context.Process(target=_child_main,
                                       args=(spec, writer, replay.stop, gate, rate, inherited, shared_journal),
                                       name=f"hhsession-replay-{p}", daemon=True)
@@ -139,8 +139,8 @@ def run_with_processes(
                     replay.fatal = replay.fatal or _error(*data)
                     replay.stop.set()
                 elif kind == "error":
-                    error = error or HHSessionError(f"a sending process failed: {data}; run the same command to "
-                                                    f"resume (with --journal, nothing is sent twice)")
+                    error = error or HHSessionError(f"a sending process failed: {data}; run the same command "
+                                                    f"{TO_RESUME}")
                     replay.stop.set()
                 if kind in ("done", "gone", "error"):
                     process = pipes.pop(conn)
@@ -269,14 +269,12 @@ def _child_main(spec: _Child, conn: Connection, stop: Any, gate: Any, rate: Any,
         client._reserve_connections(spec.options.workers)
         if shared_journal is not None:
             journal = shared_journal
-            journal._fd = None  # the parent's: this process never writes (and the parent keeps it open)
+            journal.detach()
         else:
             journal = Journal(Path(spec.journal), create=False, readonly=True) if spec.journal else None
         limiter = RateLimiter(spec.options.rate, shared=rate) if spec.options.rate else None
         replay = Replay(client, spec.options, journal, limiter, stop=stop)
         replay.catch_interrupts = False
-        from .inputs import read_records
-
         replay.run(read_records(spec.paths), lambda outcome: report("outcome", _slim(outcome)))
         if replay.fatal is not None:
             report("fatal", (type(replay.fatal).__name__, replay.fatal.message))

@@ -171,11 +171,6 @@ class Record:
             self._parse()
         return self._error
 
-    @property
-    def digest(self) -> str:
-        """A hash of the record's text: an edited record is a new record."""
-        import hashlib  # a journal needs it; a start does not
-        return hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def check_inputs(paths: list[str]) -> None:
@@ -238,9 +233,9 @@ def _read_all(paths: list[str], stdin: BinaryIO | None) -> Iterator[Record]:
 class _Input:
     """A binary stream read as it arrives (``read1``), with bytes put back in front."""
 
-    def __init__(self, stream: BinaryIO, prefix: bytes = b"") -> None:
+    def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
-        self.prefix = prefix
+        self.prefix = b""  # bytes read ahead and put back
         self._read1 = getattr(stream, "read1", None)
 
     def read(self) -> bytes:

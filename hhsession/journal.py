@@ -37,6 +37,11 @@ FINGERPRINT_BYTES = 64 * 1024
 MAX_LINE = 1024 * 1024
 
 
+def _digest(record: Record) -> str:
+    """A hash of the record's text: an edited record is a new record."""
+    return hashlib.sha256(record.text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
 class DoneSet:
     """Keys (as 16-byte digests) -> session ids (as 16 bytes), open addressing in one bytearray.
 
@@ -99,9 +104,6 @@ class DoneSet:
         if value == self._EMPTY:
             return self._odd.get(digest, "")
         return str(uuid.UUID(bytes=value))
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key) is not None
 
     def _grow(self) -> None:
         old, size = self._slots, self._SLOT
@@ -179,12 +181,13 @@ class Journal:
                     f"(its sessions would then be sent again as new ones)"
                 )
             self.run = str(header["run"])
-            self.version = header.get("version", 1) if header.get("version") in (1, 2) else VERSION
-            if header.get("version") not in (1, 2):
+            version = header.get("version")
+            if version not in (1, 2):
                 raise InvalidInput(
-                    f"journal {self.path} was written by a newer hhsession (format {header.get('version')!r}); "
+                    f"journal {self.path} was written by a newer hhsession (format {version!r}); "
                     f"resume it with that version"
                 )
+            self.version = version
             keep = len(first)
             while raw := handle.readline(MAX_LINE):
                 if not raw.endswith(b"\n"):
@@ -214,6 +217,11 @@ class Journal:
         except OSError as exc:
             raise InvalidInput(f"journal {self.path}: cannot write it ({exc.strerror})") from None
 
+    def detach(self) -> None:
+        """Never write again: a forked sending process holds the parent's journal, whose file the
+        parent keeps open and alone writes."""
+        self.readonly, self._fd = True, None
+
     def _write(self, entry: dict[str, Any]) -> None:
         assert self._fd is not None
         data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
@@ -225,9 +233,9 @@ class Journal:
         """What the record is, across runs and however its input was spelled."""
         if self.version == 1:  # journals of hhsession 0.1: the path as given, the line
             name = "-" if record.path == "-" else os.path.normpath(record.path)
-            return f"{name}:{record.line}:{record.digest}"
+            return f"{name}:{record.line}:{_digest(record)}"
         position = str(record.line) if record.element is None else f"e{record.element}"
-        return f"{self._input_id(record.path)}:{position}:{record.digest}"
+        return f"{self._input_id(record.path)}:{position}:{_digest(record)}"
 
     def _input_id(self, path: str) -> str:
         known = self._claimed.get(path)

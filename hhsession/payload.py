@@ -101,16 +101,15 @@ def new_session_id() -> str:
 class Shape:
     """The fields of one request body and what type each must be.
 
-    (Plain classes here and for the built bodies, not dataclasses: making a
-    dataclass costs about half a millisecond at import, and ``start`` imports
-    this module.)
+    (A plain class here and for the built bodies, not dataclasses: making a
+    dataclass costs about half a millisecond at import; ``Overrides`` is one
+    dataclass, which the callers build.)
     """
 
-    __slots__ = ("name", "fields", "strings", "objects", "times")
+    __slots__ = ("fields", "strings", "objects")
 
-    def __init__(self, name: str, fields: tuple[str, ...], strings: tuple[str, ...], objects: tuple[str, ...],
-                 times: tuple[str, ...]) -> None:
-        self.name, self.fields, self.strings, self.objects, self.times = name, fields, strings, objects, times
+    def __init__(self, fields: tuple[str, ...], strings: tuple[str, ...], objects: tuple[str, ...]) -> None:
+        self.fields, self.strings, self.objects = fields, strings, objects
 
     def suggest(self, key: str) -> str | None:
         """The field a mistaken key most likely meant, if any."""
@@ -128,17 +127,12 @@ class Shape:
 
 
 #: ``StartSessionRequest``: POST /v1/sessions.
-SESSION = Shape("session", FIELDS, STRING_FIELDS, OBJECT_FIELDS, TIME_FIELDS)
+SESSION = Shape(FIELDS, STRING_FIELDS, OBJECT_FIELDS)
 #: ``UpdateEventRequest``: PUT /v1/events/{event_id}. ``outputs`` replaces, the
 #: other objects merge on the server; ``children_ids`` replaces.
 UPDATE_OBJECT_FIELDS = ("outputs", "metadata", "feedback", "metrics", "config", "user_properties")
 UPDATE_FIELDS = ("end_time", "duration", *UPDATE_OBJECT_FIELDS, "children_ids")
-UPDATE = Shape("update", UPDATE_FIELDS, (), UPDATE_OBJECT_FIELDS, ("end_time",))
-
-
-def suggest_field(key: str) -> str | None:
-    """The session field a mistaken key most likely meant, if any."""
-    return SESSION.suggest(key)
+UPDATE = Shape(UPDATE_FIELDS, (), UPDATE_OBJECT_FIELDS)
 
 
 # --------------------------------------------------------------------------- the layers

@@ -11,7 +11,6 @@ server chose.
 from __future__ import annotations
 
 import json
-import re
 import time
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
@@ -52,13 +51,12 @@ def dumps_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-_PLAIN_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
 def plain_uuid(value: Any, name: str) -> str:
     """``value`` if it is a plain UUID, else a server failure: it would be printed as a line."""
-    if isinstance(value, str) and _PLAIN_UUID.fullmatch(value):
-        return value
+    from .payload import is_uuid
+
+    if is_uuid(value):
+        return value  # type: ignore[no-any-return]
     raise NetworkError(
         f"the server answered a {name} that is not a plain UUID ({json.dumps(value)[:80]}); it is not "
         f"printed as a line for a shell; check --api-url points at the HoneyHive API"

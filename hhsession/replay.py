@@ -39,12 +39,11 @@ from .errors import (
     RejectedError,
     ReplayInterrupted,
 )
-from .inputs import Record, record_from_value
+from .inputs import InputRecords, Record, expect_object, record_from_value
 from .journal import Journal
-from .payload import BuiltSession, Overrides
+from .payload import BuiltSession, Overrides, unwrap_legacy
 from .retry import RateLimiter
 from .settings import redact
-from .times import json_type
 
 if TYPE_CHECKING:
     from .client import Client
@@ -94,10 +93,8 @@ class Outcome:
         sent_id = (self.payload or {}).get("session_id")
         if sent_id and isinstance(record, dict):
             record = unwrap_failure(record)
-            if isinstance(record.get("session"), dict) and len(record) == 1:  # the deprecated wrapper
-                record = {"session": _with_id(record["session"], sent_id)}
-            else:
-                record = _with_id(record, sent_id)
+            inner = unwrap_legacy(record)  # the deprecated {"session": {...}} keeps its shape
+            record = {"session": _with_id(inner, sent_id)} if inner is not record else _with_id(record, sent_id)
         return {"source": self.record.location, "record": record, "error": self.error, "status": self.status,
                 "http_status": self.http_status}
 
@@ -237,7 +234,7 @@ def run_replay(
             raise InvalidInput(f"--failures {failures}: cannot write it ({exc.strerror}); check the path") from None
     try:
         run_journal = Journal(journal, create=not options.dry_run, load_done=load_done) if journal is not None else None
-        if run_journal is not None and hasattr(records, "paths"):
+        if run_journal is not None and isinstance(records, InputRecords):
             # Before any is read, once: the processes of a run agree on them.
             run_journal.identify(records.paths)
     except BaseException:
@@ -323,9 +320,12 @@ def _records(count: int) -> str:
 
 def _ignore_further_interrupts() -> None:
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
 
+
+#: How to go on after a run stopped early: the journal makes it safe.
+TO_RESUME = "to resume (with --journal, nothing is sent twice)"
 
 #: What stops a run cleanly (the journal flushed, the summary said): Ctrl-C, and ``kill``/a CI's cancel.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -373,6 +373,8 @@ class Replay:
         #: Take Ctrl-C on the main thread (False in the sending processes of a run: their parent does).
         self.catch_interrupts = True
         self._unreachable = 0
+        #: This many records in a row that could not reach the server stop the run.
+        self._unreachable_limit = options.max_unreachable or max(10, 3 * options.workers)
         self._done_lock = threading.Lock()
 
     def deliver(self, outcome: Outcome, on_outcome: Callable[[Outcome], None]) -> None:
@@ -395,11 +397,10 @@ class Replay:
                 summary.unreached += outcome.status == "failed"
             elif outcome.status == "ok":
                 self._unreachable = 0
-            limit = options.max_unreachable or max(10, 3 * options.workers)
-            if self._unreachable >= limit and self.fatal is None:
+            if self._unreachable >= self._unreachable_limit and self.fatal is None:
                 self.fatal = NetworkError(
                     f"{self._unreachable} records in a row could not reach the server (the last: {outcome.error}); "
-                    f"stopped; run the same command later to resume (with --journal, nothing is sent twice)"
+                    f"stopped; run the same command later {TO_RESUME}"
                 )
                 self.stop.set()
 
@@ -417,12 +418,14 @@ class Replay:
         if record.error:
             return Outcome(record, "invalid", error=record.error, key=key)
         document = unwrap_failure(record.value)
-        if not isinstance(document, dict):
-            return Outcome(record, "invalid", error=f"expected a JSON object {{...}}, got {json_type(document)}", key=key)
+        try:
+            document = expect_object(document, record.location)
+        except InvalidInput as exc:
+            return Outcome(record, "invalid", error=exc.message.removeprefix(f"{record.location}: "), key=key)
         if options.new_ids:
-            document = {k: v for k, v in document.items() if k != "session_id"}
-            if isinstance(document.get("session"), dict) and len(document) == 1:
-                document = {"session": {k: v for k, v in document["session"].items() if k != "session_id"}}
+            inner = unwrap_legacy(document)
+            fresh = {k: v for k, v in inner.items() if k != "session_id"}
+            document = {"session": fresh} if inner is not document else fresh
 
         def make_id() -> str:
             return journal.session_id_for(key) if journal is not None else str(uuid.uuid4())
@@ -455,13 +458,12 @@ class Replay:
         except NetworkError as exc:
             if exc.retry_after is not None:  # the server asked the run to wait longer than it waits: stop now
                 self.fatal = self.fatal or NetworkError(
-                    f"{exc.message}; stopped; run the same command then to resume "
-                    f"(with --journal, nothing is sent twice)", status=exc.status, retry_after=exc.retry_after)
+                    f"{exc.message}; stopped; run the same command then {TO_RESUME}", status=exc.status,
+                    retry_after=exc.retry_after)
                 self.stop.set()
             elif exc.refused:  # the server refuses every connection: the run stops, keeping what is done
                 self.fatal = self.fatal or NetworkError(
-                    f"{exc.message}; stopped; run the same command later to resume "
-                    f"(with --journal, nothing is sent twice)", unreachable=True, refused=True)
+                    f"{exc.message}; stopped; run the same command later {TO_RESUME}", unreachable=True, refused=True)
                 self.stop.set()
             return failed(exc, exc.status, unreachable=True)
         return Outcome(record, "ok", started.session_id, payload=payload, note=started.note, warnings=warnings,
