@@ -124,9 +124,16 @@ class StartedSession:
     payload: dict[str, Any]
     attempts: int = 1
     elapsed: float = 0.0
-    #: Set when the server already had this session (only metadata and
-    #: user_properties were merged): what it kept instead of what was sent.
+    #: Set when the answer contradicts what was sent: the server already had this session
+    #: (only metadata and user_properties were merged; what it kept is said), or it stored
+    #: the session under an id of its own (``session_id`` differs from ``payload``'s).
     note: str | None = None
+
+    @property
+    def already_existed(self) -> bool:
+        """The note says the server kept a session it had (a new id would start a new one), not that it
+        chose an id of its own."""
+        return self.note is not None and self.session_id == self.payload.get("session_id")
 
     @property
     def event_id(self) -> str:

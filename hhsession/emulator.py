@@ -12,7 +12,7 @@ Use from Python (the test suite does)::
         print(emu.url)
 
 What it serves is in ``ROUTES``; where its behaviour is a guess rather than the
-vendor's documentation, ``GUESSES`` says so (the CLI help and README show both).
+vendor's documentation, ``GUESSES`` says so (the README lists every guess, the CLI help the main ones).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ HEALTH_PATHS = ("/healthz", "/healthcheck")
 @dataclass(frozen=True)
 class Route:
     """One route: ``path`` as documented (``{name}`` matches one path segment), the
-    ``Emulator`` method that answers it, and a line for the help and README."""
+    ``Emulator`` method that answers it, and what it serves, in a line."""
 
     method: str
     path: str

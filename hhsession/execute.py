@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,7 +45,6 @@ class Execution:
     exit_code: int
     started: StartedSession | None = None
     ended: EndedSession | None = None
-    problems: list[HHSessionError] = field(default_factory=list)
 
 
 def run_in_session(
@@ -72,14 +71,13 @@ def run_in_session(
     environ = os.environ if environ is None else environ
     started_at = time.monotonic()
     start_ms = int(built.payload["start_time"])
-    problems: list[HHSessionError] = []
     child_env = dict(environ)
     with _Signals() as signals:
         started, failure, stopped_by = _start(client, built, signals)
         if stopped_by is not None:
             if stopped_by == signal.SIGINT:
                 raise KeyboardInterrupt
-            return Execution(status=128 + stopped_by, exit_code=-stopped_by, problems=problems)
+            return Execution(status=128 + stopped_by, exit_code=-stopped_by)
         if failure is None and started is not None:
             try:
                 child_env.update(session_env(started))  # inside another exec, the inner session wins
@@ -89,7 +87,6 @@ def run_in_session(
             if strict or isinstance(failure, InvalidInput):
                 raise failure
             started = None
-            problems.append(failure)
             # The command's session was not recorded: an outer one's ids are not its own to end.
             for name in SESSION_VARIABLES:
                 child_env.pop(name, None)
@@ -98,7 +95,7 @@ def run_in_session(
         returncode = _run(argv, child_env, error or say, signals)  # a command that cannot run is an error
         duration = max(0, round((time.monotonic() - started_at) * 1000))
         status = returncode if returncode >= 0 else 128 - returncode
-        execution = Execution(status=status, exit_code=returncode, started=started, problems=problems)
+        execution = Execution(status=status, exit_code=returncode, started=started)
         if started is None:
             return execution
 
@@ -111,7 +108,6 @@ def run_in_session(
                                          overrides=update)
             execution.ended = client.send_end(built_end)
         except HHSessionError as exc:
-            problems.append(exc)
             say(f"not recorded: session {started.session_id} was not ended ({exc.message})")
             if strict and status == 0:
                 execution.status = int(exc.exit_code)

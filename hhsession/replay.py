@@ -83,6 +83,11 @@ class Outcome:
     #: The record's identity in the journal ("" without one).
     key: str = ""
 
+    @property
+    def already_existed(self) -> bool:
+        """As ``StartedSession.already_existed``: the note says the server kept a session it had."""
+        return self.note is not None and self.session_id == (self.payload or {}).get("session_id")
+
     def result_line(self) -> dict[str, Any]:
         return {"source": self.record.location, "session_id": self.session_id, "status": self.status, "error": self.error}
 
@@ -383,7 +388,7 @@ class Replay:
         with self._done_lock:
             summary.counts[outcome.status] += 1
             if outcome.note:  # the server kept an existing session, or stored it under an id of its own
-                if outcome.session_id == (outcome.payload or {}).get("session_id"):
+                if outcome.already_existed:
                     summary.existed += 1
                 else:
                     summary.renamed += 1

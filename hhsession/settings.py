@@ -173,7 +173,6 @@ def validate_value(key: str, raw: Any, where: str) -> Any:
     raise InvalidInput(f"{where}: unknown setting {key!r}")  # pragma: no cover
 
 
-#: host[:port] as RFC 3986 allows it: a bracketed IPv6 address, or a registered name / IPv4 address.
 #: host[:port]: a bracketed IPv6 address (a zone id percent-encoded), or a registered name or IPv4
 #: address (letters of any script: urllib3 encodes a name with IDNA; no percent-encoding, which
 #: RFC 3986 allows but no API host needs and urllib3 refuses in part).
@@ -208,8 +207,6 @@ def validate_api_url(raw: Any, where: str) -> str:
         )
     if any(ch.isspace() for ch in text):
         raise InvalidInput(f"{where}: {text!r} holds spaces; give the URL alone, e.g. {DEFAULT_API_URL}")
-    if "@" in parts.netloc:  # (a spelling the check above did not see)
-        raise InvalidInput(f"{where}: the URL holds a user name or password (not shown); remove it")
     if not _NETLOC.fullmatch(parts.netloc):
         raise InvalidInput(
             f"{where}: {text!r} has an invalid host {parts.netloc!r} (characters a host name cannot hold); "

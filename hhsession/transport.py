@@ -7,8 +7,9 @@ twice the time). What requests did for us is done here, by the SPEC's rules:
 
 - proxies from ``https_proxy``/``http_proxy``/``all_proxy`` (either case) and
   ``no_proxy``, except that a loopback URL is always sent directly;
-- TLS always verified, against ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``, else
-  certifi's bundle (what requests used), else the system's;
+- TLS always verified, against ``Client(ca_bundle=...)``, ``REQUESTS_CA_BUNDLE``,
+  ``SSL_CERT_FILE`` or ``CURL_CA_BUNDLE``, else certifi's bundle (what requests
+  used), else the system's;
 - no ``~/.netrc``, no redirects, no content decoding (we ask for identity).
 
 And what it never did: an answer is read up to ``MAX_ANSWER_BYTES``, and every
@@ -269,7 +270,7 @@ def ca_bundle(environ: Mapping[str, str], explicit: str | None = None) -> str | 
         return chosen
     try:
         import certifi
-    except ImportError:  # pragma: no cover - installed with requests
+    except ImportError:  # pragma: no cover - a dependency of hhsession
         return None
     return str(certifi.where())
 
@@ -314,7 +315,8 @@ class Transport:
             if bundle is not None:
                 if not os.path.exists(bundle):
                     raise InvalidInput(
-                        f"the CA bundle {bundle} does not exist; fix REQUESTS_CA_BUNDLE or SSL_CERT_FILE"
+                        f"the CA bundle {bundle} does not exist; fix Client(ca_bundle=...), REQUESTS_CA_BUNDLE, "
+                        f"SSL_CERT_FILE or CURL_CA_BUNDLE, whichever names it"
                     )
                 kwargs["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle  # a hashed directory, or a file
         manager: urllib3.PoolManager

@@ -186,7 +186,7 @@ def object_help(field: str) -> str:
     return f"Add to {field}: key=value, key:=JSON, a JSON object or @file.json (repeatable)."
 
 
-# The field flags, shared by start, replay and exec (replay has no --session-id).
+# The field flags, shared by start, replay and exec (replay has no --session-id), some by end too.
 SessionName = Annotated[Optional[str], field_option("--name", "-n", "--session-name", help="session_name: display name.")]
 EventName = Annotated[Optional[str], field_option("--event-name", help="event_name (default: the session name, else 'unknown').")]
 Source = Annotated[Optional[str], field_option("--source", help="source (default: HH_SOURCE, the profile, else 'unknown').")]
@@ -255,8 +255,7 @@ def notice_unread_stdin(env: Environment) -> None:
         fd = env.stdin.fileno()
         mode = os.fstat(fd).st_mode
         if stat.S_ISREG(mode):
-            head = os.pread(fd, 64, os.lseek(fd, 0, os.SEEK_CUR))
-            waiting = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+            waiting = _starts_json(os.pread(fd, 64, os.lseek(fd, 0, os.SEEK_CUR)))
         elif stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
             import fcntl
             import struct
@@ -266,14 +265,18 @@ def notice_unread_stdin(env: Environment) -> None:
             if waiting and stat.S_ISFIFO(mode):
                 peeked = _peek_pipe(fd)  # a `while read` loop's next line is not JSON: nothing to say
                 if peeked is not None:
-                    peeked = peeked.lstrip(b"\xef\xbb\xbf \t\r\n")
-                    waiting = peeked[:1] in (b"{", b"[")  # (`echo | hhsession start`: a blank line is no JSON)
+                    waiting = _starts_json(peeked)  # (`echo | hhsession start`: a blank line is no JSON)
         else:
             return
     except (AttributeError, OSError, ValueError, ImportError):
         return
     if waiting:
         env.warn("standard input holds data that is not read; to read a JSON object from it, pass -f -")
+
+
+def _starts_json(head: bytes) -> bool:
+    """Whether these first bytes begin a JSON object or array (after a byte-order mark and white space)."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
 
 
 def _peek_pipe(fd: int, size: int = 256) -> bytes | None:

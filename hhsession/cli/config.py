@@ -63,10 +63,9 @@ def config_set(
     """
 
     def body(env: Environment) -> None:
-        from urllib.parse import urlsplit
 
         from ..config import save_config
-        from ..settings import is_loopback_host, shown_value, validate_value
+        from ..settings import check_plain_http, shown_value, validate_value
 
         name, config, target = config_target(env, key, profile)
         raw = value
@@ -82,7 +81,7 @@ def config_set(
         elif name == "api_key":
             env.warn("the key given on the command line may stay in your shell history; next time run `hhsession config set api_key` and paste it at the prompt")
         checked = validate_value(name, raw, f"config set {name}")
-        if name == "api_url" and checked.startswith("http://") and not is_loopback_host(urlsplit(checked).hostname):
+        if name == "api_url" and check_plain_http(checked, allow_http=True) is not None:  # the rule sending follows
             env.warn(f"{checked} is plain http: hhsession will refuse to send the key there unless given --allow-http")
         config.set(target, name, checked)
         for warning in save_config(config):
@@ -161,7 +160,7 @@ def config_list(ctx: typer.Context, profile: ConfigProfile = None) -> None:
 
         config = load_config(env)
         active = select_profile(None, env.env, config)[0]
-        names = [profile] if profile else sorted(config.profiles) or []
+        names = [profile] if profile else sorted(config.profiles)
         env.stdout.write(f"# {config.path}{'' if config.exists else ' (not created yet)'}\n")
         for name in names:
             marker = "  # active" if name == active else ""
@@ -205,18 +204,17 @@ def config_use(
                 f"config use {name} --profile {profile}: two different profiles; give one: "
                 f"hhsession config use {name}"
             )
-        target = name
         config = load_config(env)
-        if target not in config.profiles:
+        if name not in config.profiles:
             known = ", ".join(sorted(config.profiles)) or "none yet"
             raise InvalidInput(
-                f"no profile {target!r} in {config.path} (profiles: {known}); create it with "
-                f"`hhsession config set api_key --profile {target}`"
+                f"no profile {name!r} in {config.path} (profiles: {known}); create it with "
+                f"`hhsession config set api_key --profile {name}`"
             )
-        config.data["default_profile"] = target
+        config.data["default_profile"] = name
         for warning in save_config(config):
             env.warn(warning)
-        env.info(f"default profile is now {target!r}")
+        env.info(f"default profile is now {name!r}")
 
     run_command(ctx, False, body)
 

@@ -229,7 +229,7 @@ class Reporter:
         if self.jsonl:
             write_jsonl(self.env.stdout, outcome.result_line(), flush)
         if outcome.note and self.verbose:
-            if outcome.session_id == (outcome.payload or {}).get("session_id"):  # it already existed
+            if outcome.already_existed:
                 self.warnings.warn(f"{outcome.note}; --new-ids replays records as new sessions", where)
             else:  # the server chose another id: a new one of ours would not help
                 self.warnings.warn(outcome.note, where)

@@ -145,7 +145,7 @@ def replay(
             lead = "\n" if env.stderr_isatty else ""  # off the line a terminal's ^C was echoed on
             then = "" if dry_run else ": run the same command to resume"
             env.stderr.write(lead + env.redact(stop.summary.line()) + f"; {how}{then}\n")
-            raise CommandExit(128 + stop.signum) from None  # 130 for Ctrl-C
+            raise CommandExit(int(ExitCode.INTERRUPTED if stop.signum == signal.SIGINT else ExitCode.TERMINATED)) from None
         except BaseException as exc:
             report.close()
             done = getattr(exc, "summary", None)

@@ -121,9 +121,9 @@ def start(
             started = client.send_start(built)
         if verbose:
             env.info(f"session {started.session_id} started ({started.attempts} attempt(s), {started.elapsed:.2f} s)")
-        if started.note:  # the session already existed (a new id helps), or the server chose another id (it does not)
-            same_id = started.session_id == started.payload.get("session_id")
-            env.warn(f"{started.note}; use a new --session-id (or none) to start a new session" if same_id else started.note)
+        if started.note:  # a new id helps when the session already existed, not when the server chose the id
+            remedy = "; use a new --session-id (or none) to start a new session" if started.already_existed else ""
+            env.warn(started.note + remedy)
         render_started(started, output or default_format(env.stdout_isatty), env.stdout)
 
     run_command(ctx, verbose, body)
