@@ -122,10 +122,14 @@ def resolve(
     return settings
 
 
-def make_client(env: Environment, settings: Settings, allow_http: bool, verbose: bool) -> Client:
-    """The library's client for these settings, talking through this environment."""
+def connect(
+    env: Environment, profile: Optional[str], verbose: bool, allow_http: bool,
+    adjust: Optional[Callable[[Settings], Settings]] = None, **flags: Any,
+) -> Client:
+    """The library's client for the resolved settings (see ``resolve``), talking through this environment."""
     from ..client import Client
 
+    settings = resolve(env, profile, verbose, adjust, **flags)
     return Client.from_settings(
         settings, allow_http=allow_http, log=env.info if verbose else None, warn=env.warn, environ=env.env
     )

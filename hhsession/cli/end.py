@@ -24,13 +24,12 @@ from .common import (
     Timeout,
     UserPropertiesValues,
     Verbose,
+    connect,
     field_option,
-    make_client,
     notice_unread_stdin,
     object_help,
     overrides,
     read_document,
-    resolve,
     run_command,
     warn_bare_duration,
 )
@@ -101,8 +100,8 @@ def end(
         warn_bare_duration(env, duration)
         if file is None:
             notice_unread_stdin(env)
-        settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
-        client = make_client(env, settings, allow_http, verbose)
+        client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
+                         max_retries=max_retries)
         document, origin = read_document(env, file, "an update (UpdateEventRequest)")
         built = client.build_end(target, document, origin=origin, overrides=flags, start_time=start,
                                  start_origin=start_origin, lenient=lenient)

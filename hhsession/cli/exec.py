@@ -35,12 +35,11 @@ from .common import (
     Timeout,
     UserPropertiesValues,
     Verbose,
+    connect,
     field_option,
-    make_client,
     object_help,
     overrides,
     read_document,
-    resolve,
     run_command,
 )
 
@@ -144,9 +143,8 @@ def exec_command(
             child, children_ids,
         )
         at_end = overrides({}, {"outputs": end_outputs, "metadata": end_metadata})
-        settings = resolve(env, profile, verbose, None if strict else do_no_harm,
-                           api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
-        client = make_client(env, settings, allow_http, verbose)
+        client = connect(env, profile, verbose, allow_http, None if strict else do_no_harm,
+                         api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         if not strict:
             client.retry.max_retry_after = DO_NO_HARM_RETRY_AFTER
         built = client.build_start(document, origin=origin, overrides=flags, lenient=lenient)

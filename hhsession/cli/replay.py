@@ -33,10 +33,9 @@ from .common import (
     Timeout,
     UserPropertiesValues,
     Verbose,
+    connect,
     field_option,
-    make_client,
     overrides,
-    resolve,
     run_command,
     warn_bare_duration,
 )
@@ -120,8 +119,8 @@ def replay(
         warn_bare_duration(env, duration)
         if rate is not None and not rate > 0:  # nan: click's min= lets it through
             raise InvalidInput(f"--rate {rate}: must be a number of sessions per second above 0, e.g. 50")
-        settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
-        client = make_client(env, settings, allow_http, verbose)
+        client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
+                         max_retries=max_retries)
         inputs_list = [str(p) for p in paths] if paths else ["-"]
         check_inputs(inputs_list)
         if "-" in inputs_list and env.stdin_isatty:

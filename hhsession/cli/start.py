@@ -32,11 +32,10 @@ from .common import (
     Timeout,
     UserPropertiesValues,
     Verbose,
-    make_client,
+    connect,
     notice_unread_stdin,
     overrides,
     read_document,
-    resolve,
     run_command,
     warn_bare_duration,
 )
@@ -102,8 +101,8 @@ def start(
         warn_bare_duration(env, duration)
         if file is None:
             notice_unread_stdin(env)
-        settings = resolve(env, profile, verbose, api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
-        client = make_client(env, settings, allow_http, verbose)
+        client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
+                         max_retries=max_retries)
         document, origin = read_document(env, file)
         built = client.build_start(document, origin=origin, overrides=flags, lenient=lenient)
         for warning in built.warnings:
