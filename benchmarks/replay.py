@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sink import spawn  # noqa: E402  (beside this file)
+from startup import find_hhsession  # noqa: E402
 
 KEY = "benchmark-key-0123456789"
 MIB = 1024 * 1024
@@ -83,14 +84,6 @@ with requests.Session() as http, open(path, encoding="utf-8") as records:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def find_hhsession() -> str:
-    beside = Path(sys.executable).parent / "hhsession"
-    found = str(beside) if beside.exists() else shutil.which("hhsession")
-    if not found:
-        sys.exit("hhsession is not installed in this environment: pip install -e .")
-    return found
 
 
 def record(i: int) -> dict[str, Any]:
