@@ -16,7 +16,6 @@ payload builders of ``payload.py`` plus that path.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import threading
@@ -218,13 +217,16 @@ class Client:
     # ------------------------------------------------------------------ construction
 
     def copy_arguments(self) -> dict[str, Any]:
-        """What builds a client like this one in another process (``Client(**args)``): every setting, its
-        retry policy (a copy), not its callbacks, connections or state."""
+        """What builds a client like this one in another process (``Client(**args)``, pickled when
+        spawned): every setting and the retry policy's numbers; not its clocks or jitter (another
+        process has its own time and randomness), callbacks, connections or state."""
+        policy = self.retry
         return {
             "api_key": self.api_key, "api_url": self.api_url, "timeout": self.timeout, "source": self.source,
             "allow_http": self.allow_http, "connect_timeout": self.connect_timeout,
-            "retry": dataclasses.replace(self.retry), "environ": dict(self.environ), "ca_bundle": self.ca_bundle,
-            "url_origin": self.url_origin,
+            "retry": RetryPolicy(max_retries=policy.max_retries, base_delay=policy.base_delay,
+                                 max_delay=policy.max_delay, max_retry_after=policy.max_retry_after),
+            "environ": dict(self.environ), "ca_bundle": self.ca_bundle, "url_origin": self.url_origin,
         }
 
     @classmethod

@@ -121,9 +121,14 @@ def run_with_processes(
             process.start()
             writer.close()
             pipes[reader] = process
-    finally:
-        for signum in previous:  # a flag, no exception inside a lock; a second one: nothing
-            signal.signal(signum, on_interrupt)
+    except BaseException:  # a process that cannot be started: the caller gets its own handlers back
+        replay.stop.set()
+        for process in pipes.values():
+            process.kill()
+        give_back_stop_signals(previous, 0)
+        raise
+    for signum in previous:  # a flag, no exception inside a lock; a second one: nothing
+        signal.signal(signum, on_interrupt)
     error: BaseException | None = None
     try:
         while pipes and not interrupted[0]:

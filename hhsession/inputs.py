@@ -420,6 +420,10 @@ def _array_elements(stream: _Input, path: str, label: str, line: int) -> Iterato
     while True:
         char = skip_space()
         if char == "]":
+            pos += 1
+            if skip_space():  # a JSON Lines file whose first line is an array: not silently cut short
+                raise _BrokenArray(line, "more after the end of the JSON array (a JSON Lines file whose first "
+                                         "line is an array?); the rest of the file is skipped")
             return
         if char == "":
             raise _BrokenArray(line, "the JSON array is not closed; the file may be cut short")

@@ -324,7 +324,7 @@ def build_session(
         )
         merged["session_id"] = replacement
     for key, fallback in (("event_name", "the session name or \"unknown\""), ("source", '"unknown"')):
-        if isinstance(merged.get(key), str) and not merged[key].strip():
+        if merged.get(key) == "":
             # The server treats an empty value as missing and silently falls back.
             raise InvalidInput(
                 f"{where(key)}: is empty; the server would replace it with {fallback}; "

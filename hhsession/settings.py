@@ -59,11 +59,10 @@ def shown_value(key: str, value: Any) -> Any:
     """A setting as it may be shown: the API key masked, a password in a URL hidden, anything else as is."""
     if key == "api_key":
         return mask_secret(str(value))
-    if key == "api_url" and isinstance(value, str) and "@" in value:  # written by hand: refused everywhere else
-        scheme, sep, rest = value.partition("://")
-        authority, slash, path = rest.partition("/")
-        if sep and "@" in authority:
-            return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}"
+    if key == "api_url" and isinstance(value, str):  # a password written by hand: refused everywhere else
+        before, authority, after = _split_authority(value)
+        if "@" in authority:
+            return f"{before}***@{authority.rsplit('@', 1)[1]}{after}"
     return value
 
 
@@ -177,14 +176,25 @@ def validate_value(key: str, raw: Any, where: str) -> Any:
 #: address (letters of any script: urllib3 encodes a name with IDNA; no percent-encoding, which
 #: RFC 3986 allows but no API host needs and urllib3 refuses in part).
 _NETLOC = re.compile(r"(\[[0-9A-Fa-f:.]+(%25[A-Za-z0-9._~-]+)?\]|[\w.~!$&'()*+,;=-]+)(:[0-9]*)?")
-#: What stands before a URL's host: its scheme and slashes (however many a typo put there).
-_BEFORE_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*")
+#: What stands before a URL's host: its scheme and slashes (however many a typo put there, or none).
+_BEFORE_HOST = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?/*")
+
+
+def _split_authority(url: str) -> tuple[str, str, str]:
+    """(what is before the host, user@host:port, the rest), however the URL is misspelled; the
+    authority compatibility-normalized, as urlsplit reads it (a full-width ＠ is an @)."""
+    before = _BEFORE_HOST.match(url).group(0)  # type: ignore[union-attr]  # (it matches "" at worst)
+    authority, slash, path = url[len(before):].partition("/")
+    if not authority.isascii():
+        import unicodedata
+
+        authority = unicodedata.normalize("NFKC", authority)
+    return before, authority, slash + path
 
 
 def validate_api_url(raw: Any, where: str) -> str:
     text = str(raw).strip() if isinstance(raw, str) else ""
-    authority = _BEFORE_HOST.sub("", text).split("/", 1)[0]
-    if "@" in authority:  # before anything that shows the text: it may hold a password
+    if "@" in _split_authority(text)[1]:  # before anything that shows the text: it may hold a password
         raise InvalidInput(
             f"{where}: the URL holds a user name or password (not shown); remove it: the key goes in "
             f"HH_PROJECT_API_KEY (or HH_API_KEY) or --api-key, e.g. {DEFAULT_API_URL}"

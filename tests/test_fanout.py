@@ -145,10 +145,48 @@ def test_a_sending_process_gets_a_client_like_the_callers() -> None:
     from hhsession import Client
     from hhsession.retry import RetryPolicy
 
+    # A caller's test clock cannot be pickled (a lambda), nor should it run another process's waits.
+    policy = RetryPolicy(max_retries=7, base_delay=0.01, max_retry_after=5, sleep=lambda seconds: None)
     client = Client(api_key=API_KEY, api_url="https://api.example.com", timeout=7, source="ci", ca_bundle="/etc/ca.pem",
-                    retry=RetryPolicy(max_retries=7, base_delay=0.01, max_retry_after=5), environ={"NO_PROXY": "*"})
+                    retry=policy, environ={"NO_PROXY": "*"})
     copy = Client(**pickle.loads(pickle.dumps(client.copy_arguments())))  # as spawn would send it
     for name in ("api_key", "api_url", "timeout", "connect_timeout", "source", "ca_bundle", "allow_http", "url_origin"):
         assert getattr(copy, name) == getattr(client, name), name
     assert (copy.retry.max_retries, copy.retry.base_delay, copy.retry.max_retry_after) == (7, 0.01, 5)
-    assert copy.retry is not client.retry and dict(copy.environ) == {"NO_PROXY": "*"}
+    assert copy.retry.sleep is time.sleep and dict(copy.environ) == {"NO_PROXY": "*"}
+
+
+def test_a_library_replay_over_spawned_processes_with_a_callers_retry_policy(emulator: Emulator, tmp_path: Path) -> None:
+    """The emulator's thread makes this process spawn its senders: what they get must pickle, a lambda included."""
+    from hhsession import Client
+    from hhsession.retry import RetryPolicy
+
+    path = records(tmp_path / "r.jsonl", 40)
+    before = signal.getsignal(signal.SIGINT)
+    policy = RetryPolicy(max_retries=2, sleep=lambda seconds: time.sleep(seconds))
+    with Client(api_key=API_KEY, api_url=emulator.url, retry=policy) as hh:
+        summary = hh.replay(read_records([str(path)]), processes=2, workers=4, journal=tmp_path / "j")
+    assert summary.counts["ok"] == 40 and emulator.store.count() == 40
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_sender_that_cannot_be_started_gives_the_caller_its_handlers_back(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    from hhsession import Client, fanout
+
+    class Broken:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(multiprocessing.get_context("spawn"), name)
+
+        def Process(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - multiprocessing's name
+            raise OSError("no more processes")
+
+    monkeypatch.setattr(fanout, "_context", Broken)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with Client(api_key=API_KEY, api_url=emulator.url) as hh, pytest.raises(OSError, match="no more processes"):
+        hh.replay(read_records([str(records(tmp_path / "r.jsonl", 10))]), processes=2)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert emulator.store.count() == 0

@@ -57,3 +57,19 @@ def test_json_lines_given_to_start_points_to_replay() -> None:
 def test_parse_json_error_position() -> None:
     with pytest.raises(InvalidInput, match="x: invalid JSON at line 2 column 3"):
         parse_json('{"a":\n  }', "x")
+
+
+@pytest.mark.parametrize(("text", "valid"), [
+    ('[{"session_name": "a"}]\n{"session_name": "b"}\n{"session_name": "c"}\n', 1),  # JSON Lines whose first line is an array
+    ('[{"session_name": "a"}]\ngarbage\n', 1),
+    ('[{"session_name": "a"}, {"session_name": "b"}]\n\n  \n', 2),  # white space after it: nothing more
+])
+def test_what_follows_a_json_array_is_not_dropped_silently(tmp_path: Path, text: str, valid: int) -> None:
+    from hhsession.inputs import read_records
+
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    got = list(read_records([str(path)]))
+    assert sum(1 for record in got if not record.error and isinstance(record.value, dict)) == valid
+    trailing = [record for record in got if record.error and "more after the end of the JSON array" in record.error]
+    assert len(trailing) == (0 if text.rstrip().endswith("]") else 1)

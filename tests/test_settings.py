@@ -640,6 +640,9 @@ def test_a_name_under_localhost_is_not_taken_for_loopback() -> None:
     ("ftp://user:pa55word@api.example.com", "the URL holds a user name or password (not shown)"),
     ("https:/user:pa55word@api.example.com", "the URL holds a user name or password (not shown)"),
     ("https://user:pa55word@", "the URL holds a user name or password (not shown)"),
+    ("//user:pa55word@api.example.com", "the URL holds a user name or password (not shown)"),
+    ("user:pa55word@api.example.com", "the URL holds a user name or password (not shown)"),
+    ("https://user:pa55word＠api.example.com", "the URL holds a user name or password (not shown)"),
 ])
 def test_a_malformed_api_url_is_exit_2_and_nothing_is_sent(cli: Invoker, fake: FakeServer, url: str, message: str) -> None:
     for how in (["--api-url", url], ["--data-plane-url", url]):
@@ -661,12 +664,19 @@ def test_well_formed_api_urls_pass(cli: Invoker, url: str) -> None:
     assert cli("start", "--api-url", url, "--dry-run", "-o", "none").exit_code == 0
 
 
-def test_a_password_in_a_hand_written_api_url_is_never_shown(cli: Invoker, isolated_home: Path) -> None:
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("https://bob:pa55word@api.example.com/x", "https://***@api.example.com/x"),
+    ("https:///bob:pa55word@api.example.com", "https:///***@api.example.com"),
+    ("https:bob:pa55word@api.example.com/", "https:***@api.example.com/"),
+    ("//bob:pa55word@api.example.com", "//***@api.example.com"),
+    ("https://bob:pa55word＠api.example.com", "https://***@api.example.com"),
+])
+def test_a_password_in_a_hand_written_api_url_is_never_shown(cli: Invoker, isolated_home: Path, stored: str, shown: str) -> None:
     directory = isolated_home / ".config" / "hhsession"
     directory.mkdir(parents=True, mode=0o700)
-    (directory / "config.toml").write_text('[profiles.default]\napi_url = "https://bob:pa55word@api.example.com/x"\n')
-    shown = cli("config", "get", "api_url")
-    assert shown.exit_code == 0 and shown.stdout == "https://***@api.example.com/x\n"
+    (directory / "config.toml").write_text(f'[profiles.default]\napi_url = "{stored}"\n', encoding="utf-8")
+    got = cli("config", "get", "api_url")
+    assert got.exit_code == 0 and got.stdout == shown + "\n"
     listed = cli("config", "list")
     assert "pa55word" not in listed.stdout + listed.stderr and "***@api.example.com" in listed.stdout
     used = cli("start", "-n", "x", "--dry-run", env={"HH_API_KEY": API_KEY})
