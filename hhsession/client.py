@@ -380,6 +380,13 @@ class Client:
                 self._say(f"waited {held:.2f} s: the server asked the whole run to slow down")
             attempt_started = policy.clock()
             reply = transport.send(method, path, data, headers)
+            delay: float | None = None
+            if reply.status == 429:  # slow down: the gate closes for every worker before anything else
+                header = reply.headers.get("Retry-After") if reply.headers is not None else None
+                retry_after = parse_retry_after(header, policy.wall_clock())
+                if retry_after is None or retry_after <= policy.max_retry_after:
+                    delay = policy.wait_before(attempt, retry_after)
+                    self.gate.hold(delay)
             took = policy.clock() - attempt_started
             if verbose:
                 self._say(f"attempt {attempt}/{policy.attempts}: {reply.problem or reply.status} "
@@ -409,12 +416,11 @@ class Client:
                     unreachable=True,
                     refused=True,
                 )
-            delay = policy.wait_before(attempt, retry_after)
+            if delay is None:  # (a 429's was taken above, as the gate closed)
+                delay = policy.wait_before(attempt, retry_after)
             if reply.unreachable and self.refused_deadline is not None:
                 # Refused again and again: give up at the deadline, not a backoff later.
                 delay = min(delay, max(0.05, self.refused_deadline - refused_for))
-            if reply.status == 429:
-                self.gate.hold(delay)  # the server said slow down: every worker waits, not just this one
             if attempt >= policy.attempts:
                 advice = (maybe_stored if maybe_delivered and maybe_stored else
                           "check the server or the network and try again, or raise --max-retries")

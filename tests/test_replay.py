@@ -317,7 +317,10 @@ def test_a_429_pauses_every_worker(cli: Invoker, fake: FakeServer, tmp_path: Pat
     # be late on the wire: at most one per other worker.)
     paused = [at for at in later if 0.1 < at - throttled < 0.95]
     assert len(paused) <= 3
-    assert sum(1 for at in later if at - throttled >= 0.95) >= 12 - 1 - 4
+    # Without the gate, only the throttled record would wait (the others' workers go on at once);
+    # with it, each worker's next request does. (How many slip in just before it closes depends on
+    # the machine's load, so the count is not held to more.)
+    assert sum(1 for at in later if at - throttled >= 0.95) >= 4
     assert len(fake.sessions) == 12
 
 
