@@ -76,7 +76,6 @@ _hhsession_takes_value() {
         "replay|--child") return 0 ;;
         "replay|--children-ids") return 0 ;;
         "replay|--workers") return 0 ;;
-        "replay|--processes") return 0 ;;
         "replay|--rate") return 0 ;;
         "replay|--journal") return 0 ;;
         "replay|--failures") return 0 ;;
@@ -143,7 +142,7 @@ _hhsession_complete() {
         "start") opts="--name -n --session-name --event-name --source --session-id --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "end") opts="--end-time --start-time --duration --outputs --metadata -m --feedback --metrics --config --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "exec") opts="--name -n --session-name --event-name --source --session-id --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --lenient --end-outputs --end-metadata --strict --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
-        "replay") opts="--name -n --session-name --event-name --source --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --workers --processes --rate --journal --failures --shard --new-ids --fail-fast --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "replay") opts="--name -n --session-name --event-name --source --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --workers --rate --journal --failures --shard --new-ids --fail-fast --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "config") opts="-h --help"; subs="set get unset list path use" ;;
         "config set") opts="--profile -h --help"; subs="" ;;
         "config get") opts="--profile -h --help"; subs="" ;;

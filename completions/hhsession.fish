@@ -105,7 +105,6 @@ complete -c hhsession -n '__fish_seen_subcommand_from replay' -s u -l user-prope
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l child -x -d 'Append an id to children_ids (repeatable).'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l children-ids -x -d 'children_ids as a JSON array: \'["a","b"]\'.'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l workers -x -d 'Concurrent requests over keep-alive connections.'
-complete -c hhsession -n '__fish_seen_subcommand_from replay' -l processes -x -d 'Processes that send, the workers spread over them (default: 1, or up to 4 for 256 KiB of input files'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l rate -x -d 'At most this many sessions per second.'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l journal -r -F -d 'Record successes and ids here; rerun with it to resume.'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l failures -r -F -d 'Write failed and invalid records here (JSON Lines, replayable).'

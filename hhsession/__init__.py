@@ -23,8 +23,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Client": "client",
-    "StartedSession": "client",
-    "EndedSession": "client",
+    "StartedSession": "sessions",
+    "EndedSession": "sessions",
     "HHSessionError": "errors",
     "InvalidInput": "errors",
     "AuthError": "errors",

@@ -21,7 +21,6 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,27 +34,16 @@ from .payload import (
     build_session,
     build_update,
     encode_payload,
+    is_uuid,
     merge_documents,
     new_session_id,
 )
+from .redact import has_fragment, mask_secret, one_line, redact, redact_value
 from .retry import Gate, RetryPolicy, parse_retry_after
-from .settings import (
-    CONNECT_TIMEOUT,
-    DEFAULT_API_URL,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    NO_KEY_HINT,
-    Settings,
-    check_plain_http,
-    has_fragment,
-    mask_secret,
-    one_line,
-    redact,
-    resolve_settings,
-    validate_api_url,
-    validate_value,
-)
+from .sessions import EndedSession, StartedSession
+from .settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, NO_KEY_HINT, Settings, resolve_settings
 from .times import Number, format_duration
+from .urls import DEFAULT_API_URL, check_plain_http
 
 if TYPE_CHECKING:
     from .inputs import Record
@@ -111,56 +99,6 @@ class Answer:
         )
 
 
-@dataclass(frozen=True)
-class StartedSession:
-    """A started session: its id, the event the server answered, and what was sent."""
-
-    session_id: str
-    #: The server's answer: the full session event, or only ``{"session_id": ...}``
-    #: from older deployments.
-    event: dict[str, Any]
-    #: The body sent (a ``StartSessionRequest``).
-    payload: dict[str, Any]
-    attempts: int = 1
-    elapsed: float = 0.0
-    #: Set when the answer contradicts what was sent: the server already had this session
-    #: (only metadata and user_properties were merged; what it kept is said), or it stored
-    #: the session under an id of its own (``session_id`` differs from ``payload``'s).
-    note: str | None = None
-
-    @property
-    def already_existed(self) -> bool:
-        """The note says the server kept a session it had (a new id would start a new one), not that it
-        chose an id of its own."""
-        return self.note is not None and self.session_id == self.payload.get("session_id")
-
-    @property
-    def event_id(self) -> str:
-        """The session's event id: its session id (a session is the root event of its trace)."""
-        value = self.event.get("event_id")
-        return value if isinstance(value, str) and value else self.session_id
-
-    @property
-    def start_time(self) -> Number:
-        value = self.event.get("start_time")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        return self.payload["start_time"]  # type: ignore[no-any-return]
-
-
-@dataclass(frozen=True)
-class EndedSession:
-    """An ended (updated) session: the body sent and what the server answered."""
-
-    session_id: str
-    #: The body sent (an ``UpdateEventRequest``).
-    update: dict[str, Any]
-    #: The server's answer (``{}`` when it sent none).
-    answer: dict[str, Any] = field(default_factory=dict)
-    attempts: int = 1
-    elapsed: float = 0.0
-
-
 class Client:
     """A HoneyHive client for sessions: start, end, replay. Thread-safe; a context manager.
 
@@ -177,30 +115,29 @@ class Client:
         max_retries: int = DEFAULT_MAX_RETRIES,
         source: str | None = None,
         allow_http: bool = False,
-        connect_timeout: float = CONNECT_TIMEOUT,
         retry: RetryPolicy | None = None,
         log: Log | None = None,
         warn: Log | None = None,
         environ: Mapping[str, str] | None = None,
         ca_bundle: str | None = None,
-        url_origin: str = "Client(api_url=...)",
     ) -> None:
-        self.api_key: str | None = (
-            validate_value("api_key", api_key, "Client(api_key=...)") if api_key is not None else None
-        )
-        if not isinstance(connect_timeout, int | float) or isinstance(connect_timeout, bool) or not connect_timeout > 0:
-            raise InvalidInput(f"Client(connect_timeout=...): {connect_timeout!r} must be a number of seconds above 0")
-        self.api_url: str = validate_api_url(api_url, "Client(api_url=...)")
-        self.timeout: float = validate_value("timeout", timeout, "Client(timeout=...)")
-        self.connect_timeout = min(connect_timeout, self.timeout)
-        self.source = validate_value("source", source, "Client(source=...)") if source is not None else None
+        # A Python caller's values enter here, and are checked here, once.
+        settings = Settings.of(api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries,
+                               source=source)
+        self._configure(settings, allow_http=allow_http, retry=retry, log=log, warn=warn, environ=environ,
+                        ca_bundle=ca_bundle)
+
+    def _configure(self, settings: Settings, *, allow_http: bool, retry: RetryPolicy | None, log: Log | None,
+                   warn: Log | None, environ: Mapping[str, str] | None, ca_bundle: str | None) -> None:
+        self.settings = settings
+        self.api_key = settings.api_key
+        self.api_url = settings.api_url
+        self.source = settings.source
         self.allow_http = allow_http
-        self.retry = retry or RetryPolicy(max_retries=validate_value("max_retries", max_retries, "Client(max_retries=...)"))
+        self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
         # A 429 pauses every request of this client (every worker of a replay), on the policy's clock.
         self.gate = Gate(clock=self.retry.clock, sleep=self.retry.sleep)
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
-        #: Where api_url came from, for messages ("flag --api-url", "environment HH_API_URL", ...).
-        self.url_origin = url_origin
         self.ca_bundle = ca_bundle
         self._log = log
         self._warn = warn
@@ -216,38 +153,16 @@ class Client:
 
     # ------------------------------------------------------------------ construction
 
-    def copy_arguments(self) -> dict[str, Any]:
-        """What builds a client like this one in another process (``Client(**args)``, pickled when
-        spawned): every setting and the retry policy's numbers; not its clocks or jitter (another
-        process has its own time and randomness), callbacks, connections or state."""
-        policy = self.retry
-        return {
-            "api_key": self.api_key, "api_url": self.api_url, "timeout": self.timeout, "source": self.source,
-            "allow_http": self.allow_http, "connect_timeout": self.connect_timeout,
-            "retry": RetryPolicy(max_retries=policy.max_retries, base_delay=policy.base_delay,
-                                 max_delay=policy.max_delay, max_retry_after=policy.max_retry_after),
-            "environ": dict(self.environ), "ca_bundle": self.ca_bundle, "url_origin": self.url_origin,
-        }
-
     @classmethod
     def from_settings(
         cls, settings: Settings, *, allow_http: bool = False, log: Log | None = None, warn: Log | None = None,
-        environ: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None, retry: RetryPolicy | None = None, ca_bundle: str | None = None,
     ) -> Client:
-        """A client from resolved settings (what the CLI does after reading its flags)."""
-        return cls(
-            api_key=settings.api_key,
-            api_url=settings.api_url,
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
-            source=settings.source,
-            allow_http=allow_http,
-            connect_timeout=settings.connect_timeout,
-            log=log,
-            warn=warn,
-            environ=environ,
-            url_origin=settings.origins.get("api_url", "api_url"),
-        )
+        """A client for resolved settings (what the CLI does after reading its flags), trusted as they are."""
+        client = cls.__new__(cls)
+        client._configure(settings, allow_http=allow_http, retry=retry, log=log, warn=warn, environ=environ,
+                          ca_bundle=ca_bundle)
+        return client
 
     @classmethod
     def from_env(
@@ -300,9 +215,10 @@ class Client:
 
             warnings.warn(message, stacklevel=3)
 
-    def check_ready(self) -> None:
-        """Everything that must hold before anything is sent: a key, an acceptable transport."""
-        self._ready()
+    def check_ready(self, connections: int = 1) -> None:
+        """Everything that must hold before anything is sent: a key, an acceptable transport; and
+        ``connections`` kept alive (one per worker of a replay)."""
+        self._ready(connections)
 
     def _ready(self, pool_size: int = 1) -> Transport:
         if not self.api_key:
@@ -311,15 +227,15 @@ class Client:
             self._pool_size = max(self._pool_size, pool_size)
             transport = self._transport
             if transport is None or transport.pool_size < self._pool_size:
-                warning = check_plain_http(self.api_url, self.allow_http, self.url_origin)
+                warning = check_plain_http(self.api_url, self.allow_http, self.settings.origin("api_url"))
                 if warning and transport is None:
                     self.warn(warning)
                 from .transport import Transport
 
                 transport = Transport(
                     self.api_url,
-                    timeout=self.timeout,
-                    connect_timeout=self.connect_timeout,
+                    timeout=self.settings.timeout,
+                    connect_timeout=self.settings.connect_timeout,
                     pool_size=self._pool_size,
                     environ=self.environ,
                     ca_file=self.ca_bundle,
@@ -334,7 +250,7 @@ class Client:
                     self._transport.close()
                 self._transport = transport
                 if transport.proxy is not None:
-                    from .transport import mask_proxy
+                    from .urls import mask_proxy
 
                     self._say(f"through the proxy {mask_proxy(transport.proxy)}")
         return transport
@@ -541,7 +457,21 @@ class Client:
                           f"(--session-id {sent_id}), which is safe (the server merges, never duplicates)"),
         )
         event = answer.json_object()
-        session_id = str(event.get("session_id") or sent_id)
+        answered = event.get("session_id")
+        if answered is None:  # the legacy answer may hold nothing but the id; an empty one, not even that
+            session_id = sent_id
+        elif is_uuid(sent_id) and not (isinstance(answered, str) and answered.lower() == sent_id.lower()):
+            # The client chose the id: an answer about another session is not this one's (a crossed
+            # answer, a broken proxy); the session may still be stored under the id sent.
+            raise NetworkError(
+                f"the server answered for another session ({one_line(str(answered))[:80]}) than the one sent "
+                f"({sent_id}), so it is not taken as stored; run again with --session-id {sent_id}, which is safe "
+                f"(the server merges, never duplicates)",
+                status=answer.status,
+                maybe_delivered=True,
+            )
+        else:
+            session_id = str(answered)
         started = StartedSession(
             session_id=session_id,
             event=event,
@@ -642,7 +572,6 @@ class Client:
         records: Iterable[Record | Mapping[str, Any]],
         *,
         workers: int = 8,
-        processes: int | None = 1,
         rate: float | None = None,
         shard: tuple[int, int] | None = None,
         new_ids: bool = False,
@@ -656,12 +585,7 @@ class Client:
     ) -> ReplaySummary:
         """Start one session per record, concurrently; see ``hhsession.replay``.
 
-        ``records``: dicts, or ``hhsession.read_records(paths)``, whose files
-        several ``processes`` can share, each with its share of the
-        ``workers`` (``None``: chosen by the size of the input, up to 4, as the
-        command does; where a process cannot fork safely, they are started
-        afresh and import your ``__main__``: keep the call under
-        ``if __name__ == "__main__":``). With a
+        ``records``: dicts, or ``hhsession.read_records(paths)``. With a
         ``journal`` the run is resumable and never starts a second session for
         a record. Failed records do not raise (see the summary, and
         ``failures``); a failure that stops the run (no key, a refused key, a
@@ -678,11 +602,9 @@ class Client:
             raise InvalidInput(f"replay(shard=...): {shard!r} must be (K, N) with 0 <= K < N, e.g. (0, 4)")
         if rate is not None and not (isinstance(rate, int | float) and rate > 0):
             raise InvalidInput(f"replay(rate=...): {rate!r} must be a number of sessions per second above 0")
-        if processes is not None and (isinstance(processes, bool) or not isinstance(processes, int) or processes < 1):
-            raise InvalidInput(f"replay(processes=...): {processes!r} must be a whole number from 1")
         options = ReplayOptions(
-            workers=workers, processes=processes, rate=rate, shard=shard, new_ids=new_ids, fail_fast=fail_fast,
-            dry_run=dry_run, lenient=lenient, overrides=overrides,
+            workers=workers, rate=rate, shard=shard, new_ids=new_ids, fail_fast=fail_fast, dry_run=dry_run,
+            lenient=lenient, overrides=overrides,
         )
         return run_replay(
             self, records, options,
@@ -690,10 +612,6 @@ class Client:
             failures=Path(failures) if failures is not None else None,
             on_result=on_result,
         )
-
-    def _reserve_connections(self, count: int) -> None:
-        """Keep ``count`` connections alive (one per replay worker)."""
-        self._ready(pool_size=count)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -707,9 +625,7 @@ def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any], 
     ignoring every other field that was sent. (A retry after a lost response
     gets back exactly what was sent, so it is not flagged.)
     """
-    sent_id, got_id = payload.get("session_id"), event.get("session_id")
-    if got_id and sent_id and got_id != sent_id:
-        return f"the server stored the session under {one_line(str(got_id))[:80]}, not the id sent ({sent_id})"
+    sent_id = payload.get("session_id")
 
     def differs(key: str) -> bool:
         if key in ignore:  # "now" as the builder filled it in: a resent record's differs, and means nothing
@@ -728,19 +644,6 @@ def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any], 
         f"session {sent_id} already existed: the server kept its {', '.join(differing)} and merged only "
         f"metadata and user_properties"
     )
-
-
-def redact_value(value: Any, secret: str | None) -> Any:
-    """A JSON value with the secret masked in every string (keys included)."""
-    if not secret:
-        return value
-    if isinstance(value, str):
-        return redact(value, secret)
-    if isinstance(value, dict):
-        return {redact(str(k), secret): redact_value(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_value(item, secret) for item in value]
-    return value
 
 
 def server_message(body: bytes, secret: str | None = None) -> str:

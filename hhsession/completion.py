@@ -1,7 +1,9 @@
 """Static shell completion scripts, generated from the real command tree.
 
 The scripts hold the whole tree (commands, options, choices), so pressing TAB
-never starts Python: completion is instant. ``scripts/gen_completions.py``
+never starts Python: completion is instant. The CLI gives its tree
+(``hhsession.cli.commands.app_tree``): nothing here imports the CLI.
+``scripts/gen_completions.py``
 writes them to ``completions/``; a test regenerates them and fails when they
 are stale; ``hhsession --install-completion`` writes the one for your shell.
 """
@@ -420,8 +422,10 @@ def detect_shell(env: Mapping[str, str]) -> str | None:
     return shell_named(env.get("SHELL", ""))
 
 
-def completion_command(install_it: bool, named: str | None, env: Mapping[str, str], out: Any, err: Any) -> int:
-    """``--show-completion [SHELL]`` / ``--install-completion [SHELL]``: the shell named wins over $SHELL."""
+def completion_command(root: Node, install_it: bool, named: str | None, env: Mapping[str, str], out: Any,
+                       err: Any) -> int:
+    """``--show-completion [SHELL]`` / ``--install-completion [SHELL]`` for the command tree ``root``: the shell
+    named wins over $SHELL."""
     shell = shell_named(named) if named else detect_shell(env)
     if shell is None:
         asked = f"{named!r} is not a shell hhsession completes" if named else (
@@ -429,7 +433,6 @@ def completion_command(install_it: bool, named: str | None, env: Mapping[str, st
         err.write(f"hhsession: error: {asked}; name it: hhsession --{'install' if install_it else 'show'}-completion "
                   f"{'|'.join(SHELLS)}\n")
         return 2
-    root = app_tree()
     if install_it:
         for line in install(root, shell, env):
             err.write(f"hhsession: {line}\n")
@@ -471,13 +474,4 @@ def install(root: Node, shell: str, env: Mapping[str, str]) -> list[str]:
     return done
 
 
-def app_tree() -> Node:
-    """The command tree of the hhsession CLI."""
-    import typer.main
-
-    from .cli import app
-
-    return command_tree(typer.main.get_command(app))
-
-
-__all__ = ["SHELLS", "Node", "app_tree", "command_tree", "detect_shell", "install", "render", "write_all"]
+__all__ = ["SHELLS", "Node", "command_tree", "detect_shell", "install", "render", "write_all"]

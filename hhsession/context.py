@@ -12,6 +12,8 @@ import sys
 from collections.abc import Mapping
 from typing import IO, BinaryIO
 
+from .redact import one_line, redact
+
 
 class Environment:
     """Streams, whether each is a terminal, the environment variables, and the secrets never to show."""
@@ -38,8 +40,6 @@ class Environment:
         )
 
     def redact(self, text: str) -> str:
-        from .settings import one_line, redact
-
         for secret in self.secrets:
             text = redact(text, secret)
         return one_line(text)

@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 
 from .payload import FIELDS, MAX_INPUT_BYTES, OBJECT_FIELDS, is_uuid
-from .settings import one_line
+from .redact import one_line
 
 ORG_ID = "org_emulator"
 WORKSPACE_ID = "ws_emulator"

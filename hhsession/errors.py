@@ -18,6 +18,8 @@ class ExitCode(IntEnum):
     REJECTED = 4
     NETWORK = 5
     REPLAY_FAILURES = 6
+    #: A local file could not be written (disk full, file too large, no permission).
+    LOCAL_WRITE = 7
     INTERRUPTED = 130
     #: SIGTERM (``kill``, a CI job cancelled) during a replay, after the journal was flushed.
     TERMINATED = 143
@@ -81,6 +83,12 @@ class NetworkError(HHSessionError):
         self.unreachable = unreachable
         #: An attempt may have reached the server though its answer was lost.
         self.maybe_delivered = maybe_delivered
+
+
+class LocalWriteError(HHSessionError):
+    """A local file (the journal, an output, --failures) could not be written."""
+
+    exit_code = ExitCode.LOCAL_WRITE
 
 
 class OutputClosed(HHSessionError):

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import HHSessionError, InvalidInput
 from .payload import BuiltSession, Overrides
+from .sessions import SESSION_VARIABLES, EndedSession, StartedSession
 
 if TYPE_CHECKING:
-    from .client import Client, EndedSession, StartedSession
+    from .client import Client
 
 #: Exit statuses of a command that could not be run, as shells report them.
 NOT_FOUND, NOT_EXECUTABLE = 127, 126
@@ -65,8 +66,6 @@ def run_in_session(
     work is a usage error, exit 2, as for every command). Ctrl-C before the
     command started is a ``KeyboardInterrupt``: the command is not run.
     """
-    from .render import session_env
-
     say = warn or client.warn
     environ = os.environ if environ is None else environ
     started_at = time.monotonic()
@@ -80,7 +79,7 @@ def run_in_session(
             return Execution(status=128 + stopped_by, exit_code=-stopped_by)
         if failure is None and started is not None:
             try:
-                child_env.update(session_env(started))  # inside another exec, the inner session wins
+                child_env.update(started.variables())  # inside another exec, the inner session wins
             except HHSessionError as exc:
                 failure = exc
         if failure is not None:
@@ -114,8 +113,6 @@ def run_in_session(
         return execution
 
 
-#: What ``exec`` gives its command, and what ``start -o env`` exports.
-SESSION_VARIABLES = ("HH_SESSION_ID", "HH_SESSION_EVENT_ID", "HH_SESSION_START_TIME")
 #: Signals passed on to the command when they were sent to hhsession alone.
 FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
                   if hasattr(signal, name))

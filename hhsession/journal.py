@@ -1,17 +1,32 @@
-"""The replay journal (SPEC §3 ``replay --journal``): what is done, and which id each record was given.
+"""The replay journal (SPEC §3 ``replay``): which records are done, and which id each was given.
 
-Append-only JSON Lines, written a whole line at a time, so a crash at any
-moment tears at most the last line (dropped on the next load):
+A SQLite database (the standard library's ``sqlite3``, WAL, one connection per
+run): a crash at any moment loses at most the row being written, never tears
+anything, and nothing is ever truncated. "Done" is a primary-key lookup on
+disk, so resuming costs the same memory whatever the journal's size.
 
-- a header with a random run id: every derived session id hangs on it;
-- ``{"input": "F1", "path": ..., "fingerprint": ...}`` once per input file;
-- ``{"key", "source", "session_id", "status": "ok"|"failed"}`` per record sent.
+::
 
-A record is known by what it is, not by how its path was spelled: its input's
-id (the same file by its real path, or the same content under another path,
-as a CI checkout in another directory), its position in that input (the line
-in JSON Lines, the element in an array) and a hash of its text. The done set
-is a compact hash table (32 bytes a record: tens of MB for a million).
+    meta(name PRIMARY KEY, value)               run: the random id every derived session id hangs on;
+                                                keys: '2' (or '1', imported from hhsession 0.1); created
+    inputs(id PRIMARY KEY, path, fingerprint)   one row per input file: its real path, a hash of its first 64 KiB
+    records(key PRIMARY KEY, source, session_id, status, at)
+                                                one row per record sent: 'ok' (done: never sent again) or
+                                                'failed' (the id it is sent with next time)
+
+``PRAGMA application_id`` marks the file as a journal, ``user_version`` is its
+schema. A record is known by what it is, not by how its path was spelled:
+``key`` is its input's id, its position in that input (the line in JSON Lines,
+``e<N>`` for the element of an array) and a hash of its text. Every input
+that is a known file by its real path is bound first; only then may the others
+match a known input by content (a CI checkout in another directory), so no
+input can take another's identity.
+
+Only ids the client chose are stored (a session id the server answered with
+is never taken as a record's: see ``Client.send_start``), so nothing a server
+sends can make a journal unreadable or large. Journals of hhsession 0.1 and
+0.2 (JSON Lines) are imported once (``_import_lines``); the old file is kept
+beside the new one.
 """
 
 from __future__ import annotations
@@ -19,300 +34,319 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import stat
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from .errors import InvalidInput
+from .errors import InvalidInput, LocalWriteError
 from .inputs import Record
 
-JOURNAL_KIND = "hhsession-replay-journal"
-VERSION = 2
+#: ``PRAGMA application_id``: "hhsj" (hhsession journal).
+APPLICATION_ID = 0x6868736A
+SCHEMA_VERSION = 1
+SQLITE_MAGIC = b"SQLite format 3\x00"
 #: An input's content fingerprint: a hash of its first bytes.
 FINGERPRINT_BYTES = 64 * 1024
-#: A journal line is a few hundred bytes; a longer one means the file is something else.
-MAX_LINE = 1024 * 1024
+#: What a journal of hhsession 0.1/0.2 begins with.
+LEGACY_KIND = "hhsession-replay-journal"
+#: A line of an old journal longer than this is skipped on import (a server's huge id made such lines).
+LEGACY_MAX_LINE = 16 * 1024 * 1024
+#: Keys of hhsession 0.1 journals: the path as given and the line; of every later one: the input's id.
+KEYS_BY_PATH, KEYS_BY_INPUT = "1", "2"
+
+SCHEMA = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE inputs (id TEXT PRIMARY KEY, path TEXT NOT NULL, fingerprint TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE records (
+    key TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    at INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
 
 
-def _digest(record: Record) -> str:
+def record_digest(record: Record) -> str:
     """A hash of the record's text: an edited record is a new record."""
     return hashlib.sha256(record.text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
-class DoneSet:
-    """Keys (as 16-byte digests) -> session ids (as 16 bytes), open addressing in one bytearray.
-
-    A dict of strings costs about 300 bytes a record; this costs 32 (at most
-    twice that while the table is half full).
-    """
-
-    _SLOT = 32
-    _EMPTY = bytes(16)
-
-    def __init__(self, capacity: int = 1024) -> None:
-        self._capacity = capacity
-        self._slots = bytearray(capacity * self._SLOT)
-        self._count = 0
-        self._odd: dict[bytes, str] = {}  # ids that are not UUIDs (a server's own idea)
-
-    def __len__(self) -> int:
-        return self._count
-
-    @staticmethod
-    def _digest(key: str) -> bytes:
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:16]
-        return digest if digest != DoneSet._EMPTY else b"\x01" + digest[1:]
-
-    def _find(self, digest: bytes) -> int:
-        """The slot holding ``digest``, or the empty slot where it would go."""
-        mask = self._capacity - 1
-        slot = int.from_bytes(digest[:8], "little") & mask
-        slots = self._slots
-        while True:
-            offset = slot * self._SLOT
-            held = slots[offset:offset + 16]
-            if held == digest or held == self._EMPTY:
-                return offset
-            slot = (slot + 1) & mask
-
-    def add(self, key: str, session_id: str) -> None:
-        digest = self._digest(key)
-        offset = self._find(digest)
-        if self._slots[offset:offset + 16] == self._EMPTY:
-            self._count += 1
-        try:
-            value = uuid.UUID(session_id).bytes
-            self._odd.pop(digest, None)
-        except ValueError:
-            value = bytes(16)
-            if session_id:
-                self._odd[digest] = session_id
-        self._slots[offset:offset + self._SLOT] = digest + value
-        if self._count * 4 > self._capacity * 3:
-            self._grow()
-
-    def get(self, key: str) -> str | None:
-        """The session id a done record was given ("" when unknown); None when not done."""
-        digest = self._digest(key)
-        offset = self._find(digest)
-        if self._slots[offset:offset + 16] != digest:
-            return None
-        value = bytes(self._slots[offset + 16:offset + self._SLOT])
-        if value == self._EMPTY:
-            return self._odd.get(digest, "")
-        return str(uuid.UUID(bytes=value))
-
-    def _grow(self) -> None:
-        old, size = self._slots, self._SLOT
-        self._capacity *= 2
-        self._slots = bytearray(self._capacity * size)
-        for offset in range(0, len(old), size):
-            digest = bytes(old[offset:offset + 16])
-            if digest != self._EMPTY:
-                new = self._find(digest)
-                self._slots[new:new + size] = old[offset:offset + size]
-
-
 class Journal:
-    """Resumable replays: load what is done, write down what gets done.
+    """Resumable replays: what is done, and what gets done.
 
-    Usable after a crash at any moment: a torn last line is dropped on load; a
-    success that was not written yet is sent again with the same session id.
+    ``write=False`` (a dry run) opens it read-only and never changes a byte of
+    it; a journal that does not exist yet is then an empty one in memory.
+    Thread-safe: the workers of a run share it.
     """
 
-    def __init__(self, path: Path, *, create: bool = True, readonly: bool = False, load_done: bool = True) -> None:
-        """``readonly``: load, never write (the sending processes of a run). ``load_done``:
-        build the done set (the writing process of a run that others send for needs none)."""
-        self.path = path
-        self.readonly = readonly
-        self.load_done = load_done
-        self.done = DoneSet()
-        self.run = ""
-        self.version = VERSION
+    def __init__(self, path: str | Path, *, write: bool = True) -> None:
+        self.path = Path(path)
+        self.writable = write
+        self.imported: int | None = None  # records imported from a JSON Lines journal, when one was
+        self.backup: Path | None = None  # where that old journal is kept
         self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._last_sync = time.monotonic()
-        #: Inputs known from earlier runs: id -> (real path, fingerprint).
-        self._inputs: dict[str, tuple[str, str]] = {}
-        self._claimed: dict[str, str] = {}  # this run: path as given -> input id
-        if path.exists():
-            self._load()
-        elif create:
-            self._create()
-        else:
-            self.run = str(uuid.uuid4())  # a dry run without a journal yet: nothing is written
+        self._claimed: dict[str, str] = {}  # this run: an input's path as given -> its id
+        self._db = self._open()
+        meta = dict(self._db.execute("SELECT name, value FROM meta"))
+        self.run = meta["run"]
+        self.keys = meta.get("keys", KEYS_BY_INPUT)
 
-    # ------------------------------------------------------------------ the file
+    # ------------------------------------------------------------------ opening
 
-    def _create(self) -> None:
-        self.run = str(uuid.uuid4())
-        header = {"journal": JOURNAL_KIND, "version": VERSION, "run": self.run, "created": int(time.time() * 1000)}
+    def _open(self) -> sqlite3.Connection:
+        kind = _kind(self.path)
+        if kind == "legacy":
+            return self._import_legacy()
+        if kind == "new":
+            if not self.writable:  # a dry run without a journal yet: nothing is written anywhere
+                return _initialized(_memory())
+            return self._create()
+        return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        """An existing journal: read-write, or read-only for a run that only reads."""
+        target = str(self.path)
+        if not self.writable:
+            # Without a write-ahead log beside it nobody is writing it: read it as immutable, which
+            # creates no -wal and -shm files (a read-only reader of a WAL database would leave them).
+            # With one, a run is writing it: read it as SQLite's readers of a live database do.
+            live = os.path.exists(f"{self.path}-wal")
+            target = self.path.resolve().as_uri() + ("?mode=ro" if live else "?immutable=1")
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        except OSError as exc:
-            raise InvalidInput(f"journal {self.path}: cannot create it ({exc.strerror}); check the path") from None
-        self._write(header)
-        os.fsync(self._fd)  # the run id must survive: every derived session id hangs on it
-        _fsync_dir(self.path.parent)
+            db = sqlite3.connect(target, uri=not self.writable, check_same_thread=False, isolation_level=None,
+                                 timeout=30)
+            application_id = db.execute("PRAGMA application_id").fetchone()[0]
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise InvalidInput(f"journal {self.path}: cannot open it ({exc}); give the path of a journal, "
+                               f"or a new path") from None
+        if application_id != APPLICATION_ID:
+            db.close()
+            raise InvalidInput(
+                f"journal {self.path} is an SQLite database but not an hhsession replay journal; give a new path"
+            )
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise InvalidInput(f"journal {self.path} was written by a newer hhsession (schema {version}); resume "
+                               f"it with that version")
+        if self.writable:
+            _tune(db)
+        return db
 
-    def _load(self) -> None:
-        try:  # before opening: opening a named pipe would wait for a writer
-            regular = stat.S_ISREG(os.stat(self.path).st_mode)
-        except OSError as exc:
-            raise InvalidInput(f"journal {self.path}: cannot read it ({exc.strerror})") from None
-        if not regular:
-            raise InvalidInput(f"journal {self.path} is not a regular file; give the path of a file")
+    def _create(self) -> sqlite3.Connection:
         try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise InvalidInput(f"journal {self.path}: cannot read it ({exc.strerror})") from None
-        with handle:
-            first = handle.readline(MAX_LINE)
-            try:
-                header = json.loads(first) if first.endswith(b"\n") else None
-            except ValueError:
-                header = None
-            if not isinstance(header, dict) or header.get("journal") != JOURNAL_KIND or not header.get("run"):
-                raise InvalidInput(
-                    f"journal {self.path} is not an hhsession replay journal; give a new path, or delete it "
-                    f"(its sessions would then be sent again as new ones)"
-                )
-            self.run = str(header["run"])
-            version = header.get("version")
-            if version not in (1, 2):
-                raise InvalidInput(
-                    f"journal {self.path} was written by a newer hhsession (format {version!r}); "
-                    f"resume it with that version"
-                )
-            self.version = version
-            keep = len(first)
-            while raw := handle.readline(MAX_LINE):
-                if not raw.endswith(b"\n"):
-                    if len(raw) >= MAX_LINE:
-                        raise InvalidInput(f"journal {self.path} has a line longer than 1 MiB: it is not an "
-                                           f"hhsession replay journal")
-                    break  # a torn last line from a crash mid-write: dropped below
-                keep += len(raw)
-                if not self.load_done and not raw.startswith(b'{"input"'):
-                    continue  # a record's line: only the done set needs it
-                try:
-                    entry = json.loads(raw)
-                except ValueError:
-                    continue  # a torn line in the middle cannot happen with O_APPEND; skip it anyway
-                if not isinstance(entry, dict):
-                    continue
-                if isinstance(entry.get("input"), str):
-                    self._inputs[entry["input"]] = (str(entry.get("path", "")), str(entry.get("fingerprint", "")))
-                elif self.load_done and entry.get("status") == "ok" and isinstance(entry.get("key"), str):
-                    self.done.add(entry["key"], str(entry.get("session_id") or ""))
-        if self.readonly:
-            return
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            _tune(db)
+            with _transaction(db):  # all or nothing: a crash here leaves an empty file, taken as new
+                if db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
+                    return db  # another run created it a moment ago
+                _initialized(db)
+        except sqlite3.Error as exc:
+            raise InvalidInput(f"journal {self.path}: cannot create it ({exc}); check the path") from None
+        return db
+
+    def _import_legacy(self) -> sqlite3.Connection:
+        """A JSON Lines journal of hhsession 0.1/0.2: imported into SQLite (a real run: a new file in
+        its place, the old one kept as ``PATH.bak``; a dry run: in memory, the file untouched)."""
+        if not self.writable:
+            db = _memory()
+            self.imported = _import_lines(self.path, db)
+            return db
+        temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.importing")
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            if keep != os.fstat(self._fd).st_size:
-                os.truncate(self.path, keep)
-        except OSError as exc:
-            raise InvalidInput(f"journal {self.path}: cannot write it ({exc.strerror})") from None
+            db = sqlite3.connect(temporary, isolation_level=None)
+            self.imported = _import_lines(self.path, db)
+            db.close()
+            backup = self.path.with_name(self.path.name + ".bak")
+            while backup.exists():
+                backup = backup.with_name(backup.name + "~")
+            os.link(self.path, backup)  # the old file stays, under another name, before the new one replaces it
+            os.replace(temporary, self.path)
+            self.backup = backup
+        except (OSError, sqlite3.Error) as exc:
+            temporary.unlink(missing_ok=True)
+            raise InvalidInput(f"journal {self.path}: cannot import it into the new format ({exc}); check "
+                               f"that its directory is writable") from None
+        return self._connect()
 
-    def detach(self) -> None:
-        """Never write again: a forked sending process holds the parent's journal, whose file the
-        parent keeps open and alone writes."""
-        self.readonly, self._fd = True, None
-
-    def _write(self, entry: dict[str, Any]) -> None:
-        assert self._fd is not None
-        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-        os.write(self._fd, data)  # one write per line: a crash tears at most the last line
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     # ------------------------------------------------------------------ identity
 
+    def bind(self, paths: Iterable[str]) -> None:
+        """Give every input of this run its id, before any record is read: first every input that is a
+        known file by its real path, then the others by content (among inputs no file of this run
+        is), then new ids."""
+        files: dict[str, str] = {}  # path as given -> real path, for regular files not yet bound
+        for path in dict.fromkeys(paths):
+            if path in self._claimed:
+                continue
+            if path in ("-", ""):
+                self._claimed[path] = "-" if path == "-" else "values"
+                continue
+            real = os.path.realpath(path)
+            try:
+                regular = stat.S_ISREG(os.stat(real).st_mode)
+            except OSError:
+                regular = False
+            if regular:
+                files[path] = real
+            else:  # a pipe or a device: nothing to fingerprint without consuming it
+                self._claimed[path] = f"path:{path}"
+        with self._lock:
+            known = {row[0]: (row[1], row[2]) for row in self._db.execute("SELECT id, path, fingerprint FROM inputs")}
+            by_real = {real: ident for ident, (real, _) in known.items()}
+            taken = set(self._claimed.values())
+            for path, real in list(files.items()):
+                if real in by_real:  # the same file, however it was spelled (listed twice: the same input)
+                    self._claimed[path] = by_real[real]
+                    taken.add(by_real[real])
+                    del files[path]
+            rows: list[tuple[str, str, str]] = []
+            for path, real in files.items():
+                same = next((p for p, r in files.items() if r == real and p in self._claimed), None)
+                if same is not None:  # this run lists one new file twice
+                    self._claimed[path] = self._claimed[same]
+                    continue
+                fingerprint = _fingerprint(real)
+                ident = next((i for i, (_, f) in known.items() if f == fingerprint and i not in taken), None)
+                if ident is None:  # a new input
+                    number = len(known) + 1
+                    while f"F{number}" in known:
+                        number += 1
+                    ident = f"F{number}"
+                known[ident] = (real, fingerprint)  # moved here (a checkout elsewhere), or new
+                taken.add(ident)
+                self._claimed[path] = ident
+                rows.append((ident, real, fingerprint))
+            if rows and self.writable:
+                with _transaction(self._db):
+                    self._db.executemany("INSERT OR REPLACE INTO inputs (id, path, fingerprint) VALUES (?, ?, ?)", rows)
+
     def key(self, record: Record) -> str:
         """What the record is, across runs and however its input was spelled."""
-        if self.version == 1:  # journals of hhsession 0.1: the path as given, the line
+        if self.keys == KEYS_BY_PATH:  # journals of hhsession 0.1: the path as given, the line
             name = "-" if record.path == "-" else os.path.normpath(record.path)
-            return f"{name}:{record.line}:{_digest(record)}"
+            return f"{name}:{record.line}:{record_digest(record)}"
+        if record.path not in self._claimed:
+            self.bind([record.path])
         position = str(record.line) if record.element is None else f"e{record.element}"
-        return f"{self._input_id(record.path)}:{position}:{_digest(record)}"
-
-    def _input_id(self, path: str) -> str:
-        known = self._claimed.get(path)
-        if known is not None:
-            return known
-        if path in ("-", ""):  # standard input, piped or redirected from a file alike; a Python caller's values
-            ident = "-" if path == "-" else "values"
-        else:
-            ident = self._identify(path)
-        self._claimed[path] = ident
-        return ident
-
-    def _identify(self, path: str) -> str:
-        """The same file by its real path, else the same content elsewhere, else a new input."""
-        real = os.path.realpath(path)
-        try:
-            regular = stat.S_ISREG(os.stat(real).st_mode)
-        except OSError:
-            regular = False
-        if not regular:  # a pipe or a device: nothing to fingerprint without consuming it
-            return f"path:{path}"
-        for ident, (known_real, _) in self._inputs.items():
-            if known_real == real:  # the same file, however it was spelled (listed twice: the same input)
-                return ident
-        fingerprint = _fingerprint(real)
-        # The same content elsewhere (a checkout in another directory): an input no file of this run is.
-        taken = set(self._claimed.values())
-        for ident, (_, known_print) in self._inputs.items():
-            if known_print == fingerprint and ident not in taken:
-                self._note_input(ident, real, fingerprint)  # moved: remember where it is now
-                return ident
-        ident = f"F{len(self._inputs) + 1}"
-        while ident in self._inputs:
-            ident += "+"
-        self._note_input(ident, real, fingerprint)
-        return ident
-
-    def _note_input(self, ident: str, real: str, fingerprint: str) -> None:
-        self._inputs[ident] = (real, fingerprint)
-        with self._lock:
-            if self._fd is not None:
-                self._write({"input": ident, "path": real, "fingerprint": fingerprint})
-                os.fsync(self._fd)  # derived ids hang on this line too
-
-    def identify(self, paths: list[str]) -> None:
-        """Give every input its id now (written down), so that processes loading the journal later agree."""
-        for path in paths:
-            self._input_id(path)
+        return f"{self._claimed[record.path]}:{position}:{record_digest(record)}"
 
     def session_id_for(self, key: str) -> str:
-        """The session id this run gives a record without one: the same in every run."""
+        """The session id this journal gives a record without one: the same in every run."""
         digest = hashlib.sha256(f"{self.run}\0{key}".encode()).digest()
         return str(uuid.UUID(bytes=digest[:16], version=4))
 
     # ------------------------------------------------------------------ outcomes
 
+    def done(self, key: str) -> str | None:
+        """The session id a done record was given ("" when unknown); None when it is not done."""
+        with self._lock:
+            row = self._db.execute("SELECT session_id FROM records WHERE key = ? AND status = 'ok'", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
     def record(self, key: str, source: str, session_id: str, status: str) -> None:
-        """Write down a record's outcome and the session id it was given.
+        """Write down a record's outcome ("ok" or "failed") and the id it was sent with; a done record
+        stays done."""
+        if not self.writable:
+            return
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO records (key, source, session_id, status, at) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET source = excluded.source, session_id = excluded.session_id, "
+                    "status = excluded.status, at = excluded.at WHERE records.status != 'ok'",
+                    (key, source, session_id, status, int(time.time() * 1000)),
+                )
+        except sqlite3.Error as exc:
+            raise LocalWriteError(f"journal {self.path}: cannot write it ({exc}); what was sent before is in "
+                                  f"it: free some space and run the same command to resume") from None
 
-        Only "ok" lines make a record done; a "failed" line says which id a
-        later run will send it with again. (The done set is what earlier runs
-        did: a record comes once per run.)
-        """
+    def count(self, status: str = "ok") -> int:
         with self._lock:
-            if self._fd is None:
-                return
-            self._write({"key": key, "source": source, "session_id": session_id, "status": status})
-            if time.monotonic() - self._last_sync > 1.0:
-                os.fsync(self._fd)
-                self._last_sync = time.monotonic()
+            return int(self._db.execute("SELECT count(*) FROM records WHERE status = ?", (status,)).fetchone()[0])
 
-    def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.fsync(self._fd)
-                os.close(self._fd)
-                self._fd = None
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _kind(path: Path) -> str:
+    """'new' (no file, or an empty one a crash left), 'sqlite', or 'legacy' (JSON Lines); else refused."""
+    try:
+        mode = os.stat(path).st_mode  # before opening: opening a named pipe would wait for a writer
+    except FileNotFoundError:
+        return "new"
+    except OSError as exc:
+        raise InvalidInput(f"journal {path}: cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise InvalidInput(f"journal {path} is not a regular file; give the path of a file")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+            if head == SQLITE_MAGIC:
+                return "sqlite"
+            if not head:
+                return "new"
+            handle.seek(0)
+            first = handle.readline(64 * 1024)
+    except OSError as exc:
+        raise InvalidInput(f"journal {path}: cannot read it ({exc.strerror})") from None
+    try:
+        header = json.loads(first)
+    except ValueError:
+        header = None
+    if isinstance(header, dict) and header.get("journal") == LEGACY_KIND and header.get("run"):
+        return "legacy"
+    raise InvalidInput(f"journal {path} is not an hhsession replay journal; give a new path (deleting it would "
+                       f"send its sessions again as new ones)")
+
+
+def _tune(db: sqlite3.Connection) -> None:
+    """WAL: a reader (a dry run) never waits for the writer; NORMAL: each row is written through to the
+    file at once (a crashed process loses nothing written), synced to the disk at checkpoints."""
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an error) on a connection in autocommit mode."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _initialized(db: sqlite3.Connection, run: str | None = None, keys: str = KEYS_BY_INPUT,
+                 created: int | None = None) -> sqlite3.Connection:
+    """The schema and the run's identity, written into an empty database (in the caller's transaction)."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.executemany("INSERT INTO meta (name, value) VALUES (?, ?)", [
+        ("run", run or str(uuid.uuid4())), ("keys", keys),
+        ("created", str(created if created is not None else int(time.time() * 1000))),
+    ])
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return db
+
+
+def _memory() -> sqlite3.Connection:
+    return sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
 
 
 def _fingerprint(path: str) -> str:
@@ -323,14 +357,64 @@ def _fingerprint(path: str) -> str:
         return ""
 
 
-def _fsync_dir(directory: Path) -> None:
+def _import_lines(path: Path, db: sqlite3.Connection) -> int:
+    """Import a JSON Lines journal of hhsession 0.1/0.2 into an empty database; the number of done records.
+
+    Its lines: a header with the run id (and the version: 1 keyed records by the path as given), one
+    line per input file, one line per record sent (the last line of a record wins; a line torn by a
+    crash, or too long to be one of ours, is skipped).
+    """
+    with open(path, "rb") as handle:
+        header = json.loads(handle.readline())
+        keys = KEYS_BY_PATH if header.get("version") == 1 else KEYS_BY_INPUT
+        created = header.get("created") if isinstance(header.get("created"), int) else None
+        db.execute("BEGIN")
+        _initialized(db, run=str(header["run"]), keys=keys, created=created)
+        inputs: list[tuple[str, str, str]] = []
+        records: list[tuple[str, str, str, str, int]] = []
+        for entry in _lines(handle):
+            if isinstance(entry.get("input"), str):
+                inputs.append((entry["input"], str(entry.get("path", "")), str(entry.get("fingerprint", ""))))
+            elif isinstance(entry.get("key"), str) and entry.get("status") in ("ok", "failed"):
+                session_id = entry.get("session_id")
+                # Only a UUID is an id worth keeping: a server's own (long) idea of one is not.
+                session_id = session_id if isinstance(session_id, str) and _is_uuid(session_id) else ""
+                records.append((entry["key"], str(entry.get("source", ""))[:4096], session_id, entry["status"], 0))
+            if len(records) >= 10_000:
+                _insert_records(db, records)
+        _insert_records(db, records)
+        db.executemany("INSERT OR REPLACE INTO inputs (id, path, fingerprint) VALUES (?, ?, ?)", inputs)
+        db.execute("COMMIT")
+    return int(db.execute("SELECT count(*) FROM records WHERE status = 'ok'").fetchone()[0])
+
+
+def _lines(handle: BinaryIO) -> Iterable[dict[str, Any]]:
+    while raw := handle.readline(LEGACY_MAX_LINE):
+        if not raw.endswith(b"\n"):
+            if len(raw) >= LEGACY_MAX_LINE:  # skip the rest of an overlong line
+                while (rest := handle.readline(LEGACY_MAX_LINE)) and not rest.endswith(b"\n"):
+                    pass
+            continue  # (or a torn last line from a crash)
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            yield entry
+
+
+def _insert_records(db: sqlite3.Connection, rows: list[tuple[str, str, str, str, int]]) -> None:
+    db.executemany(
+        "INSERT INTO records (key, source, session_id, status, at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET source = excluded.source, session_id = excluded.session_id, "
+        "status = excluded.status WHERE records.status != 'ok'",
+        rows,
+    )
+    rows.clear()
+
+
+def _is_uuid(value: str) -> bool:
     try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - not every platform opens directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+        return str(uuid.UUID(value)) == value.lower() and len(value) == 36
+    except ValueError:
+        return False

@@ -4,8 +4,8 @@
 
 ``-o id`` and ``-o env`` write lines a shell or ``$GITHUB_ENV`` will read, so
 they print only values that are a plain UUID or a whole number, whatever the
-server answered; anything else is a server failure (exit 5), never a line the
-server chose.
+server answered (``sessions.plain_uuid``); anything else is a server failure
+(exit 5), never a line the server chose.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import NetworkError
+from .sessions import plain_uuid
 
 if TYPE_CHECKING:
-    from .client import EndedSession, StartedSession
+    from .sessions import EndedSession, StartedSession
 
 #: The object fields of a session *event* (what the server answers), shown highlighted.
 EVENT_OBJECT_FIELDS = ("config", "inputs", "outputs", "metadata", "user_properties", "metrics", "feedback")
@@ -51,40 +51,6 @@ def dumps_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def plain_uuid(value: Any, name: str) -> str:
-    """``value`` if it is a plain UUID, else a server failure: it would be printed as a line."""
-    from .payload import is_uuid
-
-    if is_uuid(value):
-        return value  # type: ignore[no-any-return]
-    raise NetworkError(
-        f"the server answered a {name} that is not a plain UUID ({json.dumps(value)[:80]}); it is not "
-        f"printed as a line for a shell; check --api-url points at the HoneyHive API"
-    )
-
-
-def plain_integer(value: Any, name: str) -> int:
-    """``value`` if it is a whole number (as an int or a whole float), else a server failure."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-        return int(value)
-    raise NetworkError(
-        f"the server answered a {name} that is not a whole number ({json.dumps(value)[:80]}); it is not "
-        f"printed as a line for a shell; check --api-url points at the HoneyHive API"
-    )
-
-
-def session_env(started: StartedSession) -> dict[str, str]:
-    """What ``-o env`` exports and ``exec`` gives its command: the session's id, event id and start."""
-    start = started.event.get("start_time")
-    return {
-        "HH_SESSION_ID": plain_uuid(started.session_id, "session_id"),
-        "HH_SESSION_EVENT_ID": plain_uuid(started.event_id, "event_id"),
-        "HH_SESSION_START_TIME": str(plain_integer(started.payload["start_time"] if start is None else start, "start_time")),
-    }
-
-
 def render_started(started: StartedSession, fmt: OutputFormat, stream: IO[str]) -> None:
     """The started session as asked: the server's answer (full or only ``{"session_id"}``)."""
     if fmt is OutputFormat.json:
@@ -92,7 +58,7 @@ def render_started(started: StartedSession, fmt: OutputFormat, stream: IO[str]) 
     elif fmt is OutputFormat.id:
         stream.write(plain_uuid(started.session_id, "session_id") + "\n")
     elif fmt is OutputFormat.env:
-        stream.write("".join(f"{name}={value}\n" for name, value in session_env(started).items()))
+        stream.write("".join(f"{name}={value}\n" for name, value in started.variables().items()))
     elif fmt is OutputFormat.pretty:
         # An older deployment answers {"session_id": ...} only: show what was sent beneath it.
         render_pretty({**started.payload, **started.event}, stream, started.session_id)

@@ -4,8 +4,8 @@ Records are read one at a time (``inputs.read_records``), built by the same
 payload builder as ``start`` and sent through the same client, by a pool of
 workers sharing its keep-alive connections. The workers pull records from one
 iterator and write outcomes under one lock (no reader thread, no queues), so
-memory stays flat in the input's size. A large replay may be sent by several
-processes (``fanout.py``).
+memory stays flat in the input's size. One process sends; more cores or
+machines are used with ``--shard K/N``.
 
 Never a second session for a record: with a journal, a record without a
 ``session_id`` gets an id *derived* from the journal's run id and the record's
@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 from .errors import (
     AuthError,
@@ -39,14 +39,30 @@ from .errors import (
     RejectedError,
     ReplayInterrupted,
 )
-from .inputs import InputRecords, Record, expect_object, record_from_value
+from .inputs import Record, expect_object, record_from_value
 from .journal import Journal
 from .payload import BuiltSession, Overrides, unwrap_legacy
+from .redact import redact
 from .retry import RateLimiter
-from .settings import redact
+from .sessions import StartedSession
 
-if TYPE_CHECKING:
-    from .client import Client
+
+class Sender(Protocol):
+    """What a replay uses of ``hhsession.Client``: its public API, and nothing else."""
+
+    api_key: str | None
+    refused_deadline: float | None
+
+    def check_ready(self, connections: int = 1) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+    def build_start(self, document: Mapping[str, Any] | None = None, /, *, origin: str = "start()",
+                    overrides: Overrides | None = None, lenient: bool = False,
+                    make_id: Callable[[], str] = ...) -> BuiltSession: ...
+
+    def send_start(self, built: BuiltSession, *, remember: bool = True) -> StartedSession: ...
+
 
 #: A replay gives up on a server that has refused every connection for this many seconds.
 REFUSED_DEADLINE = 5.0
@@ -85,8 +101,7 @@ class Outcome:
 
     @property
     def already_existed(self) -> bool:
-        """As ``StartedSession.already_existed``: the note says the server kept a session it had."""
-        return self.note is not None and self.session_id == (self.payload or {}).get("session_id")
+        return self.note is not None
 
     def result_line(self) -> dict[str, Any]:
         return {"source": self.record.location, "session_id": self.session_id, "status": self.status, "error": self.error}
@@ -123,7 +138,6 @@ class ReplaySummary:
     elapsed: float = 0.0
     stopped: str | None = None  # why the run stopped early, if it did
     existed: int = 0  # ok, but the server already had the session: only metadata merged
-    renamed: int = 0  # ok, but the server stored the session under an id it chose
     unreached: int = 0  # failed for the network or the server (connection, timeout, lost answer, 5xx, 429)
     dry_run: bool = False
 
@@ -149,9 +163,6 @@ class ReplaySummary:
             parts += (f" ({self.existed} of the ok already existed on the server with other values: only their "
                       f"metadata and user_properties were merged; if they were meant as new sessions, replay "
                       f"with --new-ids)")
-        if self.renamed:
-            parts += (f" ({self.renamed} of the ok stored by the server under an id it chose, not the one sent: "
-                      f"-v shows them)")
         rate = self.counts["ok"] / self.elapsed if self.elapsed > 0 else 0.0
         line = f"replay: {_records(self.total)}: {parts} in {self.elapsed:.1f} s ({rate:.0f}/s)"
         if self.stopped:
@@ -173,9 +184,6 @@ class ReplayOptions:
     #: all its retries): a server or network that is down would otherwise grind
     #: through every record. None: 3 per worker, at least 10.
     max_unreachable: int | None = None
-    #: Processes that send (each with workers / processes threads); None: chosen
-    #: by the size of the input (see ``fanout.processes_for``); 1: this one alone.
-    processes: int | None = None
 
 
 class _Results:
@@ -208,7 +216,7 @@ class _Results:
 
 
 def run_replay(
-    client: Client,
+    client: Sender,
     records: Iterable[Record | Mapping[str, Any]],
     options: ReplayOptions,
     *,
@@ -218,47 +226,44 @@ def run_replay(
 ) -> ReplaySummary:
     """Run a replay to the end (``Client.replay`` is the documented way in).
 
-    Everything that can be refused is refused before the first record is sent:
-    no key, a transport that would leak it, an unwritable failures file, a file
-    that is not a journal.
+    Everything that can be refused is refused before the first record is sent
+    and before any file is written: no key, a transport that would leak it, a
+    failures file that is an input or the journal, a file that is not a
+    journal. Only then is the failures file opened (emptied).
     """
-    from .fanout import processes_for, will_fork
-
-    processes = processes_for(records, options)
-    # Forked sending processes share this process's done set (copy on write); spawned ones load their own.
-    load_done = processes == 1 or will_fork()
     if not options.dry_run:
-        client.check_ready()
-        if processes == 1:
-            client._reserve_connections(options.workers)
-    failures_file = None
+        client.check_ready(options.workers)
+    paths = list(getattr(records, "paths", ()))
     if failures is not None:
-        try:
-            failures_file = open(failures, "w", encoding="utf-8")  # noqa: SIM115 - closed by _Results
-        except OSError as exc:
-            raise InvalidInput(f"--failures {failures}: cannot write it ({exc.strerror}); check the path") from None
+        check_failures_path(failures, paths, journal, getattr(records, "stdin", None))
+    run_journal = Journal(journal, write=not options.dry_run) if journal is not None else None
+    failures_file = None
     try:
-        run_journal = Journal(journal, create=not options.dry_run, load_done=load_done) if journal is not None else None
-        if run_journal is not None and isinstance(records, InputRecords):
-            # Before any is read, once: the processes of a run agree on them.
-            run_journal.identify(records.paths)
+        if run_journal is not None:
+            if run_journal.imported is not None:
+                kept = f"; the old file is kept as {run_journal.backup}" if run_journal.backup else ""
+                client.warn(f"journal {journal}: read the journal of an earlier hhsession "
+                            f"({run_journal.imported} done records) into the SQLite journal{kept}")
+            run_journal.bind(paths)  # before any record is read: by real path first, then by content
+        if failures is not None:
+            try:
+                failures_file = open(failures, "w", encoding="utf-8")  # noqa: SIM115 - closed by _Results
+            except OSError as exc:
+                raise InvalidInput(f"--failures {failures}: cannot write it ({exc.strerror}); check the path") from None
     except BaseException:
-        if failures_file is not None:
-            failures_file.close()
+        if run_journal is not None:
+            run_journal.close()
         raise
     before = _input_states(records)
     results = _Results(run_journal, failures_file, client.api_key, on_result, options.dry_run)
-    replay = Replay(client, options, run_journal, RateLimiter(options.rate) if options.rate and processes == 1 else None)
+    replay = Replay(client, options, run_journal, RateLimiter(options.rate) if options.rate else None)
     # A server that refuses every connection is given up on in seconds, for this run only: the
     # caller's client keeps its own setting for what it sends afterwards.
     deadline_before = client.refused_deadline
     if client.refused_deadline is None and not options.dry_run:
         client.refused_deadline = REFUSED_DEADLINE
     try:
-        if processes > 1:
-            summary = _fan_out(replay, records, processes, results.write)
-        else:
-            summary = replay.run(_as_records(records), results.write)
+        summary = replay.run(_as_records(records), results.write)
     except KeyboardInterrupt as exc:
         _ignore_further_interrupts()  # a second Ctrl-C must not cut the flush of the journal short
         signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else int(signal.SIGINT)
@@ -283,6 +288,35 @@ def run_replay(
     return summary
 
 
+def check_failures_path(failures: Path, inputs: list[str], journal: Path | None, stdin: Any = None) -> None:
+    """Refuse a failures file that is an input or the journal (however its path is spelled): it is
+    emptied when the run starts, and would take the records or the journal with it."""
+    for path in inputs:
+        if path != "-" and _same_file(failures, Path(path)):
+            raise InvalidInput(f"--failures {failures} is the input {path}: it is emptied when the run starts; "
+                               f"give another path, e.g. failures.jsonl")
+    if "-" in inputs and stdin is not None and os.path.exists(failures):
+        try:
+            mine, theirs = os.fstat(stdin.fileno()), os.stat(failures)
+        except (OSError, ValueError, AttributeError):  # not a file descriptor: not the failures file
+            pass
+        else:
+            if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
+                raise InvalidInput(f"--failures {failures} is standard input (redirected from it): it is emptied "
+                                   f"when the run starts; give another path, e.g. failures.jsonl")
+    if journal is not None and _same_file(failures, journal):
+        raise InvalidInput(f"--failures {failures} is the journal: it is emptied when the run starts; give "
+                           f"another path, e.g. failures.jsonl")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file (by device and inode when both exist), or the same path once symlinks are resolved."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _input_states(records: Any) -> dict[str, tuple[int, int, int, int]]:
     """Each input file's identity and size and time of change, to tell whether it changed during the run."""
     states = {}
@@ -296,7 +330,7 @@ def _input_states(records: Any) -> dict[str, tuple[int, int, int, int]]:
     return states
 
 
-def _warn_if_changed(client: Client, before: dict[str, Any], after: dict[str, Any]) -> None:
+def _warn_if_changed(client: Sender, before: dict[str, Any], after: dict[str, Any]) -> None:
     for path, state in before.items():
         if after.get(path) != state:
             client.warn(
@@ -304,19 +338,6 @@ def _warn_if_changed(client: Client, before: dict[str, Any], after: dict[str, An
                 f"replay a recording once it is complete (a line added at the end is safe, one changed or "
                 f"removed before it is not)"
             )
-
-
-def _fan_out(replay: Replay, records: Any, processes: int, on_outcome: Callable[[Outcome], None]) -> ReplaySummary:
-    from .fanout import run_with_processes
-
-    started = time.monotonic()
-    try:
-        run_with_processes(replay, records, processes, on_outcome, verbose=replay.client._log is not None)
-    finally:
-        replay.summary.elapsed = time.monotonic() - started
-    if replay.fatal is not None:
-        replay.summary.stopped = "every further request would fail the same way (see below)"
-    return replay.summary
 
 
 def _records(count: int) -> str:
@@ -364,19 +385,17 @@ def _as_records(items: Iterable[Record | Mapping[str, Any]]) -> Iterator[Record]
 class Replay:
     """Workers that pull records from one iterator and write their outcomes in one place."""
 
-    def __init__(self, client: Client, options: ReplayOptions, journal: Journal | None = None,
-                 limiter: RateLimiter | None = None, stop: Any = None) -> None:
+    def __init__(self, client: Sender, options: ReplayOptions, journal: Journal | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         self.client = client
         self.options = options
         self.journal = journal
         self.limiter = limiter
-        #: Set to stop the run: a threading.Event, or a multiprocessing one shared by processes.
-        self.stop = stop if stop is not None else threading.Event()
+        #: Set to stop the run.
+        self.stop = threading.Event()
         self.fatal: HHSessionError | None = None
         #: Counted as results arrive, so an interrupted run can still say where it got to.
         self.summary = ReplaySummary(dry_run=options.dry_run)
-        #: Take Ctrl-C on the main thread (False in the sending processes of a run: their parent does).
-        self.catch_interrupts = True
         self._unreachable = 0
         #: This many records in a row that could not reach the server stop the run.
         self._unreachable_limit = options.max_unreachable or max(10, 3 * options.workers)
@@ -387,13 +406,9 @@ class Replay:
         options, summary = self.options, self.summary
         with self._done_lock:
             summary.counts[outcome.status] += 1
-            if outcome.note:  # the server kept an existing session, or stored it under an id of its own
-                if outcome.already_existed:
-                    summary.existed += 1
-                else:
-                    summary.renamed += 1
+            if outcome.note:  # the server kept an existing session
+                summary.existed += 1
             on_outcome(outcome)
-            # (the first failure, wherever it was seen: a sending process stops the run itself)
             if options.fail_fast and outcome.status in ("failed", "invalid") and summary.stopped is None:
                 self.stop.set()
                 summary.stopped = f"--fail-fast: {outcome.record.location} {outcome.status}"
@@ -417,7 +432,7 @@ class Replay:
         journal = self.journal
         key = journal.key(record) if journal is not None else ""
         if journal is not None:
-            done = journal.done.get(key)
+            done = journal.done(key)
             if done is not None:
                 return Outcome(record, "skipped", session_id=done or None, key=key)
         if record.error:
@@ -533,7 +548,7 @@ class Replay:
         def on_interrupt(signum: int, frame: Any) -> None:
             interrupted[0] = interrupted[0] or signum
 
-        previous = take_stop_signals(on_interrupt) if self.catch_interrupts else {}
+        previous = take_stop_signals(on_interrupt)
         try:
             if options.dry_run:
                 while not interrupted[0] and (item := take()) is not None:
@@ -552,8 +567,8 @@ class Replay:
             if errors:
                 raise errors[0]
         except BaseException:
-            self.stop.set()  # workers still running stop taking records (not on a clean end: the
-            raise  # stop may be shared by the other processes of the run, which go on)
+            self.stop.set()  # workers still running stop taking records
+            raise
         finally:
             summary.elapsed = time.monotonic() - started
             give_back_stop_signals(previous, interrupted[0])

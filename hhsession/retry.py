@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -48,49 +47,25 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, seconds)
 
 
-class Shared(Protocol):
-    """A number shared by processes: a ``multiprocessing.Value('d')``."""
-
-    value: float
-
-    def get_lock(self) -> Any: ...
-
-
-class _Local:
-    """A number shared by the threads of one process."""
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-        self._lock = threading.Lock()
-
-    def get_lock(self) -> threading.Lock:
-        return self._lock
-
-
 class Gate:
-    """A pause shared by every worker of a run: one 429 slows the whole run down.
+    """A pause shared by every worker of a run: one 429 slows the whole run down."""
 
-    Given ``shared`` (a ``multiprocessing.Value``), the pause is that of every
-    process of a run; the clock is then ``time.monotonic``, which the processes
-    of one machine share.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 shared: Shared | None = None) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.clock = clock
         self.sleep = sleep
-        self._until: Shared = shared if shared is not None else _Local(0.0)
+        self._until = 0.0
+        self._lock = threading.Lock()
 
     def hold(self, seconds: float) -> None:
         """Nobody starts an attempt for the next ``seconds``."""
-        with self._until.get_lock():
-            self._until.value = max(self._until.value, self.clock() + seconds)
+        with self._lock:
+            self._until = max(self._until, self.clock() + seconds)
 
     def wait(self) -> float:
         """Wait while the gate is held; returns how long that was."""
         waited = 0.0
         while True:
-            remaining = self._until.value - self.clock()
+            remaining = self._until - self.clock()
             if remaining <= 0:
                 return waited
             step = min(remaining, 0.5)
@@ -130,19 +105,20 @@ class RetryPolicy:
 
 
 class RateLimiter:
-    """At most ``rate`` requests per second across every thread (and, given ``shared``, process) that shares it."""
+    """At most ``rate`` requests per second across every thread that shares it."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, shared: Shared | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.interval = 1.0 / rate
         self.clock = clock
         self.sleep = sleep
-        self._next: Shared = shared if shared is not None else _Local(clock())
+        self._next = clock()
+        self._lock = threading.Lock()
 
     def acquire(self) -> None:
-        with self._next.get_lock():
+        with self._lock:
             now = self.clock()
-            slot = max(now, self._next.value)
-            self._next.value = slot + self.interval
+            slot = max(now, self._next)
+            self._next = slot + self.interval
         if slot > now:
             self.sleep(slot - now)

@@ -6,11 +6,13 @@ once per attempt. It speaks urllib3 directly (requests' own transport: a
 twice the time). What requests did for us is done here, by the SPEC's rules:
 
 - proxies from ``https_proxy``/``http_proxy``/``all_proxy`` (either case) and
-  ``no_proxy``, except that a loopback URL is always sent directly;
+  ``no_proxy`` (``urls.proxy_for``), except that a loopback URL is always sent directly;
 - TLS always verified, against ``Client(ca_bundle=...)``, ``REQUESTS_CA_BUNDLE``,
   ``SSL_CERT_FILE`` or ``CURL_CA_BUNDLE``, else certifi's bundle (what requests
   used), else the system's;
-- no ``~/.netrc``, no redirects, no content decoding (we ask for identity).
+- no ``~/.netrc``, no redirects, no content decoding (we ask for identity);
+- only final answers: an interim ``1xx`` is skipped (``_FinalAnswer``), and a
+  connection whose answer was not read to its end is closed, never reused.
 
 And what it never did: an answer is read up to ``MAX_ANSWER_BYTES``, and every
 attempt has one deadline (connect plus read timeout) that a slow drip of bytes
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import heapq
 import http.client
-import ipaddress
 import itertools
 import os
 import socket
@@ -32,23 +33,23 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ._urllib3 import (  # urllib3, without importlib.metadata
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
     ConnectTimeoutError,
-    HTTPConnection,
-    HTTPConnectionPool,
     HTTPError,
-    HTTPSConnection,
-    HTTPSConnectionPool,
     LocationParseError,
     NewConnectionError,
     ProxyError,
     ReadTimeoutError,
     SSLError,
-    urllib3,
 )
+
 from .errors import InvalidInput, NetworkError
+from .redact import one_line
 from .retry import RETRY_STATUSES
-from .settings import is_loopback_host, one_line
+from .urls import mask_proxy, proxy_for
 
 #: An answer larger than this, or than three times the body sent (a session event
 #: echoes its inputs and outputs: up to 16 MiB of them), is a server failure.
@@ -174,7 +175,28 @@ def _watched(sock: Any) -> None:
             raise TimeoutError("deadline")
 
 
+class _FinalAnswer(http.client.HTTPResponse):
+    """A response that is the final answer: interim ``1xx`` answers before it are read and dropped.
+
+    ``http.client`` skips ``100 Continue`` only, and takes a ``102 Processing``
+    or ``103 Early Hints`` for the answer (RFC 9110 §15.2: a client must parse
+    any number of them before the final one); the real answer would then stay
+    in the socket and be read as the next request's on the same connection.
+    ``_read_status`` is the hook ``http.client`` and urllib3 both read the
+    status line through.
+    """
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 102 <= status < 200:  # (100: skipped by http.client itself; 101: never asked for)
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the interim answer's header fields: read, and dropped
+
+
 class _WatchedHTTPConnection(HTTPConnection):
+    response_class = _FinalAnswer
+
     def _new_conn(self) -> Any:
         sock = super()._new_conn()
         _watched(sock)  # from its creation: a proxy's CONNECT answer is read before any response
@@ -186,6 +208,8 @@ class _WatchedHTTPConnection(HTTPConnection):
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    response_class = _FinalAnswer
+
     def _new_conn(self) -> Any:
         sock = super()._new_conn()
         _watched(sock)
@@ -204,62 +228,7 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-# --------------------------------------------------------------------------- proxies and TLS
-
-
-def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
-    """The proxy a request to ``url`` goes through, from the usual variables; None: direct.
-
-    A loopback URL is always direct (SPEC §4), whatever the variables say.
-    """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if is_loopback_host(host):
-        return None
-    if _bypassed(host, parts.port, environ.get("no_proxy") or environ.get("NO_PROXY") or ""):
-        return None
-    for lower in (f"{parts.scheme}_proxy", "all_proxy"):
-        # The lower-case name wins, as in curl and urllib; set but empty, it means "no proxy".
-        value = environ[lower] if lower in environ else environ.get(lower.upper(), "")
-        value = value.strip()
-        if value:
-            return value if "://" in value else f"http://{value}"
-        if lower in environ:
-            return None
-    return None
-
-
-def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
-    """``no_proxy`` as curl and requests read it: names, suffixes, ``*``, CIDR blocks."""
-    for raw in no_proxy.replace(" ", "").split(","):
-        entry = raw.lower()
-        if not entry:
-            continue
-        if entry == "*":
-            return True
-        if "/" in entry:
-            try:
-                if ipaddress.ip_address(host.strip("[]")) in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                pass
-            continue
-        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        if entry_port and port is not None and entry_port != str(port):
-            continue
-        name = name.lstrip(".")
-        if host == name or host.endswith("." + name):
-            return True
-    return False
-
-
-def mask_proxy(proxy: str) -> str:
-    """A proxy URL as it may be shown: credentials removed."""
-    parts = urlsplit(proxy)
-    if parts.username or parts.password:
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        return parts._replace(netloc=f"***@{netloc}").geturl()
-    return proxy
+# --------------------------------------------------------------------------- TLS
 
 
 def ca_bundle(environ: Mapping[str, str], explicit: str | None = None) -> str | None:
@@ -297,7 +266,7 @@ class Transport:
         self.api_url = api_url.rstrip("/")
         self._path = urlsplit(self.api_url).path  # a base URL may have a path prefix (a gateway)
         self.timeout = timeout
-        self.connect_timeout = min(connect_timeout, timeout)
+        self.connect_timeout = connect_timeout
         self.max_answer_bytes = max_answer_bytes
         self.pool_size = max(1, pool_size)
         self.headers = dict(headers or {})

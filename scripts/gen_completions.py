@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hhsession.completion import app_tree, write_all
+from hhsession.cli.commands import app_tree
+from hhsession.completion import write_all
 
 
 def main() -> int:

@@ -45,6 +45,9 @@ class Reply:
     delay: float = 0.0
     #: Store the session but answer only {"session_id": ...}, as older deployments do.
     minimal: bool = False
+    #: Interim answers sent first (103 Early Hints, 102 Processing), ``interim_delay`` before the final one.
+    interim: tuple[int, ...] = ()
+    interim_delay: float = 0.05
 
 
 @dataclass
@@ -81,8 +84,11 @@ Action = Reply | Drop | Partial | Drip | Flood
 
 
 class FakeServer:
-    def __init__(self, script: Iterable[Action] = (), ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, script: Iterable[Action] = (), ssl_context: ssl.SSLContext | None = None,
+                 keep_alive: bool = False) -> None:
         self.ssl_context = ssl_context
+        #: Answer many requests on one connection (as a real server does), not one and close.
+        self.keep_alive = keep_alive
         self.script: list[Action] = list(script)
         #: What to do once the script is used up (default: store and answer the event).
         self.default: Action = Reply()
@@ -193,54 +199,65 @@ class FakeServer:
             if self.ssl_context is not None:
                 conn.settimeout(10)
                 conn = self.ssl_context.wrap_socket(conn, server_side=True)
-            request = _read_request(conn)
-            if request is None:
-                return
-            with self._lock:
-                self.requests.append(request)
-            action = self._next_action()
-            if isinstance(action, Drop):
-                if action.store:
-                    self._apply(request)
-                if action.reset:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                return
-            if isinstance(action, Drip):
-                self._drip(conn, action)
-                return
-            if isinstance(action, Flood):
-                length = f"Content-Length: {action.declared}\r\n" if action.declared is not None else ""
-                conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}\r\n".encode())
-                chunk = b"0" * 65536
-                while not self._stopping:
-                    conn.sendall(chunk)  # until the client hangs up (an OSError ends it)
-                return
-            if isinstance(action, Partial):
-                payload = json.dumps(self._apply(request)[1]).encode()
-                head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-                conn.sendall(head.encode() + payload[: len(payload) // 2])
-                return
-            if action.delay:
-                time.sleep(action.delay)
-            body, status = action.body, action.status
-            if body is None:
-                if status == 200:
-                    status, body = self._apply(request)
-                    if action.minimal and isinstance(body, dict) and "session_id" in body:
-                        body = {"session_id": body["session_id"]}
-                else:
-                    body = {}
-            data = body if isinstance(body, bytes) else (
-                body.encode() if isinstance(body, str) else json.dumps(body).encode()
-            )
-            headers = {"Content-Type": "application/json", "Content-Length": str(len(data)), "Connection": "close"}
-            headers.update(action.headers)
-            head = f"HTTP/1.1 {status} X\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            conn.sendall(head.encode() + b"\r\n" + data)
+            while self._answer(conn) and self.keep_alive and not self._stopping:
+                pass
         except OSError:
             pass
         finally:
             conn.close()
+
+    def _answer(self, conn: socket.socket) -> bool:
+        """Read one request and act on it; whether the connection may carry another."""
+        request = _read_request(conn)
+        if request is None:
+            return False
+        with self._lock:
+            self.requests.append(request)
+        action = self._next_action()
+        if isinstance(action, Drop):
+            if action.store:
+                self._apply(request)
+            if action.reset:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return False
+        if isinstance(action, Drip):
+            self._drip(conn, action)
+            return False
+        if isinstance(action, Flood):
+            length = f"Content-Length: {action.declared}\r\n" if action.declared is not None else ""
+            conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}\r\n".encode())
+            chunk = b"0" * 65536
+            while not self._stopping:
+                conn.sendall(chunk)  # until the client hangs up (an OSError ends it)
+            return False
+        if isinstance(action, Partial):
+            payload = json.dumps(self._apply(request)[1]).encode()
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+            conn.sendall(head.encode() + payload[: len(payload) // 2])
+            return False
+        if action.delay:
+            time.sleep(action.delay)
+        for status in action.interim:
+            conn.sendall(f"HTTP/1.1 {status} Interim\r\nLink: </hint.css>; rel=preload\r\n\r\n".encode())
+            time.sleep(action.interim_delay)
+        body, status = action.body, action.status
+        if body is None:
+            if status == 200:
+                status, body = self._apply(request)
+                if action.minimal and isinstance(body, dict) and "session_id" in body:
+                    body = {"session_id": body["session_id"]}
+            else:
+                body = {}
+        data = body if isinstance(body, bytes) else (
+            body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        )
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
+        if not self.keep_alive:
+            headers["Connection"] = "close"
+        headers.update(action.headers)
+        head = f"HTTP/1.1 {status} X\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        conn.sendall(head.encode() + b"\r\n" + data)
+        return True
 
 
     def _drip(self, conn: socket.socket, action: Drip) -> None:

@@ -78,30 +78,41 @@ def test_env_and_id_print_only_plain_ids(cli: Invoker, fake: FakeServer, env: di
             continue
         assert result.exit_code == 5, (fmt, result.stdout, result.stderr)
         assert result.stdout == ""
-        assert "not printed as a line for a shell" in result.stderr
+        # An id that is not the one sent is not this session's; any other field is not printed as a line.
+        said = "answered for another session" if answer["session_id"] != SID else "not printed as a line for a shell"
+        assert said in result.stderr
         assert "NODE_OPTIONS" not in result.stdout
 
 
 OTHER = "0b9e7d5c-1a2f-4c3e-8d4b-6f7a8e9c0d1e"
 
 
-def test_an_id_the_server_chose_is_said_without_a_remedy_that_cannot_help(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+def test_an_answer_about_another_session_is_not_taken_as_this_one(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    """The client chose the id: an answer naming another session (a crossed answer) is a server failure."""
     fake.script = [Reply(200, {"session_id": OTHER})]
-    result = cli("start", "-n", "x", "-o", "id", env=env)
-    assert result.exit_code == 0 and result.stdout == f"{OTHER}\n"
-    assert f"stored the session under {OTHER}, not the id sent" in result.stderr
-    assert "--session-id" not in result.stderr  # a new id of ours would be replaced as well
+    result = cli("start", "-n", "x", "--session-id", SID, "-o", "id", env=env)
+    assert result.exit_code == 5 and result.stdout == ""
+    assert f"answered for another session ({OTHER}) than the one sent ({SID})" in result.stderr
+    assert f"run again with --session-id {SID}, which is safe" in result.stderr
 
 
-def test_replay_says_which_notes_new_ids_would_help(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Any) -> None:
+def test_the_same_id_in_upper_case_is_the_same_session(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    fake.script = [Reply(200, {"session_id": SID.upper()})]
+    result = cli("start", "-n", "x", "--session-id", SID, "-o", "json", env=env)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_replay_fails_a_crossed_answer_and_says_which_notes_new_ids_would_help(
+        cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Any) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text(json.dumps({"session_name": "a"}) + "\n" + json.dumps({"session_name": "b", "session_id": SID}) + "\n")
     fake.script = [Reply(200, {"session_id": OTHER}), Reply(200, {"session_id": SID, "session_name": "old"})]
-    result = cli("replay", str(path), "--workers", "1", "-v", "-o", "none", env=env)
-    assert result.exit_code == 0, result.stderr
-    other = next(line for line in result.stderr.splitlines() if f"stored the session under {OTHER}" in line)
+    result = cli("replay", str(path), "--workers", "1", "-v", "-o", "jsonl", env=env)
+    assert result.exit_code == 6, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["status"] for line in lines] == ["failed", "ok"]
+    assert lines[0]["session_id"] != OTHER and "answered for another session" in lines[0]["error"]
     existed = next(line for line in result.stderr.splitlines() if f"session {SID} already existed" in line)
-    assert "--new-ids" not in other and "--new-ids replays records as new sessions" in existed
+    assert "--new-ids replays records as new sessions" in existed
     summary = result.stderr.strip().splitlines()[-1]
-    assert "(1 of the ok already existed on the server" in summary
-    assert "(1 of the ok stored by the server under an id it chose" in summary
+    assert "1 ok, 1 failed (1 of the ok already existed on the server" in summary

@@ -254,8 +254,6 @@ def test_odd_python_values_are_invalid_records_not_crashes(fake: FakeServer) -> 
     with client_for(fake) as hh:
         summary = hh.replay([{1: "a"}, {"session_name": "ok"}])
     assert summary.counts["invalid"] == 1 and summary.counts["ok"] == 1
-    with pytest.raises(InvalidInput, match="connect_timeout"):
-        Client(connect_timeout=-1)
     with pytest.raises(InvalidInput, match="must be a string"):
         Client(api_key=123)  # type: ignore[arg-type]
 
@@ -378,7 +376,6 @@ def test_existing_session_note() -> None:
     assert existing_session_note(sent, {**sent, "start_time": 1764151200000}) is None  # whole ms kept
     assert existing_session_note(sent, {**sent, "metrics": {}}) is None
     assert "already existed: the server kept its session_name" in (existing_session_note(sent, {**sent, "session_name": "old"}) or "")
-    assert "stored the session under b" in (existing_session_note(sent, {**sent, "session_id": "b"}) or "")
 
 
 def test_huge_numbers_from_python_are_invalid_input_not_crashes(fake: FakeServer) -> None:

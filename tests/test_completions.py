@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hhsession.completion import FILE_NAMES, SHELLS, app_tree, render
+from hhsession.cli.commands import app_tree
+from hhsession.completion import FILE_NAMES, SHELLS, render
 
 REPO = Path(__file__).resolve().parents[1]
 COMPLETIONS = REPO / "completions"

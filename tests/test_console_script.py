@@ -96,7 +96,7 @@ def test_dry_run_does_not_import_requests() -> None:
 
 
 def test_every_command_has_help_with_examples(cli: Any) -> None:
-    from hhsession.completion import app_tree
+    from hhsession.cli.commands import app_tree
 
     for node in app_tree().walk():
         result = cli(*node.path, "--help")

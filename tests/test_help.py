@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hhsession.cli import app
-from hhsession.completion import app_tree
+from hhsession.cli.commands import app_tree
 
 PATHS = [node.path for node in app_tree().walk()]
 

@@ -39,7 +39,7 @@ def test_a_key_echoed_in_a_200_is_masked_in_every_output(cli: Invoker, fake: Fak
     for fmt in ("json", "pretty"):
         fake.script = [Reply(200, {"session_id": "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", "note": f"your key is {API_KEY}",
                                    "metadata": {API_KEY: [f"Bearer {API_KEY}"]}})]
-        result = cli("start", "-o", fmt, "-v", env=env)
+        result = cli("start", "--session-id", "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", "-o", fmt, "-v", env=env)
         assert result.exit_code == 0, result.stderr
         assert API_KEY not in result.stdout + result.stderr
         assert MASKED in result.stdout
@@ -59,7 +59,7 @@ def test_masking_comes_before_cutting_in_error_bodies(cli: Invoker, fake: FakeSe
     failures = tmp_path / "f.jsonl"
     fake.script = [Reply(400, {"message": "z" * 195 + API_KEY})]
     result = cli("replay", str(records), "--failures", str(failures), "--journal", str(tmp_path / "j"), env=env)
-    written = result.stdout + result.stderr + failures.read_text() + (tmp_path / "j").read_text()
+    written = result.stdout + result.stderr + failures.read_text() + (tmp_path / "j").read_bytes().decode("latin-1")
     assert API_KEY[:12] not in written and API_KEY[-12:] not in written
 
 
@@ -68,7 +68,8 @@ def test_a_session_id_that_is_the_key_is_not_written_anywhere(cli: Invoker, fake
     records.write_text('{"session_name": "a"}\n')
     fake.script = [Reply(200, {"session_id": API_KEY})]
     result = cli("replay", str(records), "--journal", str(tmp_path / "j"), env=env)
-    assert API_KEY not in result.stdout + result.stderr + (tmp_path / "j").read_text()
+    assert result.exit_code == 5  # an answer about another session than the one sent: not this record's
+    assert API_KEY not in result.stdout + result.stderr + (tmp_path / "j").read_bytes().decode("latin-1")
 
 
 # ----------------------------------------------------------------------------- answers without end
@@ -156,7 +157,7 @@ def test_a_servers_text_cannot_add_lines_or_escape_codes(cli: Invoker, fake: Fak
 def test_a_session_id_with_a_line_break_is_one_line_in_warnings(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
     fake.script = [Reply(200, {"session_id": "abc\nHH_X=1"})]
     result = cli("start", "-o", "json", env=env)
-    assert result.exit_code == 0
+    assert result.exit_code == 5 and "answered for another session (abc\\nHH_X=1)" in result.stderr
     assert not any(line.startswith("HH_X") for line in result.stderr.splitlines())
 
 
@@ -176,3 +177,35 @@ def test_a_key_echoed_in_part_or_percent_encoded_is_masked(cli: Invoker, fake: F
     fake.script = [Reply(400, {"message": f"bad {API_KEY[2:]}"})]
     replayed = cli("replay", str(records), "--failures", str(failures), env=env)
     assert API_KEY[2:16] not in replayed.stdout + replayed.stderr + failures.read_text()
+
+
+# ----------------------------------------------------------------------------- interim answers
+
+
+@pytest.mark.parametrize("interim", [(103,), (102, 103)])
+def test_interim_answers_are_skipped_and_each_record_gets_its_own_answer(
+        cli: Invoker, tmp_path: Path, interim: tuple[int, ...]) -> None:
+    """Early Hints (103) or Processing (102) before each final 200, on kept-alive connections: the final
+    answer is read as this request's, never left in the connection for the next request to read."""
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(12)))
+    journal = tmp_path / "j"
+    with FakeServer(keep_alive=True) as server:
+        server.default = Reply(interim=interim, interim_delay=0.05)
+        env = {"HH_API_URL": server.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"}
+        result = cli("replay", str(path), "--journal", str(journal), "--workers", "3", env=env)
+        assert result.exit_code == 0, result.stderr
+        shown = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [line["status"] for line in shown] == ["ok"] * 12
+        import sqlite3
+
+        with sqlite3.connect(journal) as db:
+            recorded = dict(db.execute("SELECT source, session_id FROM records WHERE status = 'ok'").fetchall())
+        db.close()
+        assert sorted(recorded.values()) == sorted(server.sessions)  # each record's id is the one stored
+        for source, session_id in recorded.items():
+            assert server.sessions[session_id]["session_name"] == f"r{int(source.rsplit(':', 1)[1]) - 1}"
+        assert server.connections <= 3 + 1  # the connections were kept alive and reused
+
+        started = cli("start", "-n", "one", "-o", "id", env=env)
+        assert started.exit_code == 0 and started.stdout.strip() in server.sessions

@@ -222,7 +222,8 @@ def test_the_progress_bar_counts_failed_and_invalid_apart(emulator: Emulator, tm
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell", "pwsh"])
 def test_the_shell_named_wins_over_shell(shell: str) -> None:
     from hhsession.cli import main
-    from hhsession.completion import app_tree, render, shell_named
+    from hhsession.cli.commands import app_tree
+    from hhsession.completion import render, shell_named
     from hhsession.context import Environment
 
     env = Environment(stdin=io.BytesIO(), stdout=io.StringIO(), stderr=io.StringIO(), env={"SHELL": "/bin/bash"})

@@ -51,7 +51,8 @@ def test_the_demo_runs_the_main_job_against_the_emulator(token: str | None) -> N
 
 def test_the_readme_tables_say_what_the_code_does() -> None:
     from hhsession.errors import ExitCode
-    from hhsession.settings import DEFAULT_API_URL, ENV_NAMES
+    from hhsession.settings import ENV_NAMES
+    from hhsession.urls import DEFAULT_API_URL
 
     text = (REPO / "README.md").read_text()
     exit_table = text.split("\n## Exit codes", 1)[1].split("\n## ", 1)[0]

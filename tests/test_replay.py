@@ -5,22 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hhsession.emulator import Emulator, Faults
+from hhsession.emulator import Emulator
 from hhsession.inputs import read_records
-from hhsession.replay import Journal
 from hhsession.retry import Gate, RateLimiter
 from tests.conftest import API_KEY, Invoker
-from tests.fakeserver import Drop, FakeServer, Reply
+from tests.fakeserver import FakeServer, Reply
 
 SID = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
 
@@ -146,104 +141,6 @@ def test_no_key_is_exit_3_and_auth_failure_stops_the_run(cli: Invoker, fake: Fak
 
 
 # ----------------------------------------------------------------------------- resuming
-
-
-def test_resume_sends_only_what_is_left_and_keeps_the_ids(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
-    records = [{"session_name": f"r{i}"} for i in range(10)] + [{"session_id": SID, "session_name": "fixed"}]
-    path = jsonl(tmp_path / "r.jsonl", records)
-    journal = tmp_path / "replay.journal"
-    env = {"HH_API_URL": fake.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"}
-    # The first run: some lost before the server stored them, some after.
-    fake.script = [Reply(503), Drop(store=True), Reply(503), Drop(store=False)]
-    first = cli("replay", str(path), "--journal", str(journal), "--workers", "1", env=env)
-    assert first.exit_code == 6
-    first_ids = {line["source"]: line["session_id"] for line in results(first.stdout)}
-    assert sum(line["status"] == "failed" for line in results(first.stdout)) == 4
-    sent_first = len(fake.requests)
-
-    second = cli("replay", str(path), "--journal", str(journal), env=env)
-    assert second.exit_code == 0, second.stderr
-    statuses = {line["source"]: line["status"] for line in results(second.stdout)}
-    assert list(statuses.values()).count("skipped") == 7 and list(statuses.values()).count("ok") == 4
-    assert len(fake.requests) - sent_first == 4  # only what was left
-    # Every record, the retried ones included, has the id the first run gave it:
-    # the server holds exactly one session per record.
-    assert {line["source"]: line["session_id"] for line in results(second.stdout)} == first_ids
-    assert len(fake.sessions) == 11
-    assert SID in fake.sessions
-    # The journal says which id each record was given, the failed ones included.
-    entries = [e for e in (json.loads(line) for line in journal.read_text().splitlines()[1:]) if "status" in e]
-    failed_first = {e["source"]: e["session_id"] for e in entries if e["status"] == "failed"}
-    assert len(failed_first) == 4
-    assert all(first_ids[source] == sid for source, sid in failed_first.items())
-
-
-def test_a_torn_journal_line_is_dropped(tmp_path: Path) -> None:
-    path = tmp_path / "j"
-    journal = Journal(path)
-    journal.record("a:1:x", "a:1", SID, "ok")
-    journal.close()
-    with path.open("a") as handle:
-        handle.write('{"key": "a:2:y", "source": "a:2", "sess')  # a crash mid-write
-    again = Journal(path)
-    assert again.done.get("a:1:x") == SID and again.done.get("a:2:y") is None and len(again.done) == 1
-    again.record("a:3:z", "a:3", SID, "ok")
-    again.close()
-    loaded = Journal(path).done
-    assert loaded.get("a:1:x") == SID and loaded.get("a:3:z") == SID and len(loaded) == 2
-    assert all(json.loads(line) for line in path.read_text().splitlines())
-
-
-def test_derived_ids_are_stable_per_journal_and_v4_shaped(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j")
-    first = journal.session_id_for("f:1:abc")
-    journal.close()
-    assert Journal(tmp_path / "j").session_id_for("f:1:abc") == first
-    assert first[14] == "4" and first[19] in "89ab"
-    assert Journal(tmp_path / "other").session_id_for("f:1:abc") != first
-
-
-def _replay_process(path: Path, journal: Path, url: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "HH_API_URL": url, "HH_API_KEY": API_KEY}
-    return subprocess.Popen(
-        [sys.executable, "-m", "hhsession", "replay", str(path), "--journal", str(journal), "--workers", "4", "-o", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
-
-
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
-def test_killed_or_interrupted_then_resumed_gives_one_session_per_record(tmp_path: Path, sig: int) -> None:
-    records = 200
-    path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"r{i}"} for i in range(records)])
-    journal = tmp_path / "replay.journal"
-    with Emulator(port=0, faults=Faults(latency_ms=50)) as emu:
-        proc = _replay_process(path, journal, emu.url)
-        deadline = time.monotonic() + 20
-        while emu.store.count() < 10 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=20)
-        shown_ok = [json.loads(line)["status"] for line in out.splitlines()].count("ok")
-        if sig == signal.SIGKILL:
-            assert proc.returncode == -signal.SIGKILL
-        else:  # Ctrl-C, or SIGTERM (`kill`, a cancelled CI job): the journal flushed, the summary said
-            assert proc.returncode == 128 + sig, err
-            assert "replay: " in err and ("interrupted" if sig == signal.SIGINT else "stopped by SIGTERM") in err
-            assert "Traceback" not in err
-            # A CI log (stderr not a terminal): the summary says it once, with no blank lines around it.
-            assert err.startswith("replay: ") and "\n\n" not in err and err.count("interrupted") <= 1, err
-        started_before = emu.store.count()
-        assert 10 <= started_before < records
-
-        emu.faults.latency_ms = 0
-        resumed = _replay_process(path, journal, emu.url)
-        out, err = resumed.communicate(timeout=60)
-        assert resumed.returncode == 0, err
-        assert emu.store.count() == records  # no record started twice, none lost
-        statuses = [json.loads(line)["status"] for line in out.splitlines()]
-        assert statuses.count("skipped") >= 1 and len(statuses) == records
-        if sig != signal.SIGKILL:  # every result shown before the stop was written down first
-            assert statuses.count("skipped") >= shown_ok
 
 
 # ----------------------------------------------------------------------------- options

@@ -15,7 +15,6 @@ import pytest
 
 from hhsession.emulator import Emulator
 from hhsession.inputs import MAX_INPUT_BYTES, read_records
-from hhsession.journal import DoneSet, Journal
 from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import FakeServer
 
@@ -30,93 +29,6 @@ def emu_env(emulator: Emulator) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- identity
-
-
-def test_equal_records_at_different_positions_are_different_records(
-    cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path
-) -> None:
-    one_line = tmp_path / "same.json"
-    one_line.write_text(json.dumps([{"session_name": "same"}] * 5))  # five equal elements on one line
-    lines = tmp_path / "same.jsonl"
-    lines.write_text('{"session_name": "same"}\n' * 3)
-    result = cli("replay", str(one_line), str(lines), "--journal", str(tmp_path / "j"), env=emu_env)
-    assert result.exit_code == 0, result.stderr
-    ids = [line["session_id"] for line in results(result.stdout)]
-    assert len(ids) == 8 and len(set(ids)) == 8
-    assert emulator.store.count() == 8
-    assert "already existed" not in result.stderr
-
-
-@pytest.mark.parametrize("spelling", ["absolute", "dot", "symlink", "moved"])
-def test_the_same_file_is_the_same_file_however_it_is_spelled(
-    cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
-) -> None:
-    work = tmp_path / "checkout"
-    work.mkdir()
-    (work / "recs.jsonl").write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(6)))
-    journal = tmp_path / "replay.journal"
-    monkeypatch.chdir(work)
-    first = cli("replay", "recs.jsonl", "--journal", str(journal), env=emu_env)
-    assert first.exit_code == 0 and emulator.store.count() == 6
-    if spelling == "absolute":
-        again = str(work / "recs.jsonl")
-    elif spelling == "dot":
-        again = "./recs.jsonl"
-    elif spelling == "symlink":
-        (tmp_path / "link.jsonl").symlink_to(work / "recs.jsonl")
-        again = str(tmp_path / "link.jsonl")
-    else:  # the same content in another checkout directory, as CI does
-        other = tmp_path / "checkout2"
-        other.mkdir()
-        (other / "recs.jsonl").write_bytes((work / "recs.jsonl").read_bytes())
-        monkeypatch.chdir(other)
-        again = "recs.jsonl"
-    second = cli("replay", again, "--journal", str(journal), env=emu_env)
-    assert second.exit_code == 0, second.stderr
-    assert [line["status"] for line in results(second.stdout)] == ["skipped"] * 6
-    assert emulator.store.count() == 6
-
-
-@pytest.mark.parametrize("first", ["pipe", "redirect"])
-def test_standard_input_is_one_input_piped_or_redirected(emulator: Emulator, tmp_path: Path, first: str) -> None:
-    """`cat f | replay -`, then `replay - < f` (or the other way round): the same input "-", nothing sent twice."""
-    path = tmp_path / "recs.jsonl"
-    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(4)))
-    journal = tmp_path / "j"
-    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
-    piped = f"cat {path} | {sys.executable} -m hhsession replay - --journal {journal} -o jsonl"
-    redirected = f"{sys.executable} -m hhsession replay - --journal {journal} -o jsonl < {path}"
-    runs = [piped, redirected] if first == "pipe" else [redirected, piped]
-    done = [subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env, timeout=60) for cmd in runs]
-    assert all(result.returncode == 0 for result in done), done[-1].stderr
-    assert [line["status"] for line in results(done[1].stdout)] == ["skipped"] * 4
-    assert emulator.store.count() == 4
-
-
-def test_a_different_file_with_the_same_name_is_a_different_file(
-    cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path
-) -> None:
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "recs.jsonl").write_text(json.dumps({"session_name": f"{name}-only"}) + "\n")
-    journal = tmp_path / "j"
-    assert cli("replay", str(tmp_path / "a" / "recs.jsonl"), "--journal", str(journal), env=emu_env).exit_code == 0
-    second = cli("replay", str(tmp_path / "b" / "recs.jsonl"), "--journal", str(journal), env=emu_env)
-    assert [line["status"] for line in results(second.stdout)] == ["ok"]
-    assert emulator.store.count() == 2
-
-
-def test_an_edited_record_is_a_new_record_and_the_others_stay_done(
-    cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path
-) -> None:
-    path = tmp_path / "r.jsonl"
-    path.write_text('{"session_name": "a"}\n{"session_name": "bad", "start_time": 5}\n{"session_name": "c"}\n')
-    journal = tmp_path / "j"
-    assert cli("replay", str(path), "--journal", str(journal), env=emu_env).exit_code == 6
-    path.write_text('{"session_name": "a"}\n{"session_name": "fixed"}\n{"session_name": "c"}\n')
-    again = cli("replay", str(path), "--journal", str(journal), env=emu_env)
-    assert [line["status"] for line in results(again.stdout)].count("skipped") == 2
-    assert emulator.store.count() == 3
 
 
 # ----------------------------------------------------------------------------- inputs that never end
@@ -224,42 +136,6 @@ def test_non_finite_numbers_are_refused_everywhere(cli: Invoker, fake: FakeServe
 # ----------------------------------------------------------------------------- a large journal
 
 
-def test_the_done_set_is_compact() -> None:
-    done = DoneSet()
-    import tracemalloc
-
-    tracemalloc.start()
-    for i in range(100_000):
-        done.add(f"F1:{i}:{i:020x}", f"00000000-0000-4000-8000-{i:012x}")
-    size = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    assert len(done) == 100_000
-    assert done.get("F1:99999:" + f"{99999:020x}") == f"00000000-0000-4000-8000-{99999:012x}"
-    assert done.get("F1:100000:x") is None
-    assert size < 100_000 * 100  # at most 64 bytes a record (a dict of strings: about 300)
-
-
-def test_a_journal_of_many_done_records_loads_in_little_memory(tmp_path: Path) -> None:
-    path = tmp_path / "big.journal"
-    journal = Journal(path)
-    lines = "".join(
-        json.dumps({"key": f"F1:{i}:{i:020x}", "source": f"r.jsonl:{i}", "session_id": f"00000000-0000-4000-8000-{i:012x}", "status": "ok"}) + "\n"
-        for i in range(60_000)
-    )
-    journal.close()
-    with path.open("a") as handle:
-        handle.write(lines)
-    import tracemalloc
-
-    tracemalloc.start()
-    loaded = Journal(path)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    loaded.close()
-    assert len(loaded.done) == 60_000
-    assert peak < path.stat().st_size  # streamed, never the whole file, nor a dict of strings
-
-
 def test_the_16_mib_bound_holds_for_what_is_sent(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
     count = 2_000_000  # "1e5," is 4 bytes in the file and "100000.0," 9 bytes on the wire
     doc = tmp_path / "doc.json"
@@ -353,11 +229,3 @@ def test_a_double_ctrl_c_is_always_130_with_the_journal_flushed(tmp_path: Path) 
         assert final.returncode == 0, final.stderr
         assert emu.store.count() == 400
 
-
-@pytest.mark.parametrize("journal", ["/dev/zero", "/dev/null"])
-def test_a_journal_that_is_not_a_file_is_exit_2(cli: Invoker, fake: FakeServer, tmp_path: Path, journal: str) -> None:
-    path = tmp_path / "r.jsonl"
-    path.write_text('{"session_name": "a"}\n')
-    result = cli("replay", str(path), "--journal", journal, env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
-    assert result.exit_code == 2 and "is not a regular file" in result.stderr
-    assert fake.requests == []

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,7 +14,7 @@ import pytest
 from hhsession import Client
 from hhsession.cli.progress import SHOWN_IN_ALL, SHOWN_PER_CAUSE, Warnings
 from hhsession.context import Environment
-from hhsession.emulator import Emulator, Faults
+from hhsession.emulator import Emulator
 from hhsession.errors import NetworkError
 from hhsession.inputs import read_records
 from hhsession.retry import RetryPolicy
@@ -49,84 +46,6 @@ def alive(pid: int) -> bool:
 
 
 # ----------------------------------------------------------------------------- sending processes
-
-
-@pytest.mark.skipif(not LINUX, reason="fork is used on Linux")
-def test_the_command_forks_its_senders_which_share_the_journal(tmp_path: Path, emulator: Emulator) -> None:
-    """No thread runs before the senders start (the progress waits for the first result), so they are
-    forked: no fresh interpreters, and the done set loaded once, shared copy on write."""
-    path = records(tmp_path / "r.jsonl", 400)
-    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
-    command = [sys.executable, "-m", "hhsession", "replay", str(path), "--processes", "2", "--workers", "4",
-               "--journal", str(tmp_path / "j"), "-v", "-o", "none"]
-    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-    assert first.returncode == 0, first.stderr
-    assert "2 sending processes (fork), 4 workers in all" in first.stderr
-    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-    assert again.returncode == 0, again.stderr
-    assert "(fork)" in again.stderr and "0 ok" in again.stderr and "400 skipped" in again.stderr
-    assert emulator.store.count() == 400
-
-
-@pytest.mark.skipif(not LINUX, reason="/proc and PR_SET_PDEATHSIG")
-def test_a_sender_killed_stops_the_run_with_a_way_to_resume(tmp_path: Path) -> None:
-    count = 600
-    path = records(tmp_path / "r.jsonl", count)
-    with Emulator(port=0, faults=Faults(latency_ms=30)) as emu:
-        env = {**os.environ, "HH_API_URL": emu.url, "HH_API_KEY": API_KEY}
-        command = [sys.executable, "-m", "hhsession", "replay", str(path), "--journal", str(tmp_path / "j"),
-                   "--processes", "2", "--workers", "4", "-o", "none"]
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        deadline = time.monotonic() + 30
-        while emu.store.count() < 20 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        senders = children_of(proc.pid)
-        assert senders, "no sending process found"
-        os.kill(senders[0], signal.SIGKILL)  # as the kernel's OOM killer would
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 1, err
-        assert "a sending process was killed by signal 9" in err and "run the same command to resume" in err
-        assert "Traceback" not in err and err.count("hhsession: error:") == 1
-        emu.faults.latency_ms = 0
-        resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-        assert resumed.returncode == 0, resumed.stderr
-        assert emu.store.count() == count
-
-
-@pytest.mark.skipif(not LINUX, reason="/proc and PR_SET_PDEATHSIG")
-def test_senders_die_with_a_killed_parent(tmp_path: Path) -> None:
-    path = records(tmp_path / "r.jsonl", 2000)
-    with Emulator(port=0, faults=Faults(latency_ms=200)) as emu:
-        env = {**os.environ, "HH_API_URL": emu.url, "HH_API_KEY": API_KEY}
-        proc = subprocess.Popen([sys.executable, "-m", "hhsession", "replay", str(path), "--processes", "2",
-                                 "--workers", "4", "-o", "none"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 30
-        while emu.store.count() < 4 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        senders = children_of(proc.pid)
-        assert len(senders) == 2
-        proc.kill()
-        proc.wait(10)
-        # A sender blocked in a 200 ms request never reports, so never learns of its closed pipe by itself.
-        deadline = time.monotonic() + 1.0
-        while any(alive(pid) for pid in senders) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not any(alive(pid) for pid in senders)
-
-
-def test_the_library_sends_from_its_own_process_unless_asked(tmp_path: Path, emulator: Emulator) -> None:
-    big = tmp_path / "big.jsonl"
-    line = json.dumps({"session_name": "x", "metadata": {"pad": "p" * 500}}).encode() + b"\n"
-    big.write_bytes(line * 600)  # 320 KiB: the command would use several processes
-    said: list[str] = []
-    with Client(api_key=API_KEY, api_url=emulator.url, log=said.append, allow_http=True) as hh:
-        summary = hh.replay(read_records([str(big)]), workers=4)
-        assert summary.counts["ok"] == 600
-        assert not [line for line in said if "sending processes" in line]
-        if (os.cpu_count() or 1) > 1:  # asked: as the command does
-            hh.replay(read_records([str(big)]), workers=4, processes=None, new_ids=True)
-            assert [line for line in said if "sending processes" in line]
 
 
 # ----------------------------------------------------------------------------- the server says wait

@@ -12,9 +12,10 @@ from email.utils import format_datetime
 
 import pytest
 
-from hhsession.client import Client, StartedSession
+from hhsession.client import Client
 from hhsession.errors import AuthError, NetworkError, RejectedError
 from hhsession.retry import RetryPolicy, parse_retry_after
+from hhsession.sessions import StartedSession
 from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import Drop, FakeServer, Partial, Reply
 

@@ -16,7 +16,9 @@ import pytest
 
 from hhsession.config import check_key, config_path, load_config
 from hhsession.errors import InvalidInput
-from hhsession.settings import DEFAULT_API_URL, is_loopback_host, mask_secret, resolve_settings
+from hhsession.redact import mask_secret
+from hhsession.settings import resolve_settings
+from hhsession.urls import DEFAULT_API_URL, is_loopback_host
 from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import FakeServer
 
@@ -483,7 +485,9 @@ def test_a_loopback_url_is_sent_directly_whatever_the_proxy_variables_say(cli: I
         ("https://api.example.com", {"https_proxy": "http://p:1", "NO_PROXY": ".example.com"}, None),
         ("https://api.example.com", {"https_proxy": "http://p:1", "no_proxy": "*"}, None),
         ("https://api.example.com", {"https_proxy": "http://p:1", "no_proxy": "ample.com"}, "http://p:1"),
-        ("https://10.1.2.3", {"https_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, None),
+        # no_proxy as Python's urllib reads it: names and suffixes, not CIDR blocks (README, Settings)
+        ("https://10.1.2.3", {"https_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, "http://p:1"),
+        ("https://10.1.2.3", {"https_proxy": "http://p:1", "no_proxy": "10.1.2.3"}, None),
         ("https://api.example.com:8443", {"https_proxy": "http://p:1", "no_proxy": "api.example.com:443"}, "http://p:1"),
         ("https://api.example.com", {"http_proxy": "http://p:1"}, None),
         ("https://api.example.com", {"https_proxy": "", "HTTPS_PROXY": "http://p:1"}, None),  # empty lower case: none
@@ -491,7 +495,7 @@ def test_a_loopback_url_is_sent_directly_whatever_the_proxy_variables_say(cli: I
     ],
 )
 def test_which_proxy(url: str, environ: dict[str, str], expected: str | None) -> None:
-    from hhsession.transport import proxy_for
+    from hhsession.urls import proxy_for
 
     assert proxy_for(url, environ) == expected
 

@@ -57,13 +57,14 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
 def _completion(args: list[str], env: Environment | None) -> int:
     """``--show-completion [SHELL]`` and ``--install-completion [SHELL]``: the shell named wins over $SHELL."""
     from ..completion import completion_command
+    from .commands import app_tree
 
     flag, _, inline = args[0].partition("=")
     named = inline or (args[1] if len(args) > 1 else None)
     environ = env.env if env is not None else os.environ
     out = env.stdout if env is not None else sys.stdout
     err = env.stderr if env is not None else sys.stderr
-    return completion_command(flag == "--install-completion", named, environ, out, err)
+    return completion_command(app_tree(), flag == "--install-completion", named, environ, out, err)
 
 
 def _run_app(args: list[str], env: Environment | None) -> int:

@@ -11,18 +11,22 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from .. import __version__
 
+if TYPE_CHECKING:
+    from ..completion import Node
+
 HELP = """Start HoneyHive sessions from a shell, a CI pipeline or a script.
 
 Exit codes: 0 ok, 1 internal error, 2 invalid input (nothing sent), 3 no key or
 401/403, 4 rejected by the server, 5 network or server failure after retries,
-6 replay finished with failed or invalid records, 130 interrupted, 141 stdout
+6 replay finished with failed or invalid records, 7 a local file (the
+journal) could not be written, 130 interrupted, 141 stdout
 closed by its reader, 143 replay stopped by SIGTERM.
 
 Environment: HH_PROJECT_API_KEY (or HH_API_KEY), HH_DATA_PLANE_URL (or HH_API_URL),
@@ -119,7 +123,7 @@ def _completion(install: bool) -> Callable[[bool], None]:
 
         from ..completion import completion_command
 
-        raise typer.Exit(completion_command(install, None, os.environ, sys.stdout, sys.stderr))
+        raise typer.Exit(completion_command(app_tree(), install, None, os.environ, sys.stdout, sys.stderr))
 
     return callback
 
@@ -142,6 +146,13 @@ def _root(
     ] = False,
 ) -> None:
     """Start HoneyHive sessions from a shell, a CI pipeline or a script."""
+
+
+def app_tree() -> Node:
+    """The command tree of the CLI, as the completion scripts describe it."""
+    from ..completion import command_tree
+
+    return command_tree(typer.main.get_command(app))
 
 
 # ----------------------------------------------------------------------------- the registry

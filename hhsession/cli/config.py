@@ -65,7 +65,8 @@ def config_set(
     def body(env: Environment) -> None:
 
         from ..config import save_config
-        from ..settings import check_plain_http, shown_value, validate_value
+        from ..settings import shown_value, validate_value
+        from ..urls import check_plain_http
 
         name, config, target = config_target(env, key, profile)
         raw = value

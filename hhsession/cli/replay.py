@@ -54,7 +54,6 @@ Ctrl-C, a crash or a lost network: run the same command with the same
 
 Paths = Annotated[Optional[list[Path]], typer.Argument(help="JSON Lines files, or files holding one JSON array ('-' or none: standard input).", show_default=False, dir_okay=False)]
 Workers = Annotated[int, typer.Option("--workers", help="Concurrent requests over keep-alive connections.", min=1, max=256)]
-Processes = Annotated[Optional[int], typer.Option("--processes", help="Processes that send, the workers spread over them (default: 1, or up to 4 for 256 KiB of input files and more).", min=1, max=64, show_default=False)]
 Rate = Annotated[Optional[float], typer.Option("--rate", help="At most this many sessions per second.", min=0.001, show_default=False)]
 Journal = Annotated[Optional[Path], typer.Option("--journal", help="Record successes and ids here; rerun with it to resume.", show_default=False, dir_okay=False)]
 Failures = Annotated[Optional[Path], typer.Option("--failures", help="Write failed and invalid records here (JSON Lines, replayable).", show_default=False, dir_okay=False)]
@@ -83,7 +82,6 @@ def replay(
     child: Child = None,
     children_ids: ChildrenIds = None,
     workers: Workers = 8,
-    processes: Processes = None,
     rate: Rate = None,
     journal: Journal = None,
     failures: Failures = None,
@@ -134,7 +132,7 @@ def replay(
             with client:
                 summary = client.replay(
                     read_records(inputs_list, env.stdin),
-                    workers=workers, processes=processes, rate=rate, shard=shard_spec, new_ids=new_ids,
+                    workers=workers, rate=rate, shard=shard_spec, new_ids=new_ids,
                     fail_fast=fail_fast, dry_run=dry_run, lenient=lenient, overrides=flags, journal=journal,
                     failures=failures, on_result=report,
                 )

@@ -112,7 +112,7 @@ def start(
             if shown in (OutputFormat.json, OutputFormat.pretty):
                 env.stdout.write(dumps_json(built.payload) + "\n")
             else:
-                from ..client import StartedSession
+                from ..sessions import StartedSession
 
                 render_started(StartedSession(built.session_id, {}, built.payload), shown, env.stdout)
             return

@@ -1,0 +1,90 @@
+"""``replay --failures``: every failed or invalid record, replayable; opened only once every check has
+passed, and never the same file as an input or the journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import API_KEY, Invoker
+from tests.fakeserver import FakeServer
+from tests.replay.conftest import jsonl
+
+
+@pytest.mark.parametrize("spelling", ["same", "dot", "absolute", "symlink"])
+def test_a_failures_file_that_is_an_input_is_refused_and_nothing_changes(
+        cli: Invoker, fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    failed = jsonl(tmp_path / "failed.jsonl", [{"session_name": "fixed"}, {"session_name": "also"}])
+    before = failed.read_bytes()
+    failures = {"same": "failed.jsonl", "dot": "./failed.jsonl", "absolute": str(failed), "symlink": "link"}[spelling]
+    if spelling == "symlink":
+        (tmp_path / "link").symlink_to(failed)
+    result = cli("replay", "failed.jsonl", "--failures", failures, "--journal", "j", env={
+        "HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == (f"hhsession: error: --failures {Path(failures)} is the input failed.jsonl: it is emptied when "
+                             f"the run starts; give another path, e.g. failures.jsonl\n")
+    assert failed.read_bytes() == before and not (tmp_path / "j").exists()
+    assert fake.requests == []
+
+
+def test_a_failures_file_that_is_the_journal_is_refused(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": "a"}])
+    env = {"HH_API_URL": fake.url, "HH_API_KEY": API_KEY}
+    journal = tmp_path / "j"
+    assert cli("replay", str(path), "--journal", str(journal), env=env).exit_code == 0
+    before = journal.read_bytes()
+    (tmp_path / "link").symlink_to(journal)
+    result = cli("replay", str(path), "--journal", str(journal), "--failures", str(tmp_path / "link"), env=env)
+    assert result.exit_code == 2
+    assert "is the journal: it is emptied when the run starts" in result.stderr
+    assert journal.read_bytes() == before and len(fake.requests) == 1
+
+
+def test_standard_input_redirected_from_the_failures_file_is_refused(fake: FakeServer, tmp_path: Path) -> None:
+    failed = jsonl(tmp_path / "failed.jsonl", [{"session_name": "fixed"}])
+    before = failed.read_bytes()
+    env = {**os.environ, "HH_API_URL": fake.url, "HH_API_KEY": API_KEY}
+    with failed.open("rb") as stdin:
+        result = subprocess.run([sys.executable, "-m", "hhsession", "replay", "-", "--failures", str(failed)],
+                                stdin=stdin, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2 and "is standard input (redirected from it)" in result.stderr
+    assert failed.read_bytes() == before and fake.requests == []
+
+
+def test_a_run_refused_with_exit_2_keeps_the_previous_failures_file(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": "a"}])
+    failures = tmp_path / "failures.jsonl"
+    failures.write_text('{"source": "r.jsonl:1", "record": {}, "error": "x", "status": "failed"}\n')
+    before = failures.read_bytes()
+    for bad in (["--shard", "5/2"], ["--journal", "/dev/null"], ["--api-url", "ftp://x"]):
+        result = cli("replay", str(path), "--failures", str(failures), *bad, env={
+            "HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+        assert result.exit_code == 2, (bad, result.stderr)
+        assert failures.read_bytes() == before, bad
+    result = cli("replay", str(path), "--failures", str(failures), env={"HH_API_URL": fake.url})  # no key: exit 3
+    assert result.exit_code == 3 and failures.read_bytes() == before
+    assert fake.requests == []
+
+
+def test_the_failures_file_replays_without_a_second_session(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    from tests.fakeserver import Reply
+
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": "a"}, {"session_name": "b", "start_time": 5}])
+    failures = tmp_path / "failures.jsonl"
+    env = {"HH_API_URL": fake.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"}
+    fake.script = [Reply(503)]
+    first = cli("replay", str(path), "--failures", str(failures), "--workers", "1", env=env)
+    assert first.exit_code == 6
+    lines = [json.loads(line) for line in failures.read_text().splitlines()]
+    assert sorted(line["status"] for line in lines) == ["failed", "invalid"]
+    sent = next(line for line in lines if line["status"] == "failed")
+    again = cli("replay", str(failures), env=env)
+    assert again.exit_code == 6  # the invalid record is invalid still
+    assert list(fake.sessions) == [sent["record"]["session_id"]]  # the failed one, under the id it was sent with
