@@ -860,15 +860,16 @@ def export_lines(url: str, token: str | None, token_env: str | None = None) -> l
     elif token_env is not None:
         key = f'"${{{token_env}:?is not set in this shell; export it first}}"'
     else:
-        # Pasted into bash or zsh on a terminal, the last line asks for the token without echoing
-        # it. Without a terminal (a script sourcing the lines) it reads nothing and changes
-        # nothing: a script's standard input is never taken for a token.
+        # Pasted into a shell on a terminal, the last line asks for the token without echoing it:
+        # echo is off before the prompt shows (`read -s` turns it off only after its prompt, and what
+        # is typed in between is echoed). Without a terminal (a script sourcing the lines) it reads
+        # nothing and changes nothing: a script's standard input is never taken for a token.
         return [
             *lines,
-            f"# the emulator accepts only the --token you gave it (never printed); in bash or zsh the next line "
+            f"# the emulator accepts only the --token you gave it (never printed); in a shell the next line "
             f"asks for it (or start the emulator with ${TOKEN_ENV} set instead)",
-            "[ -t 0 ] && printf 'emulator token: ' >&2 && IFS= read -rs _hh_token && echo >&2 && "
-            'export HH_PROJECT_API_KEY="$_hh_token" HH_API_KEY="$_hh_token"; unset _hh_token',
+            "[ -t 0 ] && { stty -echo; printf 'emulator token: ' >&2; IFS= read -r _hh_token; stty echo; echo >&2; "
+            'export HH_PROJECT_API_KEY="$_hh_token" HH_API_KEY="$_hh_token"; }; unset _hh_token',
         ]
     return [*lines, f"export HH_PROJECT_API_KEY={key}", f"export HH_API_KEY={key}"]
 

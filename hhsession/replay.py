@@ -66,6 +66,8 @@ class Sender(Protocol):
 
 #: A replay gives up on a server that has refused every connection for this many seconds.
 REFUSED_DEADLINE = 5.0
+#: After a stop, how long the requests in flight have to be answered and written down.
+IN_FLIGHT_GRACE = 2.0
 FAILURE_KEYS = {"source", "record", "error", "status", "http_status"}
 
 
@@ -262,10 +264,13 @@ def run_replay(
     deadline_before = client.refused_deadline
     if client.refused_deadline is None and not options.dry_run:
         client.refused_deadline = REFUSED_DEADLINE
+    # Ctrl-C and SIGTERM are taken by a handler that only sets a flag, until everything is written down
+    # (a second one cannot cut the journal short); then the caller's handlers are given back, whatever
+    # happened: a Python caller's process keeps its own Ctrl-C.
+    previous = take_stop_signals(replay.on_signal)
     try:
         summary = replay.run(_as_records(records), results.write)
     except KeyboardInterrupt as exc:
-        _ignore_further_interrupts()  # a second Ctrl-C must not cut the flush of the journal short
         signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else int(signal.SIGINT)
         raise ReplayInterrupted(replay.summary, signum) from None
     except BrokenPipeError:
@@ -280,8 +285,11 @@ def run_replay(
         raise closed from None
     finally:
         client.refused_deadline = deadline_before
-        results.close()
-        _warn_if_changed(client, before, _input_states(records))
+        try:
+            results.close()
+            _warn_if_changed(client, before, _input_states(records))
+        finally:
+            give_back_stop_signals(previous)
     if replay.fatal is not None:
         replay.fatal.summary = summary
         raise replay.fatal
@@ -344,12 +352,6 @@ def _records(count: int) -> str:
     return "1 record" if count == 1 else f"{count} records"
 
 
-def _ignore_further_interrupts() -> None:
-    if threading.current_thread() is threading.main_thread():
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
-
-
 #: How to go on after a run stopped early: the journal makes it safe.
 TO_RESUME = "to resume (with --journal, nothing is sent twice)"
 
@@ -370,10 +372,10 @@ def take_stop_signals(handler: Callable[[int, Any], None]) -> dict[int, Any]:
     return previous
 
 
-def give_back_stop_signals(previous: dict[int, Any], stopped: int) -> None:
-    """The previous handlers again; after a stop, further signals are ignored until the run has said so."""
+def give_back_stop_signals(previous: dict[int, Any]) -> None:
+    """The handlers ``take_stop_signals`` replaced."""
     for signum, handler in previous.items():
-        signal.signal(signum, signal.SIG_IGN if stopped else (handler if handler is not None else signal.SIG_DFL))
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _as_records(items: Iterable[Record | Mapping[str, Any]]) -> Iterator[Record]:
@@ -396,15 +398,26 @@ class Replay:
         self.fatal: HHSessionError | None = None
         #: Counted as results arrive, so an interrupted run can still say where it got to.
         self.summary = ReplaySummary(dry_run=options.dry_run)
+        #: The signal that stopped the run (0: none yet).
+        self.interrupted = 0
+        #: Set once the run has stopped: an outcome that comes later is dropped.
+        self.closed = False
         self._unreachable = 0
         #: This many records in a row that could not reach the server stop the run.
         self._unreachable_limit = options.max_unreachable or max(10, 3 * options.workers)
         self._done_lock = threading.Lock()
 
+    def on_signal(self, signum: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM: only a flag (no KeyboardInterrupt lands inside a lock, and the handler takes
+        none); the run stops at its next look, within a tenth of a second."""
+        self.interrupted = self.interrupted or signum
+
     def deliver(self, outcome: Outcome, on_outcome: Callable[[Outcome], None]) -> None:
         """Count an outcome, write it, and stop the run when it says to (--fail-fast, a dead server)."""
         options, summary = self.options, self.summary
         with self._done_lock:
+            if self.closed:
+                return
             summary.counts[outcome.status] += 1
             if outcome.note:  # the server kept an existing session
                 summary.existed += 1
@@ -541,17 +554,10 @@ class Replay:
                     if running[0] == 0:
                         all_done.set()
 
-        # Ctrl-C is taken by a handler that only sets a flag: no KeyboardInterrupt lands
-        # inside a lock of this thread, and the handler takes no lock the thread may hold.
-        interrupted = [0]  # the signal that stopped the run
-
-        def on_interrupt(signum: int, frame: Any) -> None:
-            interrupted[0] = interrupted[0] or signum
-
-        previous = take_stop_signals(on_interrupt)
         try:
             if options.dry_run:
-                while not interrupted[0] and (item := take()) is not None:
+                all_done.set()  # (no workers)
+                while not self.interrupted and (item := take()) is not None:
                     built = item.built
                     deliver(Outcome(item.record, "ok", built.session_id, payload=built.payload,
                                     warnings=built.warnings, key=item.key))
@@ -560,18 +566,23 @@ class Replay:
                            for i in range(options.workers)]
                 for thread in threads:
                     thread.start()
-                while not all_done.wait(0.1) and not interrupted[0]:
+                while not all_done.wait(0.1) and not self.interrupted:
                     pass
-            if interrupted[0]:
-                raise KeyboardInterrupt(interrupted[0])
+            if self.interrupted:
+                raise KeyboardInterrupt(self.interrupted)
             if errors:
                 raise errors[0]
         except BaseException:
-            self.stop.set()  # workers still running stop taking records
+            # Workers stop taking records; what they have in flight gets a moment to be answered and written
+            # down; what comes later is dropped (neither counted nor shown: it is not in the journal, and a
+            # later run sends it again under the same id).
+            self.stop.set()
+            all_done.wait(IN_FLIGHT_GRACE)
+            with self._done_lock:
+                self.closed = True
             raise
         finally:
             summary.elapsed = time.monotonic() - started
-            give_back_stop_signals(previous, interrupted[0])
         if self.fatal is not None:
             summary.stopped = "every further request would fail the same way (see below)"
         return summary

@@ -3,17 +3,21 @@ HoneyHive environment variable leaks in from the machine running the tests."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import signal
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hhsession.cli import app
+from hhsession.cli import main
+from hhsession.context import Environment
 from hhsession.emulator import Emulator
 from tests.fakeserver import FakeServer
 
@@ -38,24 +42,54 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@pytest.fixture(autouse=True)
+def signals_left_alone() -> Iterator[None]:
+    """No test may leave Ctrl-C or SIGTERM handled otherwise, or blocked, than it found them: every
+    process a later test starts would inherit an ignored or blocked signal (a lost Ctrl-C)."""
+    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    after = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    now = signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+    assert after == before, f"the test left signal handlers changed: {after} (were {before})"
+    assert now == mask, f"the test left signals blocked: {now} (were {mask})"
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
 
 
 class Invoker:
-    """Run the CLI in-process with an environment, like a user's shell would."""
+    """Run the CLI in-process, through ``main(argv, env)``, with streams of its own and an environment,
+    as a user's shell would (what click itself prints, its help, lands in the same streams)."""
 
-    def __init__(self, runner: CliRunner) -> None:
-        self.runner = runner
-
-    def __call__(self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Any:
-        return self.runner.invoke(app, list(args), input=input, env=env)
+    def __call__(self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Result:
+        data = input.encode() if isinstance(input, str) else (input or b"")
+        out, err = io.StringIO(), io.StringIO()
+        environ = {**os.environ, **(env or {})}
+        environment = Environment(stdin=io.BytesIO(data), stdout=out, stderr=err, env=environ)
+        saved = dict(os.environ)
+        os.environ.update(env or {})  # for what reads the process's environment (the config path, say)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(list(args), environment)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return Result(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
-def cli(runner: CliRunner) -> Invoker:
-    return Invoker(runner)
+def cli() -> Invoker:
+    return Invoker()
 
 
 @pytest.fixture

@@ -263,7 +263,7 @@ def test_command_does_not_echo_the_token() -> None:
     # Pasted into a shell on a terminal, with the token typed at the prompt: both key variables hold it.
     from tests.terminal import Terminal
 
-    for shell in ("bash", "zsh"):
+    for shell in ("bash", "zsh", "dash"):
         program = shutil.which(shell)
         if program is None:
             continue  # zsh is installed by .ci/run where apt can; bash always is

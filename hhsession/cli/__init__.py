@@ -27,6 +27,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     ``sys.argv`` and ends the process.
     """
     as_process = argv is None and env is None
+    # Run inside a caller (tests, a Python program), the signal handlers it had are given back at the
+    # end: the edge may ignore a second Ctrl-C while it says how the command ended.
+    handlers = None if as_process else _stop_handlers()
     if as_process:
         # Start-up is mostly importing (Typer, urllib3: tens of thousands of objects), during which
         # the cyclic GC runs over and over to find nothing: ~8 % of a `start` here. Collections stay
@@ -49,9 +52,28 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         (env.stderr if env is not None else sys.stderr).write("\nhhsession: interrupted\n")
         code = 130
+    finally:
+        if handlers is not None:
+            _give_back(handlers)
     if as_process:
         _exit_now(code)
     return code
+
+
+def _stop_handlers() -> dict[int, Any]:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _give_back(handlers: dict[int, Any]) -> None:
+    import signal
+
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _completion(args: list[str], env: Environment | None) -> int:

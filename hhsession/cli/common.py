@@ -48,7 +48,7 @@ def failures_as_exit_codes(env: Environment, verbose: bool = False) -> Iterator[
         env.error(exc.message)
         raise CommandExit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
-        _ignore_further_interrupts()  # a second Ctrl-C while saying so must not end in a traceback
+        ignore_stop_signals()  # a second Ctrl-C while saying so must not end in a traceback
         env.stderr.write("\nhhsession: interrupted\n")
         raise CommandExit(int(ExitCode.INTERRUPTED)) from None
     except BrokenPipeError:
@@ -67,12 +67,15 @@ def failures_as_exit_codes(env: Environment, verbose: bool = False) -> Iterator[
         raise CommandExit(int(ExitCode.INTERNAL)) from None
 
 
-def _ignore_further_interrupts() -> None:
+def ignore_stop_signals() -> None:
+    """Ignore further Ctrl-C and SIGTERM while the command says how it ended (``main`` gives a caller that
+    runs it in-process its own handlers back)."""
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def environment(ctx: typer.Context | None) -> Environment:

@@ -35,6 +35,7 @@ from .common import (
     Verbose,
     connect,
     field_option,
+    ignore_stop_signals,
     overrides,
     run_command,
     warn_bare_duration,
@@ -137,6 +138,7 @@ def replay(
                     failures=failures, on_result=report,
                 )
         except ReplayInterrupted as stop:  # the journal is flushed: say where the run got to, then 128+N
+            ignore_stop_signals()
             report.close()
             how = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
             lead = "\n" if env.stderr_isatty else ""  # off the line a terminal's ^C was echoed on
