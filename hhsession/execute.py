@@ -8,6 +8,15 @@ its end time, a duration measured with a monotonic clock, and the outcome in
 Do no harm: unless ``strict``, a session that cannot be started or ended (no
 key, the network, the server) is one warning, and the command runs and keeps
 its exit status. The command's argv is never sent anywhere.
+
+Two ways to run the command, kept on purpose: passing a signal on exactly
+once needs to know who sent it (the terminal, to the whole foreground group,
+or a process, to hhsession alone), and the standard library tells that only
+through ``signal.sigtimedwait``'s ``siginfo`` (Linux and most BSDs; not macOS
+nor Windows, and Python's signal handlers never see it). Where it exists,
+``_run`` waits for signals that way (as ``sudo`` reads ``si_code``); elsewhere
+``_run_with_handlers`` uses ``subprocess`` and handlers, and guesses who sent
+Ctrl-C from the terminal's foreground group.
 """
 
 from __future__ import annotations

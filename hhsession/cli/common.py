@@ -287,7 +287,13 @@ def _starts_json(head: bytes) -> bool:
 
 
 def _peek_pipe(fd: int, size: int = 256) -> bytes | None:
-    """The first bytes waiting in a pipe, left in it for whoever reads it (Linux ``tee(2)``); None if unknown."""
+    """The first bytes waiting in a pipe, left in it for whoever reads it (Linux ``tee(2)``); None if unknown.
+
+    Kept on purpose, through ``ctypes``: nothing else looks into a pipe without taking what it holds
+    (``MSG_PEEK`` is for sockets; the standard library has ``os.splice``, which consumes, but no
+    ``os.tee``), and what is waiting may be the next line of a script's ``while read`` loop, never ours
+    to take. Elsewhere, or when it fails, the answer is "unknown" and only bytes waiting are told.
+    """
     import ctypes
     import os
     import sys
