@@ -124,9 +124,11 @@ class Journal:
                                  timeout=30)
             application_id = db.execute("PRAGMA application_id").fetchone()[0]
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            if self.writable and application_id == APPLICATION_ID:
+                _tune(db)
         except sqlite3.DatabaseError as exc:
-            raise InvalidInput(f"journal {self.path}: cannot open it ({exc}); give the path of a journal, "
-                               f"or a new path") from None
+            raise InvalidInput(f"journal {self.path}: cannot open it ({exc}); give the path of a journal "
+                               f"in a writable directory, or a new path") from None
         if application_id != APPLICATION_ID:
             db.close()
             raise InvalidInput(
@@ -136,8 +138,6 @@ class Journal:
             db.close()
             raise InvalidInput(f"journal {self.path} was written by a newer hhsession (schema {version}); resume "
                                f"it with that version")
-        if self.writable:
-            _tune(db)
         return db
 
     def _create(self) -> sqlite3.Connection:
@@ -271,10 +271,6 @@ class Journal:
         except sqlite3.Error as exc:
             raise LocalWriteError(f"journal {self.path}: cannot write it ({exc}); what was sent before is in "
                                   f"it: free some space and run the same command to resume") from None
-
-    def count(self, status: str = "ok") -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM records WHERE status = ?", (status,)).fetchone()[0])
 
 
 # --------------------------------------------------------------------------- helpers

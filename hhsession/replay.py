@@ -273,6 +273,9 @@ def run_replay(
     except KeyboardInterrupt as exc:
         signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else int(signal.SIGINT)
         raise ReplayInterrupted(replay.summary, signum) from None
+    except HHSessionError as exc:  # (a journal that cannot be written, say): what the run did before it
+        exc.summary = replay.summary
+        raise
     except BrokenPipeError:
         replay.summary.stopped = "standard output was closed"
         closed = OutputClosed(
