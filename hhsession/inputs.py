@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import json
 import math
-import os
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
@@ -128,7 +127,7 @@ class Record:
     """One record of a replay input, read but not yet built into a payload.
 
     A line of JSON Lines is parsed when its ``value`` (or ``error``) is first
-    asked for: a record another shard or process takes is never parsed here.
+    asked for: a record another shard takes is never parsed here.
     """
 
     __slots__ = ("index", "location", "path", "line", "element", "text", "_value", "_error")
@@ -183,8 +182,8 @@ def check_inputs(paths: list[str]) -> None:
 
 
 class InputRecords:
-    """The records of some inputs, read on iteration; knows its paths (several processes
-    of one replay each read the files themselves)."""
+    """The records of some inputs, read on iteration; knows its paths (the journal identifies the
+    inputs before any record is read)."""
 
     def __init__(self, paths: Iterable[str], stdin: BinaryIO | None) -> None:
         self.paths = list(paths)
@@ -192,11 +191,6 @@ class InputRecords:
 
     def __iter__(self) -> Iterator[Record]:
         return _read_all(self.paths, self.stdin)
-
-    @property
-    def files_only(self) -> bool:
-        """Every input is a regular file (not standard input, a pipe or a device)."""
-        return bool(self.paths) and all(path != "-" and os.path.isfile(path) for path in self.paths)
 
 
 def read_records(paths: Iterable[str], stdin: BinaryIO | None = None) -> InputRecords:

@@ -196,8 +196,8 @@ class Reporter:
         self._flushed = time.monotonic()
 
     def _begin(self) -> None:
-        """The bar or the progress lines, and the count for an ETA: threads, so started with the first
-        result, once the sending processes are forked (a process with threads cannot fork safely)."""
+        """The bar or the progress lines, and the count for an ETA, started with the first result: a run
+        refused before it starts shows none."""
         self._begun = True
         if self.env.stderr_isatty:
             self.bar = Bar(self.env, self.tally)
