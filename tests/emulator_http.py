@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
-import time
-from typing import IO, Any
+import threading
+from typing import Any
 
 import requests
 
@@ -51,11 +52,43 @@ def raw_connection(emu: Emulator) -> socket.socket:
     return socket.create_connection((str(host), int(port)), timeout=10)
 
 
-def wait_for_lines(log: IO[str], count: int, timeout: float = 5.0) -> list[str]:
-    """The log's lines once it has at least ``count`` of them (or the deadline passed)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = log.getvalue().splitlines()  # type: ignore[attr-defined]
-        if len(lines) >= count or time.monotonic() > deadline:
-            return list(lines)
-        time.sleep(0.01)
+class Log(io.StringIO):
+    """An emulator's request log (``Emulator(log=Log())``) that says when a line is written.
+
+    The emulator writes a request's line once it has answered it (a stored session's line says
+    ``created``), so a test waits for lines instead of polling the store.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._written = threading.Condition()
+        self._lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        with self._written:
+            written = super().write(text)
+            self._lines += text.splitlines()
+            self._written.notify_all()
+        return written
+
+    def count(self, containing: str = "") -> int:
+        """How many lines hold ``containing`` (every line: "")."""
+        with self._written:
+            return sum(containing in line for line in self._lines)
+
+    def wait_for(self, count: int, containing: str = "", timeout: float = 20.0) -> list[str]:
+        """The lines, once ``count`` of them hold ``containing`` (or ``timeout`` s have passed)."""
+        with self._written:
+            self._written.wait_for(lambda: sum(containing in line for line in self._lines) >= count, timeout)
+            return list(self._lines)
+
+
+def handler_threads() -> set[threading.Thread]:
+    """The threads a ``ThreadingHTTPServer`` (the emulator's) runs connections in."""
+    return {thread for thread in threading.enumerate() if "process_request_thread" in thread.name}
+
+
+def join_new_handlers(before: set[threading.Thread], timeout: float = 10.0) -> None:
+    """Wait for the connections handled since ``before`` to end: whatever they would log is logged then."""
+    for thread in handler_threads() - before:
+        thread.join(timeout)

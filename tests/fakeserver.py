@@ -7,6 +7,10 @@ the client's read timeout. Like the real server it is idempotent on
 ``session_id``, so tests can count how many sessions a run created, and it
 takes ``PUT /v1/events/{id}`` for a session it holds (the update is recorded
 in ``updates`` and merged into the session), else 404.
+
+A test that must act once a request has arrived (send a signal while the
+client waits for its answer, say) waits for it with ``wait_for_requests``:
+the server says when it has read one, nobody polls.
 """
 
 from __future__ import annotations
@@ -97,6 +101,8 @@ class FakeServer:
         self.updates: list[tuple[str, dict[str, Any]]] = []
         self.connections = 0
         self._lock = threading.Lock()
+        #: Notified (with ``_lock`` held) each time a request has been read.
+        self._arrived = threading.Condition(self._lock)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -127,6 +133,11 @@ class FakeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def wait_for_requests(self, count: int = 1, timeout: float = 20.0) -> bool:
+        """Wait until ``count`` requests have been read (at most ``timeout`` s); whether they have."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
 
     # ------------------------------------------------------------------ serving
 
@@ -211,8 +222,9 @@ class FakeServer:
         request = _read_request(conn)
         if request is None:
             return False
-        with self._lock:
+        with self._arrived:
             self.requests.append(request)
+            self._arrived.notify_all()
         action = self._next_action()
         if isinstance(action, Drop):
             if action.store:

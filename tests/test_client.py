@@ -352,7 +352,7 @@ def test_the_readme_python_example_runs(fake: FakeServer, monkeypatch: pytest.Mo
     assert capsys.readouterr().out.strip() == started["session_id"]
 
 
-# ----------------------------------------------------------------------------- moved from the retry tests
+# ----------------------------------------------------------------------------- failures, notes, odd values, the client's own settings
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
@@ -428,3 +428,13 @@ def test_an_empty_event_name_or_source_in_a_document_is_refused_a_blank_one_sent
     with pytest.raises(InvalidInput, match="source: is empty"):
         Client().build_start(source="")
     assert Client().build_start({"event_name": " "}).payload["event_name"] == " "
+
+
+def test_python_values_that_are_not_json_are_refused(fake: FakeServer) -> None:
+    from hhsession import Client, InvalidInput
+
+    with Client(api_url=fake.url, api_key=API_KEY) as hh:
+        for bad in (float("nan"), float("inf"), object()):
+            with pytest.raises(InvalidInput):
+                hh.start(metadata={"x": bad})
+    assert fake.requests == []

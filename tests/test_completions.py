@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -12,6 +13,8 @@ import pytest
 
 from hhsession.cli.commands import app_tree
 from hhsession.completion import FILE_NAMES, SHELLS, render
+from hhsession.context import Environment
+from tests.conftest import Invoker
 
 REPO = Path(__file__).resolve().parents[1]
 COMPLETIONS = REPO / "completions"
@@ -112,30 +115,47 @@ def test_zsh_script_parses() -> None:
     assert subprocess.run(["zsh", "-n", str(COMPLETIONS / "_hhsession")]).returncode == 0
 
 
-def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hhsession", *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
-
-
-def test_install_completion_for_bash_is_idempotent(tmp_path: Path) -> None:
+def test_install_completion_for_bash_is_idempotent(cli: Invoker, tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path), "SHELL": "/bin/bash", "XDG_DATA_HOME": str(tmp_path / "data")}
     for _ in range(2):
-        result = run_cli(["--install-completion"], env)
-        assert result.returncode == 0, result.stderr
+        result = cli("--install-completion", env=env)
+        assert result.exit_code == 0, result.stderr
     target = tmp_path / "data" / "bash-completion" / "completions" / "hhsession"
     assert target.read_text() == (COMPLETIONS / "hhsession.bash").read_text()
     assert (tmp_path / ".bashrc").read_text().count("hhsession completion") == 1
 
 
 @pytest.mark.parametrize(("shell", "path"), [("zsh", ".zfunc/_hhsession"), ("fish", ".config/fish/completions/hhsession.fish")])
-def test_install_completion_other_shells(tmp_path: Path, shell: str, path: str) -> None:
+def test_install_completion_other_shells(cli: Invoker, tmp_path: Path, shell: str, path: str) -> None:
     env = {"HOME": str(tmp_path), "SHELL": f"/usr/bin/{shell}", "XDG_CONFIG_HOME": str(tmp_path / ".config")}
-    assert run_cli(["--install-completion"], env).returncode == 0
+    assert cli("--install-completion", env=env).exit_code == 0
     assert (tmp_path / path).read_text() == (COMPLETIONS / FILE_NAMES[shell]).read_text()
 
 
-def test_show_completion_and_unknown_shell(tmp_path: Path) -> None:
-    shown = run_cli(["--show-completion"], {"SHELL": "/usr/bin/fish"})
+def test_show_completion_and_unknown_shell(cli: Invoker, tmp_path: Path) -> None:
+    shown = cli("--show-completion", env={"SHELL": "/usr/bin/fish"})
     assert shown.stdout == (COMPLETIONS / "hhsession.fish").read_text()
-    unknown = run_cli(["--install-completion"], {"SHELL": "/bin/tcsh", "HOME": str(tmp_path)})
-    assert unknown.returncode == 2
+    unknown = cli("--install-completion", env={"SHELL": "/bin/tcsh", "HOME": str(tmp_path)})
+    assert unknown.exit_code == 2
     assert "cannot tell your shell from SHELL='/bin/tcsh'" in unknown.stderr
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell", "pwsh"])
+def test_the_shell_named_wins_over_shell(shell: str) -> None:
+    from hhsession.cli import main
+    from hhsession.cli.commands import app_tree
+    from hhsession.completion import render, shell_named
+
+    env = Environment(stdin=io.BytesIO(), stdout=io.StringIO(), stderr=io.StringIO(), env={"SHELL": "/bin/bash"})
+    assert main(["--show-completion", shell], env) == 0
+    assert env.stdout.getvalue() == render(app_tree(), shell_named(shell) or "")  # type: ignore[attr-defined]
+
+
+def test_installing_for_a_named_shell_writes_that_shells_script(cli: Invoker, tmp_path: Path) -> None:
+    result = cli("--install-completion", "zsh", env={"SHELL": "/bin/bash", "HOME": str(tmp_path)})
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / ".zfunc" / "_hhsession").read_text().startswith("#compdef hhsession")
+    unknown = cli("--show-completion", "tcsh")
+    assert unknown.exit_code == 2
+    assert "'tcsh' is not a shell hhsession completes; name it: hhsession --show-completion bash|zsh|fish|powershell" in unknown.stderr
+    assert "completions/" not in unknown.stderr  # not a folder that pip install does not install

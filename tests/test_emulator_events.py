@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -225,13 +226,26 @@ def test_get_event_answers_the_stored_event_wrapped(started: Emulator) -> None:
 SDK_EXPORT = {"filters": [{"field": "session_id", "operator": "is", "value": SID, "type": "string"}], "limit": 1000, "page": 1}
 
 
+EVERYTHING = {"limit": 7500}
+
+
+@pytest.fixture(scope="module")
+def shared_three() -> Iterator[tuple[Emulator, Any]]:
+    """An emulator holding three sessions (start_time order differs from creation order), and what an
+    export of everything answers then. Started once for the module's tests that only export and search."""
+    with Emulator(port=0) as emu:
+        post(emu, {"session_id": SID, "session_name": "middle", "start_time": 1764151200000, "source": "ci"})
+        post(emu, {"session_id": OTHER, "session_name": "latest", "start_time": 1764151300000, "source": "ci"})
+        post(emu, {"session_name": "earliest", "start_time": 1764151100000, "source": "laptop"})
+        yield emu, post(emu, EVERYTHING, path="/v1/events/export").json()
+
+
 @pytest.fixture
-def three(emulator: Emulator) -> Emulator:
-    """Three sessions; start_time order differs from creation order."""
-    post(emulator, {"session_id": SID, "session_name": "middle", "start_time": 1764151200000, "source": "ci"})
-    post(emulator, {"session_id": OTHER, "session_name": "latest", "start_time": 1764151300000, "source": "ci"})
-    post(emulator, {"session_name": "earliest", "start_time": 1764151100000, "source": "laptop"})
-    return emulator
+def three(shared_three: tuple[Emulator, Any]) -> Iterator[Emulator]:
+    """The three sessions, for a test that only reads them: afterwards they must be as they were."""
+    emu, before = shared_three
+    yield emu
+    assert post(emu, EVERYTHING, path="/v1/events/export").json() == before, "an export or search changed what is stored"
 
 
 @pytest.mark.parametrize("path", ["/v1/events/export", "/v1/events/search"])

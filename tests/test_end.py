@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -151,19 +149,23 @@ def test_pretty_on_a_terminal_and_the_key_never_shown(cli: Invoker, fake: FakeSe
     assert API_KEY not in shown + injected.stderr.getvalue()  # type: ignore[attr-defined]
 
 
-def test_start_then_end_in_separate_ci_steps_through_github_env(emulator: Emulator, tmp_path: Path) -> None:
+def test_start_then_end_in_separate_ci_steps_through_github_env(cli: Invoker, emulator: Emulator, tmp_path: Path) -> None:
     # Step 1: `hhsession start -o env >> "$GITHUB_ENV"`; step 2 runs with those variables.
     github_env = tmp_path / "github_env"
-    base = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY, "GITHUB_ENV": str(github_env)}
-    step1 = subprocess.run([sys.executable, "-m", "hhsession", "start", "-n", "deploy", "-o", "env"],
-                           capture_output=True, text=True, env=base, timeout=60)
-    assert step1.returncode == 0, step1.stderr
+    base = {"HH_API_URL": emulator.url, "HH_API_KEY": API_KEY, "GITHUB_ENV": str(github_env)}
+    step1 = cli("start", "-n", "deploy", "-o", "env", env=base)
+    assert step1.exit_code == 0, step1.stderr
     github_env.write_text(step1.stdout)
     exported = dict(line.split("=", 1) for line in github_env.read_text().splitlines())
     assert set(exported) == {"HH_SESSION_ID", "HH_SESSION_EVENT_ID", "HH_SESSION_START_TIME"}
-    step2 = subprocess.run([sys.executable, "-m", "hhsession", "end", "--outputs", "status=deployed"],
-                           capture_output=True, text=True, env={**base, **exported}, timeout=60)
-    assert step2.returncode == 0, step2.stderr
+    step2 = cli("end", "--outputs", "status=deployed", env={**base, **exported})
+    assert step2.exit_code == 0, step2.stderr
     stored = emulator.store.get(exported["HH_SESSION_ID"])
     assert stored is not None and stored["outputs"] == {"status": "deployed"}
     assert stored["duration"] == stored["end_time"] - int(exported["HH_SESSION_START_TIME"]) >= 0
+
+
+def test_an_empty_session_id_to_end_is_refused(cli: Invoker, fake: FakeServer) -> None:
+    result = cli("end", "", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "no session to end" in result.stderr
+    assert fake.requests == []

@@ -1,10 +1,13 @@
-"""`hhsession exec -- COMMAND`: a command wrapped in a session (SPEC §3 exec).
+"""`hhsession exec -- COMMAND`: a command wrapped in a session (SPEC §3 exec), against the recording server.
 
-Run as a user runs it, in a subprocess, against the recording server."""
+Where the command's streams or signals are what is tested, hhsession runs as a user runs it, in a process
+of its own (on a terminal, for Ctrl-C); elsewhere it runs in-process, through ``main(argv, env)``: the
+command is a process of its own either way."""
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -14,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import FakeServer, Reply
 
 PY = sys.executable
@@ -56,15 +59,15 @@ def test_the_command_runs_with_the_session_in_its_environment_and_its_stdio_unto
     assert fake.sessions[session_id]["outputs"] == {"exit_code": 0}
 
 
-def test_the_exit_status_is_the_commands(fake: FakeServer, env: dict[str, str]) -> None:
-    result = hhsession("exec", "--", PY, "-c", "import sys; sys.exit(3)", env=env)
-    assert result.returncode == 3
+def test_the_exit_status_is_the_commands(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    result = cli("exec", "--", PY, "-c", "import sys; sys.exit(3)", env=env)
+    assert result.exit_code == 3
     assert the_session(fake)[1]["outputs"] == {"exit_code": 3}  # type: ignore[index]
 
 
-def test_a_killed_command_is_128_plus_n_and_recorded_as_minus_n(fake: FakeServer, env: dict[str, str]) -> None:
-    result = hhsession("exec", "--", PY, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)", env=env)
-    assert result.returncode == 128 + 9
+def test_a_killed_command_is_128_plus_n_and_recorded_as_minus_n(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    result = cli("exec", "--", PY, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)", env=env)
+    assert result.exit_code == 128 + 9
     assert the_session(fake)[1]["outputs"] == {"exit_code": -9}  # type: ignore[index]
 
 
@@ -88,61 +91,61 @@ def test_sigterm_and_sigint_reach_the_command(fake: FakeServer, env: dict[str, s
     assert the_session(fake)[1]["outputs"] == {"exit_code": expected}  # type: ignore[index]
 
 
-def test_no_key_the_command_still_runs_with_one_warning(fake: FakeServer, tmp_path: Path) -> None:
+def test_no_key_the_command_still_runs_with_one_warning(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    result = hhsession("exec", "--", PY, "-c", f"open({str(marker)!r}, 'w'); raise SystemExit(4)", env={"HH_API_URL": fake.url})
-    assert result.returncode == 4 and marker.exists()
+    result = cli("exec", "--", PY, "-c", f"open({str(marker)!r}, 'w'); raise SystemExit(4)", env={"HH_API_URL": fake.url})
+    assert result.exit_code == 4 and marker.exists()
     assert result.stderr.count("\n") == 1 and "warning: not recorded: the session was not started (no API key" in result.stderr
     assert fake.requests == []
 
 
-def test_a_server_down_at_the_start(env: dict[str, str], free_port: int, tmp_path: Path) -> None:
+def test_a_server_down_at_the_start(cli: Invoker, env: dict[str, str], free_port: int, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     started = time.monotonic()
-    result = hhsession("exec", "--", PY, "-c", f"open({str(marker)!r}, 'w')",
+    result = cli("exec", "--", PY, "-c", f"open({str(marker)!r}, 'w')",
                        env={**env, "HH_API_URL": f"http://127.0.0.1:{free_port}"})
-    assert result.returncode == 0 and marker.exists()
+    assert result.exit_code == 0 and marker.exists()
     assert "not recorded: the session was not started" in result.stderr and "connection refused" in result.stderr
     assert result.stderr.count("\n") == 1
     assert time.monotonic() - started < 20  # one retry, not a long wait before the command
 
 
-def test_a_server_down_at_the_end(fake: FakeServer, env: dict[str, str]) -> None:
+def test_a_server_down_at_the_end(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
     fake.script = [Reply(), Reply(503), Reply(503)]
-    result = hhsession("exec", "--", PY, "-c", "pass", env=env)
-    assert result.returncode == 0
+    result = cli("exec", "--", PY, "-c", "pass", env=env)
+    assert result.exit_code == 0
     assert "not recorded: session" in result.stderr and "was not ended" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
-def test_a_server_down_at_both_ends(env: dict[str, str], free_port: int) -> None:
-    result = hhsession("exec", "--", PY, "-c", "raise SystemExit(7)", env={**env, "HH_API_URL": f"http://127.0.0.1:{free_port}"})
-    assert result.returncode == 7 and result.stderr.count("\n") == 1  # one line says what was not recorded
+def test_a_server_down_at_both_ends(cli: Invoker, env: dict[str, str], free_port: int) -> None:
+    result = cli("exec", "--", PY, "-c", "raise SystemExit(7)", env={**env, "HH_API_URL": f"http://127.0.0.1:{free_port}"})
+    assert result.exit_code == 7 and result.stderr.count("\n") == 1  # one line says what was not recorded
 
 
 @pytest.mark.parametrize(("extra", "code"), [({"HH_API_KEY": ""}, 3), ({"HH_API_URL": "http://127.0.0.1:9"}, 5)])
-def test_strict_without_a_session_does_not_run_the_command(
+def test_strict_without_a_session_does_not_run_the_command(cli: Invoker,
     env: dict[str, str], tmp_path: Path, extra: dict[str, str], code: int
 ) -> None:
     marker = tmp_path / "ran"
-    result = hhsession("exec", "--strict", "--max-retries", "0", "--", PY, "-c", f"open({str(marker)!r}, 'w')", env={**env, **extra})
-    assert result.returncode == code and not marker.exists()
+    result = cli("exec", "--strict", "--max-retries", "0", "--", PY, "-c", f"open({str(marker)!r}, 'w')", env={**env, **extra})
+    assert result.exit_code == code and not marker.exists()
     assert result.stderr.startswith("hhsession: error: ")
 
 
-def test_strict_reports_a_failed_end(fake: FakeServer, env: dict[str, str]) -> None:
+def test_strict_reports_a_failed_end(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
     fake.script = [Reply(), Reply(503), Reply(503)]
-    ok = hhsession("exec", "--strict", "--max-retries", "1", "--", PY, "-c", "pass", env=env)
-    assert ok.returncode == 5 and "was not ended" in ok.stderr
+    ok = cli("exec", "--strict", "--max-retries", "1", "--", PY, "-c", "pass", env=env)
+    assert ok.exit_code == 5 and "was not ended" in ok.stderr
     fake.script = [Reply(), Reply(503), Reply(503)]
-    failed = hhsession("exec", "--strict", "--max-retries", "1", "--", PY, "-c", "raise SystemExit(3)", env=env)
-    assert failed.returncode == 3  # the command's failure is the one that matters
+    failed = cli("exec", "--strict", "--max-retries", "1", "--", PY, "-c", "raise SystemExit(3)", env=env)
+    assert failed.exit_code == 3  # the command's failure is the one that matters
 
 
-def test_the_command_line_is_never_sent(fake: FakeServer, env: dict[str, str]) -> None:
-    result = hhsession("exec", "--end-outputs", "report=r.html", "--end-metadata", "stage=test", "--outputs", "at_start=1",
+def test_the_command_line_is_never_sent(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    result = cli("exec", "--end-outputs", "report=r.html", "--end-metadata", "stage=test", "--outputs", "at_start=1",
                        "--", PY, "-c", "pass", "--token=SECRET-ARG", env=env)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert all(b"SECRET-ARG" not in r.body for r in fake.requests)
     start, end = the_session(fake)
     assert start["outputs"] == {"at_start": "1"}
@@ -167,32 +170,53 @@ def test_exec_inside_exec_the_inner_session_wins(fake: FakeServer, env: dict[str
     assert len([r for r in fake.requests if r.method == "PUT"]) == 2
 
 
-def test_a_command_that_does_not_exist(fake: FakeServer, env: dict[str, str]) -> None:
-    result = hhsession("exec", "--", "no-such-command-hhsession", env=env)
-    assert result.returncode == 127
+def test_a_command_that_does_not_exist(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    result = cli("exec", "--", "no-such-command-hhsession", env=env)
+    assert result.exit_code == 127
     assert result.stderr == "hhsession: error: no-such-command-hhsession: command not found\n"  # as a shell says it
     assert the_session(fake)[1]["outputs"] == {"exit_code": 127}  # type: ignore[index]
 
 
-def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
-    result = hhsession("exec", "-n", "x", env=env)
-    assert result.returncode == 2 and "Missing argument" in result.stderr
+def test_no_command_is_a_usage_error(cli: Invoker, env: dict[str, str]) -> None:
+    result = cli("exec", "-n", "x", env=env)
+    assert result.exit_code == 2 and "Missing argument" in result.stderr
 
 
+#: Counts the SIGINTs it gets (``count.py MARKER READY_FD``): it says "ready" on the descriptor it was
+#: given, then waits for a first SIGINT and 1 s more, time for a second one to arrive if hhsession
+#: passed on what the terminal had sent already; then writes the count to MARKER.
 COUNTER = """
-import signal, sys, time
-count = 0
+import os, signal, sys, time
+count, first = 0, None
 def on_int(signum, frame):
-    global count
+    global count, first
     count += 1
+    first = first or time.monotonic()
 signal.signal(signal.SIGINT, on_int)
-open(sys.argv[1], "w").write("ready")
-deadline = time.monotonic() + 3
-while time.monotonic() < deadline:
-    time.sleep(0.05)
+os.write(int(sys.argv[2]), b"ready")
+os.close(int(sys.argv[2]))
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline and (first is None or time.monotonic() < first + 1.0):
+    time.sleep(0.01)
 open(sys.argv[1], "w").write(str(count))
 sys.exit(count)
 """
+
+
+def _ready_pipe() -> tuple[int, int]:
+    """A pipe whose write end the command inherits (through hhsession, and a shell), to say it is ready."""
+    read_end, write_end = os.pipe()
+    os.set_inheritable(write_end, True)
+    return read_end, write_end
+
+
+def _wait_ready(read_end: int, write_end: int, timeout: float = 20) -> None:
+    os.close(write_end)  # the command holds the only write end now: its end of file if it dies first
+    try:
+        assert select.select([read_end], [], [], timeout)[0], "the command did not start"
+        assert os.read(read_end, 16) == b"ready"
+    finally:
+        os.close(read_end)
 
 
 @pytest.mark.parametrize("redirected", [False, True])
@@ -201,16 +225,15 @@ def test_ctrl_c_on_a_terminal_reaches_the_command_once(fake: FakeServer, env: di
 
     script, marker = tmp_path / "count.py", tmp_path / "count.txt"
     script.write_text(COUNTER)
-    args = ["exec", "--", PY, str(script), str(marker)]
+    ready, ready_fd = _ready_pipe()
+    args = ["exec", "--", PY, str(script), str(marker), str(ready_fd)]
     full = {**{k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}, **env}
     if redirected:  # all three streams elsewhere: hhsession is still in the terminal's foreground
         shell = f"exec {PY} -m hhsession {' '.join(args)} </dev/null >{tmp_path}/o 2>{tmp_path}/e"
         term = Terminal(["-c", shell], env=full, program="/bin/sh")
     else:
         term = Terminal(args, env=full)
-    deadline = time.monotonic() + 20
-    while (not marker.exists() or marker.read_text() != "ready") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_ready(ready, ready_fd)  # the command runs and handles SIGINT
     term.type("\x03")  # Ctrl-C: the terminal signals the whole foreground group
     code = term.wait(30)
     assert marker.read_text() == "1", f"the command got {marker.read_text()} SIGINTs"
@@ -222,11 +245,10 @@ def test_a_sigint_sent_to_hhsession_alone_on_a_terminal_is_passed_on(fake: FakeS
 
     script, marker = tmp_path / "count.py", tmp_path / "count.txt"
     script.write_text(COUNTER)
+    ready, ready_fd = _ready_pipe()
     full = {**{k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}, **env}
-    term = Terminal(["exec", "--", PY, str(script), str(marker)], env=full)
-    deadline = time.monotonic() + 20
-    while (not marker.exists() or marker.read_text() != "ready") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    term = Terminal(["exec", "--", PY, str(script), str(marker), str(ready_fd)], env=full)
+    _wait_ready(ready, ready_fd)
     os.kill(term.pid, signal.SIGINT)  # `kill -INT <hhsession>`, from another shell
     assert term.wait(30) == 1 and marker.read_text() == "1"
 
@@ -240,10 +262,7 @@ def test_ctrl_c_while_the_start_hangs_does_not_run_the_command(env: dict[str, st
                 "HH_API_URL": slow.url, "HH_API_KEY": API_KEY}
         proc = subprocess.Popen([PY, "-m", "hhsession", "exec", "--", PY, "-c", f"open({str(marker)!r}, 'w')"],
                                 env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 20
-        while not slow.requests and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        assert slow.wait_for_requests(1)  # the start hangs (Ctrl-C and SIGTERM are taken since before it)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -253,14 +272,12 @@ def test_ctrl_c_while_the_start_hangs_does_not_run_the_command(env: dict[str, st
 def test_a_sigterm_while_the_session_is_ended_keeps_the_commands_status(env: dict[str, str]) -> None:
     from tests.fakeserver import Drip
 
-    with FakeServer([Reply(), Drip(interval=0.3, seconds=3), Reply()]) as slow_end:
+    with FakeServer([Reply(), Drip(interval=0.2, seconds=1.0), Reply()]) as slow_end:
         full = {**{k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))},
                 "HH_API_URL": slow_end.url, "HH_API_KEY": API_KEY}
         proc = subprocess.Popen([PY, "-m", "hhsession", "exec", "--", PY, "-c", "raise SystemExit(3)"],
                                 env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 20
-        while len(slow_end.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert slow_end.wait_for_requests(2)  # the end is on its way, answered slowly
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err  # the command's, not 143
@@ -273,19 +290,19 @@ def test_a_session_not_started_takes_the_outer_sessions_variables_away(env: dict
     assert result.returncode == 0 and result.stdout == "None None\n"
 
 
-def test_a_long_retry_after_does_not_hold_the_command(env: dict[str, str]) -> None:
+def test_a_long_retry_after_does_not_hold_the_command(cli: Invoker, env: dict[str, str]) -> None:
     with FakeServer([Reply(503, headers={"Retry-After": "20"})] * 4) as busy:
         started = time.monotonic()
-        result = hhsession("exec", "--", PY, "-c", "pass", env={**env, "HH_API_URL": busy.url})
-    assert result.returncode == 0 and time.monotonic() - started < 10
+        result = cli("exec", "--", PY, "-c", "pass", env={**env, "HH_API_URL": busy.url})
+    assert result.exit_code == 0 and time.monotonic() - started < 10
     assert "not recorded" in result.stderr
 
 
-def test_settings_that_cannot_work_are_exit_2_and_the_command_is_not_run(tmp_path: Path) -> None:
+def test_settings_that_cannot_work_are_exit_2_and_the_command_is_not_run(cli: Invoker, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    result = hhsession("exec", "--", PY, "-c", f"open({str(marker)!r}, 'w')",
+    result = cli("exec", "--", PY, "-c", f"open({str(marker)!r}, 'w')",
                        env={"HH_API_KEY": API_KEY, "HH_API_URL": "http://192.0.2.1:8080"})
-    assert result.returncode == 2 and "refusing to send the API key over plain http" in result.stderr
+    assert result.exit_code == 2 and "refusing to send the API key over plain http" in result.stderr
     assert not marker.exists()
 
 
@@ -297,18 +314,18 @@ def test_a_script_without_a_shebang_is_run_by_sh(fake: FakeServer, env: dict[str
     assert result.returncode == 4 and result.stdout == "from-sh\n"
 
 
-def test_a_session_from_a_file_keeps_its_name_and_starts_now(fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+def test_a_session_from_a_file_keeps_its_name_and_starts_now(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     path.write_text('{"session_name": "from-file", "metadata": {"a": 1}}')
     before = int(time.time() * 1000)
-    result = hhsession("exec", "-f", str(path), "-m", "b=2", "--", PY, "-c", "pass", env=env)
-    assert result.returncode == 0, result.stderr
+    result = cli("exec", "-f", str(path), "-m", "b=2", "--", PY, "-c", "pass", env=env)
+    assert result.exit_code == 0, result.stderr
     start, end = the_session(fake)
     assert start["session_name"] == "from-file"  # the program name is only the default
     assert start["metadata"] == {"a": 1, "b": "2"} and start["start_time"] >= before
     assert end is not None and end["outputs"] == {"exit_code": 0}
     fake.requests.clear()
-    assert hhsession("exec", "-f", str(path), "-n", "flag", "--", PY, "-c", "pass", env=env).returncode == 0
+    assert cli("exec", "-f", str(path), "-n", "flag", "--", PY, "-c", "pass", env=env).exit_code == 0
     assert the_session(fake)[0]["session_name"] == "flag"  # a flag beats the file
 
 
@@ -316,12 +333,12 @@ def test_a_session_from_a_file_keeps_its_name_and_starts_now(fake: FakeServer, e
     ('{"session": {"session_name": "wrapped"}}', "wrapped"), ('{"session_name": ""}', os.path.basename(PY)),
     ('{"session_name": "  "}', os.path.basename(PY)),
 ])
-def test_the_name_in_a_file_in_any_shape_or_the_default(fake: FakeServer, env: dict[str, str], tmp_path: Path,
+def test_the_name_in_a_file_in_any_shape_or_the_default(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Path,
                                                          document: str, name: str) -> None:
     path = tmp_path / "s.json"
     path.write_text(document)
-    result = hhsession("exec", "-f", str(path), "--", PY, "-c", "pass", env=env)
-    assert result.returncode == 0, result.stderr
+    result = cli("exec", "-f", str(path), "--", PY, "-c", "pass", env=env)
+    assert result.exit_code == 0, result.stderr
     assert the_session(fake)[0]["session_name"] == name
 
 
@@ -330,22 +347,22 @@ def test_the_name_in_a_file_in_any_shape_or_the_default(fake: FakeServer, env: d
     ('{"start_time": 1764151200000}', "start_time: exec starts the session"),
     ('{"end_time": 1764151200000, "duration": 5}', "end_time, duration: exec starts"),
 ])
-def test_times_in_the_file_are_refused_and_the_command_not_run(
+def test_times_in_the_file_are_refused_and_the_command_not_run(cli: Invoker,
     fake: FakeServer, env: dict[str, str], tmp_path: Path, document: str, named: str
 ) -> None:
     path = tmp_path / "s.json"
     path.write_text(document)
     marker = tmp_path / "ran"
-    result = hhsession("exec", "-f", str(path), "--", PY, "-c", f"open({str(marker)!r}, 'w')", env=env)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    result = cli("exec", "-f", str(path), "--", PY, "-c", f"open({str(marker)!r}, 'w')", env=env)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert named in result.stderr and "remove" in result.stderr
     assert not marker.exists() and fake.requests == []
 
 
-def test_an_empty_name_is_refused_not_replaced_by_the_program_name(fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+def test_an_empty_name_is_refused_not_replaced_by_the_program_name(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    result = hhsession("exec", "--name", "", "--", PY, "-c", f"open({str(marker)!r}, 'w')", env=env)
-    assert result.returncode == 2 and "--name (session_name) is empty" in result.stderr
+    result = cli("exec", "--name", "", "--", PY, "-c", f"open({str(marker)!r}, 'w')", env=env)
+    assert result.exit_code == 2 and "--name (session_name) is empty" in result.stderr
     assert result.stderr.count("\n") == 1 and not marker.exists() and fake.requests == []
 
 
@@ -357,12 +374,12 @@ def test_json_piped_to_exec_is_the_commands_and_nothing_is_said(fake: FakeServer
     assert the_session(fake)[0]["session_name"] == os.path.basename(PY)
 
 
-def test_verbose_shows_the_settings_exec_uses(fake: FakeServer, env: dict[str, str]) -> None:
-    result = hhsession("exec", "-v", "--", PY, "-c", "pass", env=env)
-    assert result.returncode == 0, result.stderr
+def test_verbose_shows_the_settings_exec_uses(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    result = cli("exec", "-v", "--", PY, "-c", "pass", env=env)
+    assert result.exit_code == 0, result.stderr
     assert "timeout: 5.0 (exec's cap without --strict)" in result.stderr
     assert "max_retries: 1 (exec's cap without --strict)" in result.stderr
-    chosen = hhsession("exec", "-v", "--timeout", "9", "--", PY, "-c", "pass", env=env)
+    chosen = cli("exec", "-v", "--timeout", "9", "--", PY, "-c", "pass", env=env)
     assert "timeout: 9.0 (flag --timeout)" in chosen.stderr  # what the user chose is kept
-    strict = hhsession("exec", "-v", "--strict", "--", PY, "-c", "pass", env=env)
+    strict = cli("exec", "-v", "--strict", "--", PY, "-c", "pass", env=env)
     assert "max_retries: 3 (built-in default)" in strict.stderr

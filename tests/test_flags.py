@@ -1,4 +1,5 @@
-"""Flag values with a grammar of their own (SPEC §2): object flags, children ids, shards."""
+"""Flag values with a grammar of their own (SPEC §2): object flags, children ids, shards; and an empty
+value (a name, a child id, a shard), which is an unset shell variable, not a value."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import pytest
 
 from hhsession.cli.flags import parse_object_arg, parse_object_args, parse_shard
 from hhsession.errors import InvalidInput
+from tests.conftest import API_KEY, Invoker
+from tests.fakeserver import FakeServer
+from tests.replay.conftest import numbered
 
 
 @pytest.mark.parametrize(
@@ -79,3 +83,37 @@ def test_shards(text: str, expected: tuple[int, int]) -> None:
 def test_bad_shards(text: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_shard(text)
+
+
+# ----------------------------------------------------------------------------- empty values: an unset shell variable
+
+
+@pytest.mark.parametrize("flag", ["--name", "--event-name", "--source", " --source"])
+def test_an_empty_name_is_refused_as_an_unset_variable(cli: Invoker, fake: FakeServer, tmp_path: Path, flag: str) -> None:
+    if flag.startswith(" "):  # replay: refused once, before any record, not once per record
+        path = numbered(tmp_path / "r.jsonl", 3)
+        result = cli("replay", str(path), flag.strip(), "  ", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    else:
+        result = cli("start", flag, "", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "is empty: an unset shell variable?" in result.stderr
+    assert fake.requests == []
+
+
+def test_an_empty_shard_is_refused_not_read_as_every_record(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    """`--shard "$K/$N"` with both unset is "/"; `--shard "$SHARD"` unset is "": neither means "all of it"."""
+    path = numbered(tmp_path / "r.jsonl", 3)
+    for value in ("", "/"):
+        result = cli("replay", str(path), "--shard", value, env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "--shard" in result.stderr
+    assert "is empty: an unset shell variable?" in cli("replay", str(path), "--shard", "").stderr
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("args", [["start", "-n", "x", "--child", ""], ["start", "-n", "x", "--children-ids", '["a", " "]'],
+                                  ["end", "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", "--child", "  "]])
+def test_an_empty_child_id_is_refused(cli: Invoker, fake: FakeServer, args: list[str]) -> None:
+    result = cli(*args, env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "is empty" in result.stderr
+    assert fake.requests == []

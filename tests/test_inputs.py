@@ -1,4 +1,4 @@
-"""Reading input (SPEC §2): one JSON document from a file or standard input."""
+"""Reading input (SPEC §2): one JSON document from a file or standard input, and the 16 MiB bound on it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from hhsession.errors import InvalidInput
-from hhsession.inputs import MAX_INPUT_BYTES, parse_json, read_json_object
+from hhsession.inputs import MAX_INPUT_BYTES, parse_json, read_json_object, read_records
+from tests.conftest import API_KEY, Invoker
+from tests.fakeserver import FakeServer
 
 
 def test_invalid_json_gives_line_and_column(tmp_path: Path) -> None:
@@ -65,11 +67,19 @@ def test_parse_json_error_position() -> None:
     ('[{"session_name": "a"}, {"session_name": "b"}]\n\n  \n', 2),  # white space after it: nothing more
 ])
 def test_what_follows_a_json_array_is_not_dropped_silently(tmp_path: Path, text: str, valid: int) -> None:
-    from hhsession.inputs import read_records
-
     path = tmp_path / "r.json"
     path.write_text(text)
     got = list(read_records([str(path)]))
     assert sum(1 for record in got if not record.error and isinstance(record.value, dict)) == valid
     trailing = [record for record in got if record.error and "more after the end of the JSON array" in record.error]
     assert len(trailing) == (0 if text.rstrip().endswith("]") else 1)
+
+
+def test_the_16_mib_bound_holds_for_what_is_sent(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    count = 1_000_000  # "1e15," is 5 bytes in the file and "1000000000000000.0," 19 bytes on the wire
+    doc = tmp_path / "doc.json"
+    doc.write_text('{"inputs": {"v": [' + ",".join(["1e15"] * count) + "]}}")
+    assert doc.stat().st_size < MAX_INPUT_BYTES
+    result = cli("start", "-f", str(doc), env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2, result.stderr
+    assert "more than 16 MiB" in result.stderr and fake.requests == []

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hhsession import inputs
 from hhsession.payload import OBJECT_FIELDS, Overrides, build_session
 from hhsession.times import MAX_TIME_MS, SECONDS_THRESHOLD_MS
-from tests.conftest import load_contract
+from tests.conftest import load_contract, validate
 
 SCHEMA = load_contract("StartSessionRequest")
 
@@ -49,13 +49,11 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(documents(), st.dictionaries(st.sampled_from(OBJECT_FIELDS), st.dictionaries(st.text(max_size=8), json_values, max_size=2)))
 def test_payload_is_a_fixed_point_and_valid(document: dict[str, Any], objects: dict[str, dict[str, Any]]) -> None:
-    import jsonschema
-
     payload = build_session(document=document, overrides=Overrides(objects=objects)).payload
-    jsonschema.validate(payload, SCHEMA)
+    validate(payload, SCHEMA)
     # Building from what would be sent changes nothing: every default is already filled in.
     assert build_session(document=payload).payload == payload
     for key, value in document.items():
@@ -65,7 +63,7 @@ def test_payload_is_a_fixed_point_and_valid(document: dict[str, Any], objects: d
             assert payload[key] == value
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(st.dictionaries(st.text(max_size=6), json_values, max_size=3), max_size=12),
     st.sampled_from([" ", "\n", "\n  ", "\r\n", "\t"]),
@@ -109,12 +107,10 @@ wild_values = json_values | st.floats(allow_nan=False, allow_infinity=False) | s
 )
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(field_names, wild_values, max_size=6), st.booleans())
 def test_any_document_is_built_or_refused_never_crashes(document: dict[str, Any], lenient: bool) -> None:
     """Whatever a file holds, the builder answers with a payload or a clear refusal (exit 2), never exit 1."""
-    import jsonschema
-
     from hhsession.errors import InvalidInput
 
     try:
@@ -122,4 +118,4 @@ def test_any_document_is_built_or_refused_never_crashes(document: dict[str, Any]
     except InvalidInput as exc:
         assert exc.message.startswith("f.json") and exc.exit_code == 2
         return
-    jsonschema.validate(payload, SCHEMA)
+    validate(payload, SCHEMA)

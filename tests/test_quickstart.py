@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Invoker
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -49,7 +51,7 @@ def test_the_demo_runs_the_main_job_against_the_emulator(token: str | None) -> N
         assert token not in out + result.stderr
 
 
-def test_the_readme_tables_say_what_the_code_does() -> None:
+def test_the_readme_tables_say_what_the_code_does(cli: Invoker) -> None:
     from hhsession.errors import ExitCode
     from hhsession.settings import ENV_NAMES
     from hhsession.urls import DEFAULT_API_URL
@@ -62,7 +64,7 @@ def test_the_readme_tables_say_what_the_code_does() -> None:
         row = next(line for line in settings_table.splitlines() if f"`{setting}`" in line)
         assert re.findall(r"`([A-Z_]+)`", row.split("|")[3]) == list(names), setting
     assert DEFAULT_API_URL in settings_table
-    help_text = subprocess.run([sys.executable, "-m", "hhsession", "--help"], capture_output=True, text=True, timeout=60).stdout
+    help_text = cli("--help").stdout
     for code in ExitCode:
         assert f"{int(code)} " in help_text
 

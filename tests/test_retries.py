@@ -13,9 +13,11 @@ from email.utils import format_datetime
 import pytest
 
 from hhsession.client import Client
+from hhsession.emulator import Emulator, Faults
 from hhsession.errors import AuthError, NetworkError, RejectedError
 from hhsession.retry import RetryPolicy, parse_retry_after
 from hhsession.sessions import StartedSession
+from hhsession.transport import _Watchdog
 from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import Drop, FakeServer, Partial, Reply
 
@@ -255,8 +257,6 @@ def test_cli_retry_after_too_long_fails_fast(cli: Invoker, fake: FakeServer) -> 
 
 
 def test_emulator_fault_injection_is_survived(cli: Invoker) -> None:
-    from hhsession.emulator import Emulator, Faults
-
     with Emulator(port=0, faults=Faults(fail_rate=0.5, fail_status=503, retry_after=0), seed=3) as emu:
         ids = []
         for _ in range(4):
@@ -265,3 +265,32 @@ def test_emulator_fault_injection_is_survived(cli: Invoker) -> None:
             ids.append(result.stdout.strip())
         assert emu.store.count() == 4
         assert all(emu.store.get(i) is not None for i in ids)
+
+
+# ----------------------------------------------------------------------------- deadlines
+
+
+def test_a_refused_server_is_given_up_at_the_deadline_not_a_backoff_later(free_port: int) -> None:
+    """With a backoff of 40 s, a server refusing connections is still given up at the 1 s deadline."""
+    slept: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    policy = RetryPolicy(max_retries=5, base_delay=40, max_delay=40, jitter=lambda: 0.5, clock=lambda: now[0], sleep=sleep)
+    hh = Client(api_key=API_KEY, api_url=f"http://127.0.0.1:{free_port}", allow_http=True, retry=policy)
+    hh.refused_deadline = 1.0
+    with hh, pytest.raises(NetworkError) as caught:
+        hh.start(session_name="x")
+    assert caught.value.refused
+    assert slept and max(slept) <= 1.0, slept
+
+
+def test_the_watchdog_keeps_about_the_running_attempts() -> None:
+    dog = _Watchdog()
+    for _ in range(5000):
+        entry = dog.watch(time.monotonic() + 3600)
+        entry.active = False  # done long before its deadline
+    assert len(dog._heap) < 2100

@@ -20,6 +20,11 @@ def jsonl(path: Path, records: list[Any]) -> Path:
     return path
 
 
+def numbered(path: Path, count: int) -> Path:
+    """A JSON Lines file of ``count`` records named r0, r1, ..."""
+    return jsonl(path, [{"session_name": f"r{i}"} for i in range(count)])
+
+
 def results(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import API_KEY, Invoker
-from tests.fakeserver import FakeServer
-from tests.replay.conftest import jsonl
+from tests.fakeserver import FakeServer, Reply
+from tests.replay.conftest import jsonl, numbered
 
 
 @pytest.mark.parametrize("spelling", ["same", "dot", "absolute", "symlink"])
@@ -88,3 +88,23 @@ def test_the_failures_file_replays_without_a_second_session(cli: Invoker, fake: 
     again = cli("replay", str(failures), env=env)
     assert again.exit_code == 6  # the invalid record is invalid still
     assert list(fake.sessions) == [sent["record"]["session_id"]]  # the failed one, under the id it was sent with
+
+
+def test_unwritable_failures_file_is_exit_2(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": "a"}])
+    result = cli("replay", str(path), "--failures", str(tmp_path / "no" / "dir" / "f.jsonl"),
+                 env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2
+    assert "cannot write it (No such file or directory)" in result.stderr
+    assert fake.requests == []
+
+
+def test_a_refused_key_is_in_the_failures_file_with_its_status(cli: Invoker, fake: FakeServer, tmp_path: Path) -> None:
+    path = numbered(tmp_path / "r.jsonl", 3)
+    fake.default = Reply(401, {"message": "bad key"})
+    failures = tmp_path / "f.jsonl"
+    result = cli("replay", str(path), "--workers", "1", "--failures", str(failures),
+                 env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 3, result.stderr
+    lines = [json.loads(line) for line in failures.read_text().splitlines()]
+    assert lines and all(line["http_status"] == 401 for line in lines)

@@ -6,18 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from hhsession.emulator import Emulator, Faults
-from hhsession.journal import Journal
+from hhsession.emulator import Emulator
+from hhsession.journal import FINGERPRINT_BYTES, Journal
 from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import Drop, FakeServer, Reply
 from tests.replay.conftest import SID, journal_rows, jsonl, results
@@ -59,49 +57,6 @@ def test_derived_ids_are_stable_per_journal_and_v4_shaped(tmp_path: Path) -> Non
     assert Journal(tmp_path / "j").session_id_for("f:1:abc") == first
     assert first[14] == "4" and first[19] in "89ab"
     assert Journal(tmp_path / "other").session_id_for("f:1:abc") != first
-
-
-def _replay_process(path: Path, journal: Path, url: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "HH_API_URL": url, "HH_API_KEY": API_KEY}
-    return subprocess.Popen(
-        [sys.executable, "-m", "hhsession", "replay", str(path), "--journal", str(journal), "--workers", "4", "-o", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
-
-
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
-def test_killed_or_interrupted_then_resumed_gives_one_session_per_record(tmp_path: Path, sig: int) -> None:
-    records = 200
-    path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"r{i}"} for i in range(records)])
-    journal = tmp_path / "replay.journal"
-    with Emulator(port=0, faults=Faults(latency_ms=50)) as emu:
-        proc = _replay_process(path, journal, emu.url)
-        deadline = time.monotonic() + 20
-        while emu.store.count() < 10 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=20)
-        shown_ok = [json.loads(line)["status"] for line in out.splitlines()].count("ok")
-        if sig == signal.SIGKILL:
-            assert proc.returncode == -signal.SIGKILL
-        else:  # Ctrl-C, or SIGTERM (`kill`, a cancelled CI job): the journal flushed, the summary said
-            assert proc.returncode == 128 + sig, err
-            assert "replay: " in err and ("interrupted" if sig == signal.SIGINT else "stopped by SIGTERM") in err
-            assert "Traceback" not in err
-            # A CI log (stderr not a terminal): the summary says it once, with no blank lines around it.
-            assert err.startswith("replay: ") and "\n\n" not in err and err.count("interrupted") <= 1, err
-        started_before = emu.store.count()
-        assert 10 <= started_before < records
-
-        emu.faults.latency_ms = 0
-        resumed = _replay_process(path, journal, emu.url)
-        out, err = resumed.communicate(timeout=60)
-        assert resumed.returncode == 0, err
-        assert emu.store.count() == records  # no record started twice, none lost
-        statuses = [json.loads(line)["status"] for line in out.splitlines()]
-        assert statuses.count("skipped") >= 1 and len(statuses) == records
-        if sig != signal.SIGKILL:  # every result shown before the stop was written down first
-            assert statuses.count("skipped") >= shown_ok
 
 
 def test_equal_records_at_different_positions_are_different_records(
@@ -228,12 +183,14 @@ def test_no_input_takes_the_identity_of_another_bound_by_its_real_path(
     """A copy that starts like a replayed file, listed before it, is a new input; the replayed file keeps its
     identity (nothing of it is sent again)."""
     monkeypatch.chdir(tmp_path)
+    count = 100
     rec = jsonl(tmp_path / ("x.jsonl" if order == "glob" else "rec.jsonl"),
-                [{"session_name": f"r{i}", "metadata": {"pad": "x" * 80}} for i in range(1000)])  # > 64 KiB
+                [{"session_name": f"r{i}", "metadata": {"pad": "x" * 800}} for i in range(count)])
+    assert rec.stat().st_size > FINGERPRINT_BYTES  # the copy starts with the same fingerprinted head
     first = cli("replay", rec.name, "--journal", "j", "-o", "none", env=emu_env)
-    assert first.exit_code == 0 and emulator.store.count() == 1000
+    assert first.exit_code == 0 and emulator.store.count() == count
     more = tmp_path / ("x-full.jsonl" if order == "glob" else "more.jsonl")
-    more.write_bytes(rec.read_bytes() + b'{"session_name": "r1000"}\n')
+    more.write_bytes(rec.read_bytes() + f'{{"session_name": "r{count}"}}\n'.encode())
     names = sorted(p.name for p in tmp_path.glob("x*.jsonl")) if order == "glob" else [more.name, rec.name]
     assert names[0] == more.name  # x-full.jsonl sorts before x.jsonl, as a shell's glob lists them
     second = cli("replay", *names, "--journal", "j", env=emu_env)
@@ -241,8 +198,8 @@ def test_no_input_takes_the_identity_of_another_bound_by_its_real_path(
     by_input: dict[str, list[str]] = {}
     for line in results(second.stdout):
         by_input.setdefault(line["source"].rsplit(":", 1)[0], []).append(line["status"])
-    assert by_input[rec.name] == ["skipped"] * 1000  # the replayed file: nothing sent again
-    assert by_input[more.name] == ["ok"] * 1001  # the copy: a file of its own
+    assert by_input[rec.name] == ["skipped"] * count  # the replayed file: nothing sent again
+    assert by_input[more.name] == ["ok"] * (count + 1)  # the copy: a file of its own
     inputs = dict(sqlite3.connect(tmp_path / "j").execute("SELECT path, id FROM inputs").fetchall())
     assert inputs[str(rec)] == "F1" and inputs[str(more)] == "F2"
 

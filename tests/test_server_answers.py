@@ -1,15 +1,20 @@
-"""A server that is broken or hostile (SPEC §4 "What the server sends back", §5):
-it echoes the key, answers forever, sends gigabytes, loses answers."""
+"""What the server sends is never trusted (SPEC §4 "What the server sends back", §5).
+
+Its answers: every output mode works with the full event or the legacy ``{"session_id": ...}``;
+-o id / -o env print only plain ids; an answer about another session is not this one's. A server that
+is broken or hostile: it echoes the key, answers forever, sends gigabytes, loses answers, writes
+lines or escape codes into ours, sends interim answers first."""
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,12 +29,138 @@ def env(fake: FakeServer) -> dict[str, str]:
     return {"HH_API_URL": fake.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"}
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_measured(args: list[str], env: dict[str, str], workdir: Path,
+                 timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float, int]:
+    """``hhsession ARGS`` in a process of its own: what it did, how long it took, its peak memory (KiB).
+
+    The peak is that process's own (``wait4``), not the largest of every child this test worker ever had."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "hhsession", *args], capture_output=True, text=True,
-                            env={**full, **env}, timeout=timeout)
-    return result, time.monotonic() - started
+    with (workdir / "out").open("w+") as out, (workdir / "err").open("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "hhsession", *args], stdout=out, stderr=err, text=True,
+                                env={**full, **env})
+        guard = threading.Timer(timeout, proc.kill)  # a hang is a failure, not a stuck run
+        guard.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            guard.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
+    return result, time.monotonic() - started, usage.ru_maxrss
+
+
+SID = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
+
+
+@pytest.fixture
+def plain_env(fake: FakeServer) -> dict[str, str]:
+    """No colours, a wide terminal: what is printed is compared as text."""
+    return {"HH_API_URL": fake.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0", "NO_COLOR": "1", "COLUMNS": "120"}
+
+
+# ----------------------------------------------------------------------------- what it answers: the full event, the legacy id
+
+
+@pytest.mark.parametrize("fmt", ["json", "id", "env", "pretty", "none"])
+def test_every_output_mode_works_with_the_minimal_legacy_answer(cli: Invoker, fake: FakeServer, plain_env: dict[str, str], fmt: str) -> None:
+    fake.script = [Reply(200, {"session_id": SID})]
+    result = cli("start", "--session-id", SID, "-n", "legacy", "--start-time", "1795687200000", "-o", fmt, env=plain_env)
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    if fmt == "json":
+        assert json.loads(out) == {"session_id": SID}
+    elif fmt == "id":
+        assert out == f"{SID}\n"
+    elif fmt == "env":
+        # A session's event id is its session id; its start is what was sent.
+        assert out == f"HH_SESSION_ID={SID}\nHH_SESSION_EVENT_ID={SID}\nHH_SESSION_START_TIME=1795687200000\n"
+    elif fmt == "pretty":
+        assert SID in out and "legacy" in out and "2026-11-26" in out
+    else:
+        assert out == ""
+    assert "already existed" not in result.stderr  # nothing in the answer contradicts what was sent
+
+
+def test_the_full_event_without_org_workspace_or_project(cli: Invoker, fake: FakeServer, plain_env: dict[str, str]) -> None:
+    event = {"event_id": SID, "session_id": SID, "event_name": "n", "source": "unknown", "start_time": 1795687200000}
+    fake.script = [Reply(200, event)] * 2
+    assert cli("start", "--session-id", SID, "-n", "n", "-o", "pretty", env=plain_env).exit_code == 0
+    result = cli("start", "--session-id", SID, "-n", "n", "-o", "env", env=plain_env)
+    assert "HH_SESSION_START_TIME=1795687200000" in result.stdout
+
+
+def test_replay_works_with_the_minimal_answer(cli: Invoker, fake: FakeServer, plain_env: dict[str, str], tmp_path: Any) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(3)))
+    fake.default = Reply(minimal=True)
+    result = cli("replay", str(path), "--workers", "2", env=plain_env)
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {line["status"] for line in lines} == {"ok"} and {line["session_id"] for line in lines} == set(fake.sessions)
+    assert "already existed" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"session_id": f"{SID}\nNODE_OPTIONS=--require /tmp/x.js"},
+        {"session_id": SID, "event_id": "x\nNODE_OPTIONS=--require /tmp/x.js"},
+        {"session_id": "a b"},
+        {"session_id": 42},
+        {"session_id": SID, "start_time": "1795687200000\nX=1"},
+        {"session_id": SID, "start_time": 1.5},
+    ],
+)
+def test_env_and_id_print_only_plain_ids(cli: Invoker, fake: FakeServer, plain_env: dict[str, str], answer: dict[str, Any]) -> None:
+    for fmt in ("env", "id"):
+        fake.script = [Reply(200, answer)]
+        result = cli("start", "--session-id", SID, "-o", fmt, env=plain_env)
+        if fmt == "id" and answer["session_id"] == SID:
+            assert result.exit_code == 0 and result.stdout == f"{SID}\n"
+            continue
+        assert result.exit_code == 5, (fmt, result.stdout, result.stderr)
+        assert result.stdout == ""
+        # An id that is not the one sent is not this session's; any other field is not printed as a line.
+        said = "answered for another session" if answer["session_id"] != SID else "not printed as a line for a shell"
+        assert said in result.stderr
+        assert "NODE_OPTIONS" not in result.stdout
+
+
+OTHER = "0b9e7d5c-1a2f-4c3e-8d4b-6f7a8e9c0d1e"
+
+
+def test_an_answer_about_another_session_is_not_taken_as_this_one(cli: Invoker, fake: FakeServer, plain_env: dict[str, str]) -> None:
+    """The client chose the id: an answer naming another session (a crossed answer) is a server failure."""
+    fake.script = [Reply(200, {"session_id": OTHER})]
+    result = cli("start", "-n", "x", "--session-id", SID, "-o", "id", env=plain_env)
+    assert result.exit_code == 5 and result.stdout == ""
+    assert f"answered for another session ({OTHER}) than the one sent ({SID})" in result.stderr
+    assert f"run again with --session-id {SID}, which is safe" in result.stderr
+
+
+def test_the_same_id_in_upper_case_is_the_same_session(cli: Invoker, fake: FakeServer, plain_env: dict[str, str]) -> None:
+    fake.script = [Reply(200, {"session_id": SID.upper()})]
+    result = cli("start", "-n", "x", "--session-id", SID, "-o", "json", env=plain_env)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_replay_fails_a_crossed_answer_and_says_which_notes_new_ids_would_help(
+        cli: Invoker, fake: FakeServer, plain_env: dict[str, str], tmp_path: Any) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"session_name": "a"}) + "\n" + json.dumps({"session_name": "b", "session_id": SID}) + "\n")
+    fake.script = [Reply(200, {"session_id": OTHER}), Reply(200, {"session_id": SID, "session_name": "old"})]
+    result = cli("replay", str(path), "--workers", "1", "-v", "-o", "jsonl", env=plain_env)
+    assert result.exit_code == 6, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["status"] for line in lines] == ["failed", "ok"]
+    assert lines[0]["session_id"] != OTHER and "answered for another session" in lines[0]["error"]
+    existed = next(line for line in result.stderr.splitlines() if f"session {SID} already existed" in line)
+    assert "--new-ids replays records as new sessions" in existed
+    summary = result.stderr.strip().splitlines()[-1]
+    assert "1 ok, 1 failed (1 of the ok already existed on the server" in summary
 
 
 # ----------------------------------------------------------------------------- the key, echoed
@@ -76,28 +207,31 @@ def test_a_session_id_that_is_the_key_is_not_written_anywhere(cli: Invoker, fake
 
 
 @pytest.mark.parametrize("declared", [4 * 1024**3, None])
-def test_a_4_gb_answer_is_a_server_failure_in_little_memory(fake: FakeServer, env: dict[str, str], declared: int | None) -> None:
+def test_a_4_gb_answer_is_a_server_failure_in_little_memory(
+        fake: FakeServer, env: dict[str, str], tmp_path: Path, declared: int | None) -> None:
     fake.script = [Flood(declared)]
-    result, took = run(["start", "--timeout", "3"], env)
+    result, took, peak = run_measured(["start", "--timeout", "3"], env, tmp_path)
     assert result.returncode == 5, result.stderr
     assert "the answer is larger than 4 MiB" in result.stderr
-    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 400 * 1024  # KiB: never the whole answer
+    assert peak < 400 * 1024  # KiB: never the whole answer
     assert took < 30
 
 
 @pytest.mark.parametrize("where", ["body", "headers"])
-def test_a_drip_does_not_push_the_deadline(fake: FakeServer, env: dict[str, str], where: str) -> None:
+def test_a_drip_does_not_push_the_deadline(cli: Invoker, fake: FakeServer, env: dict[str, str], where: str) -> None:
     fake.script = [Drip(interval=0.2, seconds=40, where=where)]
-    result, took = run(["start", "--timeout", "1"], env)
-    assert result.returncode == 5, result.stderr
-    assert "no complete answer within 2 s (connect + read timeout)" in result.stderr
-    assert took < 10  # the deadline (1 s connect + 1 s read), not the 40 s the drip lasts
+    started = time.monotonic()
+    result = cli("start", "--timeout", "0.5", env=env)
+    took = time.monotonic() - started
+    assert result.exit_code == 5, result.stderr
+    assert "no complete answer within 1 s (connect + read timeout)" in result.stderr
+    assert took < 10  # the deadline (0.5 s connect + 0.5 s read), not the 40 s the drip lasts
 
 
-def test_a_drip_is_retried_and_then_succeeds(fake: FakeServer, env: dict[str, str]) -> None:
-    fake.script = [Drip(interval=0.2, seconds=5)]
-    result, _ = run(["start", "--timeout", "1", "--max-retries", "1", "-o", "id"], {**env, "HH_MAX_RETRIES": "1"})
-    assert result.returncode == 0, result.stderr
+def test_a_drip_is_retried_and_then_succeeds(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    fake.script = [Drip(interval=0.1, seconds=5)]
+    result = cli("start", "--timeout", "0.5", "--max-retries", "1", "-o", "id", env={**env, "HH_MAX_RETRIES": "1"})
+    assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() in fake.sessions
 
 
@@ -191,7 +325,7 @@ def test_interim_answers_are_skipped_and_each_record_gets_its_own_answer(
     path.write_text("".join(json.dumps({"session_name": f"r{i}"}) + "\n" for i in range(12)))
     journal = tmp_path / "j"
     with FakeServer(keep_alive=True) as server:
-        server.default = Reply(interim=interim, interim_delay=0.05)
+        server.default = Reply(interim=interim, interim_delay=0.02)
         env = {"HH_API_URL": server.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"}
         result = cli("replay", str(path), "--journal", str(journal), "--workers", "3", env=env)
         assert result.exit_code == 0, result.stderr

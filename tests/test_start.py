@@ -1,9 +1,15 @@
-"""`hhsession start` end to end against a recording server on loopback."""
+"""`hhsession start` end to end against a recording server on loopback: the payload, output modes, bad input,
+the server's answers, Ctrl-C; standard input it leaves unread (and says so); durations a newcomer may misread."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +17,7 @@ import pytest
 
 from hhsession.emulator import Emulator
 from tests.conftest import API_KEY, Invoker, assert_valid_request
-from tests.fakeserver import FakeServer, Reply
+from tests.fakeserver import Drop, FakeServer, Reply
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -315,8 +321,6 @@ def test_unexpected_errors_are_one_line_and_verbose_adds_the_traceback(
 
 @pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("1", False)])
 def test_pretty_is_the_default_on_a_terminal(emulator: Emulator, no_color: str | None, coloured: bool) -> None:
-    import os
-
     from tests.terminal import Terminal
 
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
@@ -334,19 +338,13 @@ def test_pretty_is_the_default_on_a_terminal(emulator: Emulator, no_color: str |
 
 
 def test_ctrl_c_is_exit_130(fake: FakeServer) -> None:
-    import os
-    import signal
     import subprocess
-    import sys
-    import time
 
     fake.script = [Reply(delay=10)]
     env = {**os.environ, "HH_API_URL": fake.url, "HH_API_KEY": API_KEY}
     proc = subprocess.Popen([sys.executable, "-m", "hhsession", "start", "-n", "x"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while not fake.requests and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert fake.wait_for_requests(1)  # the answer is 10 s away
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
@@ -366,8 +364,91 @@ def test_an_existing_session_id_is_flagged(cli: Invoker, emulator: Emulator) -> 
 
 
 def test_a_retry_after_a_lost_response_is_not_flagged(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
-    from tests.fakeserver import Drop
-
     fake.script = [Drop(store=True)]
     result = cli("start", "-n", "once", "-o", "id", env={**key_env, "HH_MAX_RETRIES": "1"})
     assert result.exit_code == 0 and "warning" not in result.stderr
+
+
+# ----------------------------------------------------------------------------- standard input left unread
+# (in a process of its own: what is peeked at is a real pipe, file or closed descriptor)
+
+PY = sys.executable
+NOT_READ = "standard input holds data that is not read; to read a JSON object from it, pass -f -"
+
+
+def hhsession(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    return subprocess.run([PY, "-m", "hhsession", *args], capture_output=True, text=True, env={**full, **(env or {})},
+                          timeout=120, **kwargs)
+
+
+def test_piped_json_without_f_dash_is_named(tmp_path: Path) -> None:
+    piped = subprocess.run(f"echo '{{\"session_name\": \"x\"}}' | {PY} -m hhsession start --dry-run", shell=True,
+                           capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and NOT_READ in piped.stderr
+    assert json.loads(piped.stdout).get("session_name") is None  # still not read: it is only said
+    doc = tmp_path / "doc.json"
+    doc.write_text('{"session_name": "x"}')
+    with doc.open("rb") as handle:
+        assert NOT_READ in hhsession("start", "--dry-run", stdin=handle).stderr
+        assert NOT_READ in hhsession("end", "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", "--dry-run", stdin=handle).stderr
+    asked = subprocess.run(f"echo '{{\"session_name\": \"x\"}}' | {PY} -m hhsession start -f - --dry-run", shell=True,
+                           capture_output=True, text=True, timeout=60)
+    assert NOT_READ not in asked.stderr and json.loads(asked.stdout)["session_name"] == "x"
+
+
+@pytest.mark.parametrize("stdin", ["devnull", "empty pipe", "closed", "text file", "blank line"])
+def test_nothing_is_said_or_waited_for_on_an_empty_or_closed_stdin(tmp_path: Path, stdin: str) -> None:
+    started = time.monotonic()
+    if stdin == "devnull":
+        result = hhsession("start", "--dry-run", stdin=subprocess.DEVNULL)
+    elif stdin == "empty pipe":
+        result = subprocess.run(f"true | {PY} -m hhsession start --dry-run", shell=True, capture_output=True, text=True, timeout=60)
+    elif stdin == "blank line":  # `echo | hhsession start`: nothing that -f - could read
+        result = subprocess.run(f"echo | {PY} -m hhsession start --dry-run", shell=True, capture_output=True, text=True, timeout=60)
+    elif stdin == "closed":
+        result = subprocess.run(f"{PY} -m hhsession start --dry-run <&-", shell=True, capture_output=True, text=True, timeout=60)
+    else:  # a script's loop reading lines from a file: not JSON, not a mistake
+        lines = tmp_path / "names.txt"
+        lines.write_text("alpha\nbeta\n")
+        with lines.open("rb") as handle:
+            result = hhsession("start", "--dry-run", stdin=handle)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert time.monotonic() - started < 20
+
+
+def test_a_shell_loop_reading_a_pipe_is_not_a_mistake_and_keeps_its_lines() -> None:
+    """`producer | while read n; do hhsession start --name "$n"; done`: the pipe's next line is the loop's."""
+    script = (f'printf "alpha\\nbeta\\ngamma\\n" | while read n; do '
+              f'{PY} -m hhsession start --dry-run -o id --name "$n" >/dev/null; echo "got $n"; done')
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["got alpha", "got beta", "got gamma"]  # peeked at, never taken
+    assert NOT_READ not in result.stderr
+    # The same loop whose next line is JSON: that is what -f - would have read, so it is said.
+    script = (f'printf "first\\n{{\\"session_name\\": \\"x\\"}}\\n" | (read n; '
+              f'{PY} -m hhsession start --dry-run -o id >/dev/null; cat)')
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert NOT_READ in result.stderr and result.stdout == '{"session_name": "x"}\n'
+
+
+# ----------------------------------------------------------------------------- durations a newcomer may misread
+
+
+@pytest.mark.parametrize(("command", "value", "warned"), [
+    (["start", "--dry-run"], "1.5", True), (["start", "--dry-run"], "999", True), (["start", "--dry-run"], "1000", False),
+    (["start", "--dry-run"], "1.5s", False), (["end", "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", "--dry-run"], "30", True),
+])
+def test_a_bare_small_duration_flag_shows_both_readings(cli: Invoker, command: list[str], value: str, warned: bool) -> None:
+    result = cli(*command, "--duration", value)
+    assert result.exit_code == 0, result.stderr
+    said = f"warning: --duration {value} is {value} ms (milliseconds); if you meant seconds, write --duration {value}s"
+    assert (said in result.stderr) is warned
+
+
+def test_a_duration_in_json_stays_milliseconds_silently(cli: Invoker, tmp_path: Path) -> None:
+    doc = tmp_path / "d.json"
+    doc.write_text('{"duration": 1.5}')
+    result = cli("start", "-f", str(doc), "--dry-run")
+    assert result.exit_code == 0 and "warning" not in result.stderr and json.loads(result.stdout)["duration"] == 1.5
