@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
@@ -177,8 +179,17 @@ def check_inputs(paths: list[str]) -> None:
     if paths.count("-") > 1:
         raise InvalidInput("- (standard input) is given more than once; give it once")
     for path in paths:
-        if path != "-":
+        if path == "-":
+            continue
+        try:
+            mode: int | None = os.stat(path).st_mode
+        except OSError:
+            mode = None  # open_input says what is wrong with it
+        if mode is None or stat.S_ISREG(mode) or stat.S_ISDIR(mode):
             open_input(path).close()
+        elif not os.access(path, os.R_OK):
+            raise InvalidInput(f"{path}: permission denied; check the file's permissions")
+        # A named pipe or a device is not opened here: opening and closing a pipe would end its writer's stream.
 
 
 class InputRecords:
@@ -469,6 +480,8 @@ def count_lines(paths: Iterable[str]) -> int | None:
         if path == "-":
             return None
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe or a device: reading it would consume it
+                return None
             with open(path, "rb") as handle:
                 head = handle.read(CHUNK).lstrip(b"\xef\xbb\xbf" + _SPACE)
                 if head[:1] == b"[":

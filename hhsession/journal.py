@@ -1,9 +1,10 @@
 """The replay journal (SPEC §3 ``replay``): which records are done, and which id each was given.
 
 A SQLite database (the standard library's ``sqlite3``, WAL, one connection per
-run): a crash at any moment loses at most the row being written, never tears
-anything, and nothing is ever truncated. "Done" is a primary-key lookup on
-disk, so resuming costs the same memory whatever the journal's size.
+run): a crash at any moment loses at most the group of rows in flight (see
+``COMMIT_ROWS``), never tears anything, and nothing is ever truncated. "Done"
+is a primary-key lookup on disk, so resuming costs the same memory whatever
+the journal's size.
 
 ::
 
@@ -59,6 +60,10 @@ LEGACY_KIND = "hhsession-replay-journal"
 LEGACY_MAX_LINE = 16 * 1024 * 1024
 #: Keys of hhsession 0.1 journals: the path as given and the line; of every later one: the input's id.
 KEYS_BY_PATH, KEYS_BY_INPUT = "1", "2"
+#: Rows are committed in groups: this many, or after this many seconds, and when the journal closes
+#: (a commit per row costs ~22 µs, a fifth of a record's own work at no latency). A crash loses at
+#: most the group in flight: those records are sent again under the same ids, which the server merges.
+COMMIT_ROWS, COMMIT_SECONDS = 256, 0.05
 
 SCHEMA = """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -93,6 +98,9 @@ class Journal:
         self.backup: Path | None = None  # where that old journal is kept
         self._lock = threading.Lock()
         self._claimed: dict[str, str] = {}  # this run: an input's path as given -> its id
+        self._pending = 0  # rows written since the last commit
+        self._group_started = 0.0
+        self._failed = False  # a write failed (and raised)
         self._db = self._open()
         meta = dict(self._db.execute("SELECT name, value FROM meta"))
         self.run = meta["run"]
@@ -177,8 +185,31 @@ class Journal:
         return self._connect()
 
     def close(self) -> None:
+        """Commit what is written, and close. After a write failed (which the run was told of), what can
+        still be committed is, and a second failure is not raised again."""
         with self._lock:
-            self._db.close()
+            told = self._failed
+            try:
+                if self._pending:
+                    self._commit()
+            except LocalWriteError:
+                if not told:
+                    raise
+            finally:
+                self._db.close()
+
+    def _commit(self) -> None:
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._unwritable(exc) from None
+        finally:
+            self._pending = 0
+
+    def _unwritable(self, exc: sqlite3.Error) -> LocalWriteError:
+        self._failed = True
+        return LocalWriteError(f"journal {self.path}: cannot write it ({exc}); what was written before is in it: "
+                               f"free some space and run the same command to resume")
 
     # ------------------------------------------------------------------ identity
 
@@ -229,8 +260,12 @@ class Journal:
                 self._claimed[path] = ident
                 rows.append((ident, real, fingerprint))
             if rows and self.writable:
-                with _transaction(self._db):
-                    self._db.executemany("INSERT OR REPLACE INTO inputs (id, path, fingerprint) VALUES (?, ?, ?)", rows)
+                insert = "INSERT OR REPLACE INTO inputs (id, path, fingerprint) VALUES (?, ?, ?)"
+                if self._pending:  # bound while records are written (a caller's own records): with them
+                    self._db.executemany(insert, rows)
+                else:
+                    with _transaction(self._db):
+                        self._db.executemany(insert, rows)
 
     def key(self, record: Record) -> str:
         """What the record is, across runs and however its input was spelled."""
@@ -260,17 +295,22 @@ class Journal:
         stays done."""
         if not self.writable:
             return
-        try:
-            with self._lock:
+        with self._lock:
+            try:
+                if not self._pending:
+                    self._db.execute("BEGIN")
+                    self._group_started = time.monotonic()
                 self._db.execute(
                     "INSERT INTO records (key, source, session_id, status, at) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET source = excluded.source, session_id = excluded.session_id, "
                     "status = excluded.status, at = excluded.at WHERE records.status != 'ok'",
                     (key, source, session_id, status, int(time.time() * 1000)),
                 )
-        except sqlite3.Error as exc:
-            raise LocalWriteError(f"journal {self.path}: cannot write it ({exc}); what was sent before is in "
-                                  f"it: free some space and run the same command to resume") from None
+            except sqlite3.Error as exc:
+                raise self._unwritable(exc) from None
+            self._pending += 1
+            if self._pending >= COMMIT_ROWS or time.monotonic() - self._group_started >= COMMIT_SECONDS:
+                self._commit()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -291,6 +291,9 @@ def run_replay(
         try:
             results.close()
             _warn_if_changed(client, before, _input_states(records))
+        except HHSessionError as exc:  # the journal's last group could not be committed
+            exc.summary = replay.summary
+            raise
         finally:
             give_back_stop_signals(previous)
     if replay.fatal is not None:

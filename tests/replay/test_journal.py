@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -354,3 +356,32 @@ def test_the_schema_is_as_the_readme_says(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name, columns in tables.items():
         assert f"{name}({', '.join(columns)})" in readme.replace("`", "")
+
+
+def test_a_journal_that_cannot_grow_is_exit_7_with_the_summary_and_resumes(tmp_path: Path, emulator: Emulator) -> None:
+    # `ulimit -f` (as a full disk would): the journal's writes fail part-way. A process of its own, for the limit.
+    records = 3000
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"r{i}"} for i in range(records)])
+    journal = tmp_path / "replay.journal"
+    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
+    command = [sys.executable, "-m", "hhsession", "replay", str(path), "--journal", str(journal), "-o", "none"]
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails (EFBIG) instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (128 * 1024, 128 * 1024))
+
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, preexec_fn=small_files)
+    assert first.returncode == 7, first.stderr
+    summary, error = first.stderr.splitlines()
+    assert summary.startswith("replay: ") and " ok" in summary
+    assert error.startswith(f"hhsession: error: journal {journal}: cannot write it") and "run the same command" in error
+    assert "Traceback" not in first.stderr
+    sent = emulator.store.count()
+    assert 0 < sent < records
+    done = len(journal_rows(journal))
+    assert done <= sent
+
+    second = subprocess.run(command[:-2] + ["-o", "jsonl"], capture_output=True, text=True, env=env, timeout=60)
+    assert second.returncode == 0, second.stderr
+    assert emulator.store.count() == records  # what was sent but not written down was merged, not duplicated
+    assert [json.loads(line)["status"] for line in second.stdout.splitlines()].count("skipped") == done

@@ -18,7 +18,7 @@ import pytest
 
 from hhsession import Client
 from hhsession.emulator import Emulator
-from hhsession.inputs import MAX_INPUT_BYTES, read_records
+from hhsession.inputs import MAX_INPUT_BYTES, count_lines, read_records
 from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import FakeServer
 from tests.replay.conftest import jsonl, numbered, results
@@ -207,22 +207,61 @@ def test_non_finite_numbers_are_refused_everywhere(cli: Invoker, fake: FakeServe
 
 
 @pytest.mark.parametrize("dry_run", [False, True])
-def test_dev_zero_ends_as_one_invalid_record_and_the_run_goes_on(tmp_path: Path, dry_run: bool, emulator: Emulator) -> None:
-    # In a process of its own: the count of lines for the progress line reads /dev/zero without end, in a
-    # thread that outlives a run made inside the caller (see count_lines in hhsession/inputs.py).
+def test_dev_zero_ends_as_one_invalid_record_and_the_run_goes_on(cli: Invoker, tmp_path: Path, dry_run: bool, emulator: Emulator,
+                                                                 emu_env: dict[str, str]) -> None:
     good = tmp_path / "good.jsonl"
     good.write_text('{"session_name": "after"}\n')
-    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "hhsession", "replay", "/dev/zero", str(good), *(["--dry-run"] if dry_run else [])],
-        capture_output=True, text=True, env=env, timeout=120,
-    )
-    assert time.monotonic() - started < 60
-    assert result.returncode == 6, result.stderr
+    result = cli("replay", "/dev/zero", str(good), *(["--dry-run"] if dry_run else []), env=emu_env)
+    assert result.exit_code == 6, result.stderr
     assert "/dev/zero:1" in result.stdout + result.stderr and "longer than 16 MiB" in result.stdout + result.stderr
     if not dry_run:
         assert emulator.store.count() == 1
+
+
+def test_the_count_for_an_eta_never_reads_a_pipe_or_a_device(tmp_path: Path) -> None:
+    # Counting lines would consume a pipe's records (and never end on /dev/zero): only regular files are counted.
+    fifo = tmp_path / "records.fifo"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"printf '{{}}\\n{{}}\\n' > {fifo}"])
+    try:
+        assert _within(10, lambda: count_lines([str(fifo)])) == [None]
+        lines = _within(10, lambda: [record.line for record in read_records([str(fifo)])])
+        assert lines == [[1, 2]]  # the records are all still there
+    finally:
+        writer.kill()
+        writer.wait()
+    regular = jsonl(tmp_path / "r.jsonl", [{}, {}, {}])
+    assert count_lines([str(regular)]) == 3
+    assert _within(10, lambda: count_lines(["/dev/zero"])) == [None]
+
+
+def _within(seconds: float, call: Any) -> list[Any]:
+    """[what call returned], or [] when it has not returned within the seconds (a read that would never
+    end, or a pipe that waits for a writer gone: the thread is left to the process)."""
+    returned: list[Any] = []
+    thread = threading.Thread(target=lambda: returned.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout=seconds)
+    return returned
+
+
+def test_a_named_pipe_is_replayed(tmp_path: Path, emulator: Emulator) -> None:
+    # `replay <(producer)` and named pipes: the check that inputs are readable must not open the pipe (and
+    # end its writer's stream) before the records are read. A process of its own: on failure it would wait
+    # for a writer for ever.
+    fifo = tmp_path / "records.fifo"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"for i in 1 2 3; do echo '{{\"session_name\": \"p'$i'\"}}'; done > {fifo}"])
+    env = {**os.environ, "HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
+    try:
+        result = subprocess.run([sys.executable, "-m", "hhsession", "replay", str(fifo), "-o", "jsonl"],
+                                capture_output=True, text=True, env=env, timeout=30)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert result.returncode == 0, result.stderr
+    assert sorted(json.loads(line)["source"] for line in result.stdout.splitlines()) == [f"{fifo}:{i}" for i in (1, 2, 3)]
+    assert emulator.store.count() == 3
 
 
 def test_a_giant_line_ends_its_input(tmp_path: Path) -> None:
