@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..context import Environment
+from ..replay import write_jsonl
 
 if TYPE_CHECKING:
     from ..replay import Outcome
@@ -208,8 +209,6 @@ class Reporter:
             self.tally.count_in_background(self._paths, self._shards)
 
     def __call__(self, outcome: Outcome) -> None:
-        from ..replay import write_jsonl
-
         if not self._begun:
             self._begin()
         now = time.monotonic()
