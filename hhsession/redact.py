@@ -10,34 +10,49 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-
-def mask_secret(secret: str | None) -> str:
-    """At most the first 3 and last 4 characters; short keys are hidden whole."""
-    if not secret:
-        return "(none)"
-    if len(secret) < 16:
-        return "****"
-    return f"{secret[:3]}…{secret[-4:]}"
-
+#: A key shorter than this is not treated as a secret where it appears in what is shown: development
+#: keys (the emulator's ``emulator``, a CI's ``test``) are words that names, metadata and ids may hold,
+#: and masking them would rewrite data. HoneyHive's keys are ``hh_`` and 32 or more characters.
+MIN_SECRET = 16
 
 #: This many characters of the key in a row are masked wherever they are seen (a server may
 #: echo the key cut short, or percent-encoded).
 KEY_FRAGMENT = 12
 
+#: Characters a terminal shows as nothing (or as a blank) that a server may put between a key's
+#: characters: Unicode's Default_Ignorable_Code_Point set, white space and control characters.
+_INVISIBLE = re.compile(
+    "[\\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+
+
+def mask_secret(secret: str | None) -> str:
+    """At most the first 3 and last 4 characters; short keys are hidden whole."""
+    if not secret:
+        return "(none)"
+    if len(secret) < MIN_SECRET:
+        return "****"
+    return f"{secret[:3]}…{secret[-4:]}"
+
 
 def redact(text: str, secret: str | None) -> str:
-    """Remove a secret from text that is about to be shown (a server may echo it, whole or in part)."""
-    if not secret or len(secret) < 4:
+    """Remove a secret from text that is about to be shown (a server may echo it, whole, in part,
+    percent-encoded, or with invisible characters between its characters). Keys shorter than
+    ``MIN_SECRET`` are left alone."""
+    if not secret or len(secret) < MIN_SECRET:
         return text
     if secret in text:
         text = text.replace(secret, mask_secret(secret))
-    if len(secret) >= KEY_FRAGMENT + 4:
-        if has_fragment(text, secret):
-            text = _mask_fragments(text, secret)
-        if "%" in text:
-            decoded = unquote(text)
-            if decoded != text and (secret in decoded or has_fragment(decoded, secret)):
-                text = _mask_fragments(decoded.replace(secret, mask_secret(secret)), secret)
+    if has_fragment(text, secret):
+        text = _mask_fragments(text, secret)
+    if "%" in text:
+        decoded = unquote(text)
+        if decoded != text and (secret in decoded or has_fragment(decoded, secret)):
+            text = _mask_fragments(decoded.replace(secret, mask_secret(secret)), secret)
+    if _INVISIBLE.search(text):
+        text = _mask_spread(text, secret)
     return text
 
 
@@ -47,18 +62,54 @@ def has_fragment(text: str, secret: str) -> bool:
 
 
 def _mask_fragments(text: str, secret: str) -> str:
+    return _masked(text, _fragments(text, secret))
+
+
+def _mask_spread(text: str, secret: str) -> str:
+    """Mask fragments of the secret whose characters have invisible ones between them."""
+    visible = [i for i, char in enumerate(text) if not _INVISIBLE.match(char)]
+    spans = _fragments("".join(text[i] for i in visible), secret)
+    # A fragment from its first visible character to its last, the invisible ones among them included.
+    return _masked(text, [(visible[start], visible[end - 1] + 1) for start, end in spans])
+
+
+def _fragments(text: str, secret: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds ``KEY_FRAGMENT`` or more characters of ``secret`` in a row: (start, end)
+    spans, in order, overlapping ones merged."""
+    spans = []
     for i in range(len(secret) - KEY_FRAGMENT + 1):
         window = secret[i:i + KEY_FRAGMENT]
-        while window in text:
-            start = text.index(window)
+        start = text.find(window)
+        while start != -1:
             end, j = start + KEY_FRAGMENT, i + KEY_FRAGMENT
             while end < len(text) and j < len(secret) and text[end] == secret[j]:
                 end, j = end + 1, j + 1
-            text = text[:start] + "****" + text[end:]
-    return text
+            spans.append((start, end))
+            start = text.find(window, start + 1)
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    parts, last = [], 0
+    for start, end in spans:
+        parts += [text[last:start], "****"]
+        last = end
+    return "".join(parts) + text[last:]
+
+
+#: What a terminal may take as a command or a line break, or that turns the direction of the text
+#: around: C0 and C1 control characters (an escape sequence starts with one), DEL, Unicode's line and
+#: paragraph separators and its bidirectional controls.
+_TERMINAL = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x08\x0a-\x1f{_TERMINAL}]")
+#: In JSON text from ``json.dumps`` every character below U+0020 is escaped already.
+_CONTROL_IN_JSON = re.compile(f"[{_TERMINAL}]")
 
 
 def one_line(text: str) -> str:
@@ -66,6 +117,12 @@ def one_line(text: str) -> str:
     escaped (a server's message must not add lines, colours or CI workflow commands)."""
     text = text.replace("\t", " ")
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text) if _CONTROL.search(text) else text
+
+
+def escaped_json(text: str) -> str:
+    """JSON text (``json.dumps`` with ``ensure_ascii=False``) with every character a terminal could take
+    as a command written as a ``\\u`` escape: the same JSON value, safe to show."""
+    return _CONTROL_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text) if _CONTROL_IN_JSON.search(text) else text
 
 
 def redact_value(value: Any, secret: str | None) -> Any:

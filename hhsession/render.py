@@ -5,16 +5,21 @@
 ``-o id`` and ``-o env`` write lines a shell or ``$GITHUB_ENV`` will read, so
 they print only values that are a plain UUID or a whole number, whatever the
 server answered (``sessions.plain_uuid``); anything else is a server failure
-(exit 5), never a line the server chose.
+(exit 5), never a line the server chose. ``json`` and ``pretty`` show what the
+server answered with the key masked (``redact``) and every character a terminal
+could take as a command escaped: a server's fields never clear the screen, set
+a window title or add a line.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
+from .redact import escaped_json, one_line, redact_value
 from .sessions import plain_uuid
 
 if TYPE_CHECKING:
@@ -48,20 +53,28 @@ def default_format(stdout_isatty: bool) -> OutputFormat:
 
 
 def dumps_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    """Indented JSON, safe to show on a terminal (the same value as ``json.dumps`` gives)."""
+    return escaped_json(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def render_started(started: StartedSession, fmt: OutputFormat, stream: IO[str]) -> None:
-    """The started session as asked: the server's answer (full or only ``{"session_id"}``)."""
+def masked(value: Any, secrets: Iterable[str]) -> Any:
+    for secret in secrets:
+        value = redact_value(value, secret)
+    return value
+
+
+def render_started(started: StartedSession, fmt: OutputFormat, stream: IO[str], secrets: Iterable[str] = ()) -> None:
+    """The started session as asked: the server's answer (full or only ``{"session_id"}``), the
+    ``secrets`` masked in it."""
     if fmt is OutputFormat.json:
-        stream.write(dumps_json(started.event) + "\n")
+        stream.write(dumps_json(masked(started.event, secrets)) + "\n")
     elif fmt is OutputFormat.id:
         stream.write(plain_uuid(started.session_id, "session_id") + "\n")
     elif fmt is OutputFormat.env:
         stream.write("".join(f"{name}={value}\n" for name, value in started.variables().items()))
     elif fmt is OutputFormat.pretty:
         # An older deployment answers {"session_id": ...} only: show what was sent beneath it.
-        render_pretty({**started.payload, **started.event}, stream, started.session_id)
+        render_pretty(masked({**started.payload, **started.event}, secrets), stream, started.session_id)
     stream.flush()
 
 
@@ -84,7 +97,7 @@ def _when(ms: Any, now_ms: float) -> str:
 def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str, title: str = "HoneyHive session started") -> None:
     from rich import box
     from rich.console import Console, Group
-    from rich.json import JSON
+    from rich.highlighter import JSONHighlighter
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -100,7 +113,7 @@ def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str, title
     def row(label: str, value: Any, style: str = "") -> None:
         if value is None or value == "":
             return
-        table.add_row(label, Text(str(value), style=style))
+        table.add_row(label, Text(one_line(str(value)), style=style))
 
     name = event.get("session_name") or event.get("event_name")
     row("session", session_id, "bold green")
@@ -130,7 +143,9 @@ def render_pretty(event: dict[str, Any], stream: IO[str], session_id: str, title
             continue
         parts.append(Text(""))
         parts.append(Text(key, style="bold cyan"))
-        parts.append(JSON.from_data(value, indent=2))
+        shown = JSONHighlighter()(dumps_json(value))  # (rich's JSON would write C1 controls as they are)
+        shown.no_wrap, shown.overflow = True, None
+        parts.append(shown)
     console.print(
         Panel(
             Group(*parts),

@@ -42,7 +42,7 @@ from .errors import (
 from .inputs import Record, expect_object, record_from_value
 from .journal import Journal
 from .payload import BuiltSession, Overrides, unwrap_legacy
-from .redact import redact
+from .redact import escaped_json, redact
 from .retry import RateLimiter
 from .sessions import StartedSession
 
@@ -595,6 +595,6 @@ class Replay:
 
 
 def write_jsonl(stream: IO[str], value: dict[str, Any], flush: bool = True) -> None:
-    stream.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
+    stream.write(escaped_json(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) + "\n")
     if flush:
         stream.flush()

@@ -343,3 +343,68 @@ def test_interim_answers_are_skipped_and_each_record_gets_its_own_answer(
 
         started = cli("start", "-n", "one", "-o", "id", env=env)
         assert started.exit_code == 0 and started.stdout.strip() in server.sessions
+
+
+# ----------------------------------------------------------------------------- what the server's fields do to a terminal
+
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\\x9b31m\u202eevil\n::error::injected"
+
+
+@pytest.mark.parametrize("fmt", ["json", "pretty"])
+def test_the_servers_fields_reach_the_terminal_as_text(cli: Invoker, fake: FakeServer, plain_env: dict[str, str], fmt: str) -> None:
+    answer = {"session_id": SID, "event_id": SID, "session_name": HOSTILE, "source": HOSTILE,
+              "metadata": {"k": HOSTILE, HOSTILE: 1}, "error": HOSTILE}
+    fake.script = [Reply(200, answer)]
+    result = cli("start", "--session-id", SID, "-o", fmt, env=plain_env)
+    assert result.exit_code == 0, result.stderr
+    for unsafe in ("\x1b", "\x9b", "\x07", "\u202e"):
+        assert unsafe not in result.stdout
+    assert not any(line.lstrip("│ ").startswith("::error::") for line in result.stdout.splitlines())
+    if fmt == "json":
+        assert json.loads(result.stdout) == answer  # escaped, not changed: the same JSON value
+    else:
+        assert "evil" in result.stdout and "pwned" in result.stdout  # shown, as text
+
+
+def test_replay_result_lines_are_safe_to_show(cli: Invoker, fake: FakeServer, env: dict[str, str], tmp_path: Path) -> None:
+    fake.script = [Reply(422, {"message": HOSTILE})]
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"session_name": "a"}\n')
+    result = cli("replay", str(records), "-o", "jsonl", env=env)
+    assert result.exit_code == 6
+    for unsafe in ("\x1b", "\x9b", "\x07", "\u202e"):
+        assert unsafe not in result.stdout + result.stderr
+    assert len(result.stdout.splitlines()) == 1 and json.loads(result.stdout)["status"] == "failed"
+
+
+# ----------------------------------------------------------------------------- masking shows less, and never changes data
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u2060", "\u00ad", "\ufeff", " ", "\u034f"])
+def test_an_echoed_key_with_invisible_characters_between_its_characters_is_masked(
+        cli: Invoker, fake: FakeServer, env: dict[str, str], invisible: str) -> None:
+    spread = invisible.join(API_KEY)
+    fake.script = [Reply(200, {"session_id": SID, "session_name": spread, "metadata": {"echo": f"key={spread}."}})]
+    result = cli("start", "--session-id", SID, "-o", "json", env=env)
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert API_KEY not in shown["session_name"].replace(invisible, "") and shown["session_name"] == "****"
+    assert shown["metadata"]["echo"] == "key=****."
+
+
+@pytest.mark.parametrize("key", ["emulator", "test", "dev-key-12345"])
+def test_a_short_development_key_never_rewrites_names_metadata_or_ids(cli: Invoker, key: str) -> None:
+    from hhsession.emulator import Emulator
+
+    with Emulator(port=0) as emu:
+        env = {"HH_API_URL": emu.url, "HH_API_KEY": key}
+        result = cli("start", "--name", f"{key}-run", "-m", f"target={key}", "-o", "json", env=env)
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr == ""  # no warning that the session "already existed"
+        event = json.loads(result.stdout)
+        assert event["session_name"] == f"{key}-run" and event["metadata"]["target"] == key
+        assert "****" not in result.stdout
+
+        replayed = cli("replay", "-", "-o", "jsonl", input=f'{{"session_name": "{key}-replayed"}}\n', env=env)
+        assert replayed.exit_code == 0, replayed.stderr
+        assert "existed" not in replayed.stderr and "--new-ids" not in replayed.stderr

@@ -123,6 +123,6 @@ def start(
         if started.note:  # a new id helps when the session already existed, not when the server chose the id
             remedy = "; use a new --session-id (or none) to start a new session" if started.already_existed else ""
             env.warn(started.note + remedy)
-        render_started(started, output or default_format(env.stdout_isatty), env.stdout)
+        render_started(started, output or default_format(env.stdout_isatty), env.stdout, env.secrets)
 
     run_command(ctx, verbose, body)
