@@ -32,15 +32,17 @@ beside the new one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -454,3 +456,67 @@ def _is_uuid(value: str) -> bool:
         return str(uuid.UUID(value)) == value.lower() and len(value) == 36
     except ValueError:
         return False
+
+
+# --------------------------------------------------------------------------- the default journal
+
+#: A default journal not written for this long is removed by the next replay that keeps one.
+DEFAULT_KEPT_DAYS = 30
+
+
+def default_journal(inputs: Sequence[str], api_url: str, api_key: str | None, *, new_ids: bool,
+                    shard: tuple[int, int] | None, environ: Mapping[str, str]) -> Path:
+    """Where a replay keeps its journal when none is named: one per destination and inputs.
+
+    ``$XDG_STATE_HOME/hhsession/replay/`` (``~/.local/state/...`` when unset
+    or not absolute, as the XDG base directory specification says), never the
+    working directory. The same command finds the same file again: its name
+    is the first input's name and a hash of what makes a run the same one: the
+    API URL, the key (a hash of it: another project is another journal), the
+    inputs' real paths (in any order; ``-`` for standard input), ``--new-ids``
+    and ``--shard``. Field flags are not part of it: a record that got a
+    session keeps it, whatever flags a later run adds.
+    """
+    named = sorted({"-" if path == "-" else os.path.realpath(path) for path in inputs})
+    identity = json.dumps({
+        "api_url": api_url.rstrip("/"),
+        "key": hashlib.sha256((api_key or "").encode()).hexdigest(),
+        "inputs": named,
+        "new_ids": new_ids,
+        "shard": list(shard) if shard is not None else None,
+    }, sort_keys=True)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    first = inputs[0] if inputs else "-"
+    label = "stdin" if first == "-" else re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(first))[:40]
+    return state_directory(environ) / "replay" / f"{label}-{digest}.journal"
+
+
+def state_directory(environ: Mapping[str, str]) -> Path:
+    state = environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state):
+        state = os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "hhsession"
+
+
+def prepare_default_journal(path: Path, now: float | None = None) -> None:
+    """Create the default journals' directory (private: it names the user's files), and remove the
+    journals there not written for ``DEFAULT_KEPT_DAYS`` (with their ``-wal``/``-shm`` files)."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LocalWriteError(f"the default journal's directory {path.parent}: cannot create it "
+                              f"({exc.strerror}); give --journal PATH, or --no-journal") from None
+    cutoff = (time.time() if now is None else now) - DEFAULT_KEPT_DAYS * 86400
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            if not entry.name.endswith(".journal") or entry.name == path.name:
+                continue
+            try:
+                newest = max(os.stat(entry.path + suffix).st_mtime if os.path.exists(entry.path + suffix) else 0
+                             for suffix in ("", "-wal"))
+                if newest < cutoff:
+                    for suffix in ("", "-wal", "-shm"):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path + suffix)
+            except OSError:
+                continue  # another user's file, a race with another run: left alone

@@ -281,8 +281,7 @@ def run_replay(
         closed = OutputClosed(
             f"standard output was closed after {replay.summary.total} results; nothing was sent (--dry-run)"
             if replay.options.dry_run else
-            f"standard output was closed after {replay.summary.total} results; every record sent is in the "
-            f"journal (with --journal): run the same command to resume"
+            f"standard output was closed after {replay.summary.total} results; {to_resume(run_journal, 'again')}"
         )
         closed.summary = replay.summary
         raise closed from None
@@ -358,8 +357,11 @@ def _records(count: int) -> str:
     return "1 record" if count == 1 else f"{count} records"
 
 
-#: How to go on after a run stopped early: the journal makes it safe.
-TO_RESUME = "to resume (with --journal, nothing is sent twice)"
+def to_resume(journal: Journal | None, when: str = "later") -> str:
+    """How to go on after a run stopped early: the journal makes it safe; without one, say what rerunning does."""
+    if journal is None:
+        return "with no journal, running it again sends every record again"
+    return f"run the same command {when} to resume (the journal {journal.path} skips what is done)"
 
 #: What stops a run cleanly (the journal flushed, the summary said): Ctrl-C, and ``kill``/a CI's cancel.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -439,7 +441,7 @@ class Replay:
             if self._unreachable >= self._unreachable_limit and self.fatal is None:
                 self.fatal = NetworkError(
                     f"{self._unreachable} records in a row could not reach the server (the last: {outcome.error}); "
-                    f"stopped; run the same command later {TO_RESUME}"
+                    f"stopped; {to_resume(self.journal)}"
                 )
                 self.stop.set()
 
@@ -497,12 +499,12 @@ class Replay:
         except NetworkError as exc:
             if exc.retry_after is not None:  # the server asked the run to wait longer than it waits: stop now
                 self.fatal = self.fatal or NetworkError(
-                    f"{exc.message}; stopped; run the same command then {TO_RESUME}", status=exc.status,
+                    f"{exc.message}; stopped; {to_resume(self.journal, 'then')}", status=exc.status,
                     retry_after=exc.retry_after)
                 self.stop.set()
             elif exc.refused:  # the server refuses every connection: the run stops, keeping what is done
                 self.fatal = self.fatal or NetworkError(
-                    f"{exc.message}; stopped; run the same command later {TO_RESUME}", unreachable=True, refused=True)
+                    f"{exc.message}; stopped; {to_resume(self.journal)}", unreachable=True, refused=True)
                 self.stop.set()
             return failed(exc, exc.status, unreachable=True)
         return Outcome(record, "ok", started.session_id, payload=payload, note=started.note, warnings=warnings,

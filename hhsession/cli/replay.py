@@ -44,19 +44,22 @@ from .common import (
 EPILOG = """Examples:
 
 \b
-  hhsession replay sessions.jsonl --journal j.jsonl --failures failed.jsonl
+  hhsession replay sessions.jsonl --failures failed.jsonl
   cat export.json | hhsession replay --source backfill -m replayed:=true
   hhsession replay big.jsonl --workers 16 --rate 50 --shard 0/4 --journal j0
   hhsession replay failed.jsonl --dry-run     # validate, print, send nothing
 
-Ctrl-C, a crash or a lost network: run the same command with the same
---journal; only what is left is sent, and no record gets a second session.
+Ctrl-C, a crash or a lost network: run the same command again; only what
+is left is sent, and no record gets a second session (every replay keeps a
+journal: by default in ~/.local/state/hhsession/replay/, --journal PATH names
+one, --no-journal keeps none).
 """
 
 Paths = Annotated[Optional[list[Path]], typer.Argument(help="JSON Lines files, or files holding one JSON array ('-' or none: standard input).", show_default=False, dir_okay=False)]
 Workers = Annotated[int, typer.Option("--workers", help="Concurrent requests over keep-alive connections.", min=1, max=256)]
 Rate = Annotated[Optional[float], typer.Option("--rate", help="At most this many sessions per second.", min=0.001, show_default=False)]
-Journal = Annotated[Optional[Path], typer.Option("--journal", help="Record successes and ids here; rerun with it to resume.", show_default=False, dir_okay=False)]
+Journal = Annotated[Optional[Path], typer.Option("--journal", help="The journal of successes and ids that makes a rerun resume (default: one per inputs and destination in $XDG_STATE_HOME/hhsession/replay/).", show_default=False, dir_okay=False)]
+NoJournal = Annotated[bool, typer.Option("--no-journal", help="Keep no journal: running the command again sends every record again.")]
 Failures = Annotated[Optional[Path], typer.Option("--failures", help="Write failed and invalid records here (JSON Lines, replayable).", show_default=False, dir_okay=False)]
 Shard = Annotated[Optional[str], typer.Option("--shard", help="K/N: only records whose index % N == K.", show_default=False)]
 NewIds = Annotated[bool, typer.Option("--new-ids", help="Give every record a new session id (replay as new sessions).")]
@@ -85,6 +88,7 @@ def replay(
     workers: Workers = 8,
     rate: Rate = None,
     journal: Journal = None,
+    no_journal: NoJournal = False,
     failures: Failures = None,
     shard: Shard = None,
     new_ids: NewIds = False,
@@ -104,6 +108,7 @@ def replay(
 
     def body(env: Environment) -> None:
         from ..inputs import check_inputs, read_records
+        from ..journal import default_journal, prepare_default_journal
         from .flags import parse_shard
         from .progress import Reporter
 
@@ -122,6 +127,16 @@ def replay(
                          max_retries=max_retries)
         inputs_list = [str(p) for p in paths] if paths else ["-"]
         check_inputs(inputs_list)
+        if no_journal and journal is not None:
+            raise InvalidInput("--journal and --no-journal: give one of them")
+        kept = journal
+        if kept is None and not no_journal:
+            kept = default_journal(inputs_list, client.api_url, client.api_key, new_ids=new_ids, shard=shard_spec,
+                                   environ=env.env)
+            if not dry_run:
+                prepare_default_journal(kept)
+            if verbose:
+                env.info(f"journal: {kept}")
         if "-" in inputs_list and env.stdin_isatty:
             env.info("reading records (JSON Lines) from the terminal; end with Ctrl-D")
         # A dry run shows its bodies (on a terminal too) unless -o none; a real one its results in a pipe.
@@ -134,7 +149,7 @@ def replay(
                 summary = client.replay(
                     read_records(inputs_list, env.stdin),
                     workers=workers, rate=rate, shard=shard_spec, new_ids=new_ids,
-                    fail_fast=fail_fast, dry_run=dry_run, lenient=lenient, overrides=flags, journal=journal,
+                    fail_fast=fail_fast, dry_run=dry_run, lenient=lenient, overrides=flags, journal=kept,
                     failures=failures, on_result=report,
                 )
         except ReplayInterrupted as stop:  # the journal is flushed: say where the run got to, then 128+N
@@ -142,7 +157,8 @@ def replay(
             report.close()
             how = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {signal.Signals(stop.signum).name}"
             lead = "\n" if env.stderr_isatty else ""  # off the line a terminal's ^C was echoed on
-            then = "" if dry_run else ": run the same command to resume"
+            then = ("" if dry_run else "; with no journal, running it again sends every record again"
+                    if kept is None else f": run the same command to resume (journal {kept})")
             env.stderr.write(lead + env.redact(stop.summary.line()) + f"; {how}{then}\n")
             raise CommandExit(int(ExitCode.INTERRUPTED if stop.signum == signal.SIGINT else ExitCode.TERMINATED)) from None
         except BaseException as exc:
@@ -156,7 +172,7 @@ def replay(
         if summary.nothing_got_through:  # a down server is exit 5 however few the records were
             env.error("no record got through: each failed for the network or the server (see the warnings "
                       "above); check that the server is up and that --api-url is right, then run the same "
-                      "command again (with --journal, nothing is sent twice)")
+                      "command again" + ("" if kept is None else " (its journal skips what is done)"))
             raise CommandExit(int(ExitCode.NETWORK))
         if not summary.clean:
             raise CommandExit(int(ExitCode.REPLAY_FAILURES))

@@ -103,7 +103,9 @@ def test_shards_split_the_records_without_overlap(cli: Invoker, emulator: Emulat
 def test_new_ids_replay_a_recording_as_new_sessions(cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path) -> None:
     path = jsonl(tmp_path / "r.jsonl", [{"session_id": SID, "session_name": "recorded"}])
     assert cli("replay", str(path), env=emu_env).exit_code == 0
-    again = cli("replay", str(path), env={**emu_env, "HH_SOURCE": "second-run"})
+    rerun = cli("replay", str(path), env={**emu_env, "HH_SOURCE": "second-run"})
+    assert rerun.exit_code == 0 and "1 skipped" in rerun.stderr  # the default journal: done is done
+    again = cli("replay", str(path), "--no-journal", env={**emu_env, "HH_SOURCE": "second-run"})
     assert again.exit_code == 0  # merged into the existing session, and the summary says so
     assert "(1 of the ok already existed on the server" in again.stderr
     journal = tmp_path / "j"
@@ -221,7 +223,7 @@ def test_a_short_replay_to_a_refusing_server_is_a_network_failure_too(cli: Invok
     assert result.stderr.strip().splitlines()[-1] == (
         "hhsession: error: no record got through: each failed for the network or the server (see the warnings "
         "above); check that the server is up and that --api-url is right, then run the same command again "
-        "(with --journal, nothing is sent twice)")
+        "(its journal skips what is done)")
 
 
 def test_invalid_records_beside_a_down_server_are_exit_6(cli: Invoker, free_port: int, tmp_path: Path) -> None:
