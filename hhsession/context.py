@@ -7,12 +7,79 @@ httpie's ``main(args, env)``; the tests do (``tests/test_environment.py``).
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Mapping
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
+from .errors import LocalWriteError
 from .redact import one_line, redact
+
+
+class _Output:
+    """Standard output as commands write it: a write that fails (a full disk, a file-size limit, a
+    descriptor closed with ``>&-``) is a local write failure (exit 7) that names it; a reader gone
+    (``| head``: EPIPE) stays ``BrokenPipeError`` (exit 141)."""
+
+    def __init__(self, stream: IO[str] | None, name: str) -> None:
+        self._stream, self._name = stream, name
+
+    def write(self, text: str) -> int:
+        if self._stream is None:
+            raise self._failed("it is closed")
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc.strerror or str(exc)) from None
+        except ValueError:  # "I/O operation on closed file"
+            raise self._failed("it is closed") from None
+
+    def flush(self) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc.strerror or str(exc)) from None
+        except ValueError:
+            raise self._failed("it is closed") from None
+
+    def _failed(self, why: str) -> LocalWriteError:
+        fix = ("the process was started with it closed (>&-): give it one, or -o none" if why == "it is closed"
+               else "free some space, raise the file-size limit (ulimit -f), or send it elsewhere")
+        return LocalWriteError(f"cannot write {self._name} ({why}); {fix}")
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ... of the stream itself
+        return getattr(self._stream, name)
+
+
+class _Messages:
+    """Standard error as commands write it: a message that cannot be written (``2>&-``, ``2>/dev/full``)
+    is dropped; there is nowhere left to say so, and it must not change what the command does."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text) if self._stream is not None else len(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            if self._stream is not None:
+                self._stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class Environment:
@@ -21,14 +88,16 @@ class Environment:
     def __init__(self, stdin: BinaryIO, stdout: IO[str], stderr: IO[str], env: Mapping[str, str],
                  stdin_isatty: bool = False, stdout_isatty: bool = False, stderr_isatty: bool = False,
                  secrets: list[str] | None = None) -> None:
-        self.stdin, self.stdout, self.stderr, self.env = stdin, stdout, stderr, env
+        self.stdin, self.env = stdin, env
+        self.stdout: IO[str] = _Output(stdout, "standard output")  # type: ignore[assignment]
+        self.stderr: IO[str] = _Messages(stderr)  # type: ignore[assignment]
         self.stdin_isatty, self.stdout_isatty, self.stderr_isatty = stdin_isatty, stdout_isatty, stderr_isatty
         #: Values never to show (the API key once it is known); see ``redact``.
         self.secrets: list[str] = [] if secrets is None else secrets
 
     @classmethod
     def from_sys(cls) -> Environment:
-        stdin = getattr(sys.stdin, "buffer", sys.stdin)
+        stdin = getattr(sys.stdin, "buffer", sys.stdin) if sys.stdin is not None else io.BytesIO()  # `<&-`: nothing
         return cls(
             stdin=stdin,  # type: ignore[arg-type]
             stdout=sys.stdout,

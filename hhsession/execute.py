@@ -142,8 +142,15 @@ class _Signals:
                         and threading.current_thread() is threading.main_thread())
         self.taken = {*FORWARDED, signal.SIGCHLD} if self.enabled else set()
         self._previous: Any = None
+        self._chld: Any = None  # SIGCHLD's disposition before, when it was ignored
 
     def __enter__(self) -> _Signals:
+        # An ignored SIGCHLD, inherited (``signal(SIGCHLD, SIG_IGN)`` then exec): the kernel would reap
+        # the command itself and its status would be lost. Default while it runs (the command gets the
+        # default too, as every program expects), and given back after.
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGCHLD") \
+                and signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
+            self._chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         if self.enabled:
             self._previous = signal.pthread_sigmask(signal.SIG_BLOCK, self.taken)
         return self
@@ -153,6 +160,8 @@ class _Signals:
             while signal.sigtimedwait(self.taken, 0) is not None:
                 pass  # what came after the command ended is not the command's any more: dropped
             signal.pthread_sigmask(signal.SIG_SETMASK, self._previous)
+        if self._chld is not None:
+            signal.signal(signal.SIGCHLD, self._chld)
 
     def wait(self, timeout: float) -> Any:
         return signal.sigtimedwait(self.taken, timeout)

@@ -34,6 +34,7 @@ from .errors import (
     AuthError,
     HHSessionError,
     InvalidInput,
+    LocalWriteError,
     NetworkError,
     OutputClosed,
     RejectedError,
@@ -206,15 +207,28 @@ class _Results:
                 and outcome.session_id:
             self.journal.record(outcome.key, outcome.record.location, outcome.session_id, outcome.status)
         if self.failures is not None and outcome.status in ("failed", "invalid"):  # a dry run's invalid ones too
-            write_jsonl(self.failures, outcome.failure_line())
+            try:
+                write_jsonl(self.failures, outcome.failure_line())
+            except OSError as exc:
+                raise LocalWriteError(f"--failures {self.failures.name}: cannot write it ({exc.strerror or exc}); "
+                                      f"free some space, or give a path on another disk") from None
         if self.on_result is not None:
             self.on_result(outcome)
 
     def close(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
+        try:
+            if self.journal is not None:
+                self.journal.close()
+        finally:
+            self._close_failures()
+
+    def _close_failures(self) -> None:
         if self.failures is not None:
-            self.failures.close()
+            try:
+                self.failures.close()
+            except OSError as exc:  # its last lines could not be written
+                raise LocalWriteError(f"--failures {self.failures.name}: cannot write it ({exc.strerror or exc}); "
+                                      f"free some space, or give a path on another disk") from None
 
 
 def run_replay(

@@ -383,3 +383,55 @@ def test_verbose_shows_the_settings_exec_uses(cli: Invoker, fake: FakeServer, en
     assert "timeout: 9.0 (flag --timeout)" in chosen.stderr  # what the user chose is kept
     strict = cli("exec", "-v", "--strict", "--", PY, "-c", "pass", env=env)
     assert "max_retries: 3 (built-in default)" in strict.stderr
+
+
+# ----------------------------------------------------------------------------- do no harm, whatever the streams and signals
+
+
+def in_shell(shell_tail: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``hhsession ARGS`` started by sh with ``shell_tail`` redirections (``>&-``, ``2>/dev/full``)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    script = '"$0" -m hhsession "$@" ' + shell_tail
+    return subprocess.run(["sh", "-c", script, PY, *args], capture_output=True, text=True, env={**full, **env}, timeout=60)
+
+
+@pytest.mark.parametrize("tail", [">&-", "2>&-", ">&- 2>&-", "2>/dev/full", ">/dev/full"])
+def test_closed_or_failing_streams_change_nothing(fake: FakeServer, env: dict[str, str], tail: str) -> None:
+    result = in_shell(tail, ["exec", "--", "sh", "-c", "exit 3"], env)
+    assert result.returncode == 3, result.stderr
+    start, end = the_session(fake)
+    assert end is not None and end["outputs"]["exit_code"] == 3
+
+
+def test_the_command_gets_its_streams_as_given(fake: FakeServer, env: dict[str, str]) -> None:
+    probe = "import os, sys\ntry:\n    os.fstat(1)\nexcept OSError:\n    sys.exit(11)\nsys.exit(10)"
+    result = in_shell(">&-", ["exec", "--", PY, "-c", probe], env)
+    assert result.returncode == 11  # closed, as it was given to hhsession: not /dev/null, not a socket
+
+
+def test_a_warning_that_cannot_be_written_is_dropped_and_the_command_runs(env: dict[str, str], free_port: int,
+                                                                          tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    down = {**env, "HH_API_URL": f"http://127.0.0.1:{free_port}", "HH_MAX_RETRIES": "0"}
+    result = in_shell("2>/dev/full", ["exec", "--", "sh", "-c", f"touch {marker}; exit 4"], down)
+    assert result.returncode == 4 and marker.exists()
+
+
+def test_an_inherited_ignored_sigchld_changes_nothing(fake: FakeServer, env: dict[str, str]) -> None:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    launcher = ("import os, signal, sys\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+                "os.execv(sys.executable, [sys.executable, '-m', 'hhsession', 'exec', '--', 'sh', '-c', 'exit 7'])")
+    result = subprocess.run([PY, "-c", launcher], capture_output=True, text=True, env={**full, **env}, timeout=60)
+    assert result.returncode == 7, result.stderr
+    assert "Traceback" not in result.stderr and "ChildProcessError" not in result.stderr
+    _, end = the_session(fake)
+    assert end is not None and end["outputs"]["exit_code"] == 7
+
+
+@pytest.mark.parametrize("command", ["", " "])
+def test_an_empty_command_is_exit_2_and_sends_nothing(cli: Invoker, fake: FakeServer, env: dict[str, str], command: str) -> None:
+    result = cli("exec", "--", command, env=env)
+    assert result.exit_code == 2
+    assert result.stderr == (f"hhsession: error: the command to run is empty ({command!r}): give one after --, "
+                             f"e.g. hhsession exec -- make test\n")
+    assert fake.requests == []

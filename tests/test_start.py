@@ -452,3 +452,17 @@ def test_a_duration_in_json_stays_milliseconds_silently(cli: Invoker, tmp_path: 
     doc.write_text('{"duration": 1.5}')
     result = cli("start", "-f", str(doc), "--dry-run")
     assert result.exit_code == 0 and "warning" not in result.stderr and json.loads(result.stdout)["duration"] == 1.5
+
+
+# ----------------------------------------------------------------------------- an output that cannot be written
+
+
+@pytest.mark.parametrize(("tail", "why"), [(">/dev/full", "No space left on device"), (">&-", "it is closed")])
+def test_an_output_that_cannot_be_written_is_exit_7_naming_it(emulator: Emulator, tail: str, why: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+    env.update({"HH_API_URL": emulator.url, "HH_API_KEY": API_KEY})
+    result = subprocess.run(["sh", "-c", f'"$0" -m hhsession start -o json {tail}', sys.executable],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 7
+    assert result.stderr.startswith(f"hhsession: error: cannot write standard output ({why}") and "internal" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     # end: the edge may ignore a second Ctrl-C while it says how the command ended.
     handlers = None if as_process else _stop_handlers()
     if as_process:
+        _hold_closed_descriptors()
         # Start-up is mostly importing (Typer, urllib3: tens of thousands of objects), during which
         # the cyclic GC runs over and over to find nothing: ~8 % of a `start` here. Collections stay
         # on, just less often (every 50,000 allocations, not 700): a long replay is collected still.
@@ -40,8 +42,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args in (["--version"], ["-V"]):
-            (env.stdout if env is not None else sys.stdout).write(f"hhsession {__version__}\n")
-            code = 0
+            code = _version(env)
         elif args and args[0].split("=", 1)[0] in ("--show-completion", "--install-completion") and len(args) <= 2:
             code = _completion(args, env)
         else:
@@ -50,7 +51,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         import signal
 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        (env.stderr if env is not None else sys.stderr).write("\nhhsession: interrupted\n")
+        with suppress(OSError, ValueError, AttributeError):  # (a closed stderr: nothing to say it on)
+            (env.stderr if env is not None else sys.stderr).write("\nhhsession: interrupted\n")
         code = 130
     finally:
         if handlers is not None:
@@ -58,6 +60,22 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     if as_process:
         _exit_now(code)
     return code
+
+
+def _version(env: Environment | None) -> int:
+    out = env.stdout if env is not None else sys.stdout
+    try:
+        if out is None:
+            raise OSError("it is closed")
+        out.write(f"hhsession {__version__}\n")
+        out.flush()
+    except BrokenPipeError:
+        return 141
+    except (OSError, ValueError) as exc:
+        with suppress(OSError, ValueError, AttributeError):
+            (env.stderr if env is not None else sys.stderr).write(f"hhsession: error: cannot write standard output ({exc})\n")
+        return 7
+    return 0
 
 
 def _stop_handlers() -> dict[int, Any]:
@@ -98,7 +116,8 @@ def _run_app(args: list[str], env: Environment | None) -> int:
     except SystemExit as exc:
         code = exc.code
     if isinstance(code, str):
-        ((env.stderr if env is not None else None) or sys.stderr).write(code + "\n")
+        with suppress(OSError, ValueError, AttributeError):
+            ((env.stderr if env is not None else None) or sys.stderr).write(code + "\n")
         return 1
     return code if isinstance(code, int) else (0 if code is None else 1)
 
@@ -116,10 +135,23 @@ def _exit_now(code: int) -> None:
         raise SystemExit(code)
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # (None: closed when the process started)
+                stream.flush()
         except (BrokenPipeError, ValueError, OSError):
             pass  # the reader went away (`| head`): nothing more to say
     os._exit(code)
+
+
+def _hold_closed_descriptors() -> None:
+    """Hold standard input, output or error that the process was started without (``>&-``) with
+    /dev/null, close-on-exec: a file or socket opened later would otherwise take that number, and
+    what is written to "standard output" would go into it. A command run by ``exec`` still gets the
+    descriptor closed, as it was given (Python writes nothing there: ``sys.stdout`` is None)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # the lowest free number: this one
 
 
 def __getattr__(name: str) -> Any:

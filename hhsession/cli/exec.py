@@ -120,6 +120,9 @@ def exec_command(
     def body(env: Environment) -> None:
         from ..execute import run_in_session
 
+        if not command[0].strip():
+            raise InvalidInput(f"the command to run is empty ({command[0]!r}): give one after --, "
+                               f"e.g. hhsession exec -- make test")
         document, origin = read_document(env, file)
         if document is not None:
             from ..payload import unwrap_legacy

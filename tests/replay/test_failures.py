@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from hhsession.emulator import Emulator
 from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import FakeServer, Reply
 from tests.replay.conftest import jsonl, numbered
@@ -108,3 +111,40 @@ def test_a_refused_key_is_in_the_failures_file_with_its_status(cli: Invoker, fak
     assert result.exit_code == 3, result.stderr
     lines = [json.loads(line) for line in failures.read_text().splitlines()]
     assert lines and all(line["http_status"] == 401 for line in lines)
+
+
+# ----------------------------------------------------------------------------- files that cannot be written
+
+
+def _hhsession(args: list[str], env: dict[str, str], tail: str = "", limit: int | None = None) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))}
+
+    def small_files() -> None:
+        if limit is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails (EFBIG) instead of killing the process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(["sh", "-c", f'"$0" -m hhsession "$@" {tail}', sys.executable, *args], capture_output=True,
+                          text=True, env={**full, **env}, timeout=60, preexec_fn=small_files)
+
+
+def test_results_that_cannot_be_written_are_exit_7_after_the_summary(emulator: Emulator, tmp_path: Path) -> None:
+    path = numbered(tmp_path / "r.jsonl", 50)
+    env = {"HH_API_URL": emulator.url, "HH_API_KEY": API_KEY}
+    result = _hhsession(["replay", str(path), "-o", "jsonl"], env, tail=">/dev/full")
+    assert result.returncode == 7, result.stderr
+    summary, error = result.stderr.splitlines()[-2:]
+    assert summary.startswith("replay: ") and error.startswith("hhsession: error: cannot write standard output (No space")
+    assert "internal error" not in result.stderr
+    resumed = _hhsession(["replay", str(path), "-o", "none"], env)  # what was sent is in the journal
+    assert resumed.returncode == 0 and emulator.store.count() == 50
+
+
+def test_a_failures_file_that_cannot_grow_is_exit_7_after_the_summary(tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "r.jsonl", [{"bad": "x" * 1000}] * 200)  # every record invalid: each one a failure line
+    failures = tmp_path / "failed.jsonl"
+    result = _hhsession(["replay", str(path), "--dry-run", "--failures", str(failures), "-o", "none"], {}, limit=64 * 1024)
+    assert result.returncode == 7, result.stderr
+    summary, error = result.stderr.splitlines()[-2:]
+    assert summary.startswith("replay --dry-run: ")
+    assert error.startswith(f"hhsession: error: --failures {failures}: cannot write it (File too large)")
