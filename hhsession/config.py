@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import InvalidInput
+
+_T = TypeVar("_T")
 
 APP_NAME = "hhsession"
 KEYS = ("api_key", "api_url", "source", "timeout", "max_retries")
@@ -233,6 +235,35 @@ def save_config(config: ConfigFile) -> list[str]:
     return warnings
 
 
+def change_config(config: ConfigFile, change: Callable[[ConfigFile], _T]) -> tuple[_T, list[str]]:
+    """Read the file again under an exclusive lock, apply ``change`` to it, and write it (``save_config``),
+    unless ``change`` returns False: two ``config set`` at once (another key, another profile) both land.
+
+    The lock is ``flock`` on the file's directory (the file itself is replaced by a rename, so it cannot
+    carry the lock, and a lock file would be left beside the user's); where there is no ``fcntl``
+    (Windows) the change is not serialized.
+    """
+    target = Path(os.path.realpath(config.path))
+    try:
+        _make_private_dirs(target.parent)
+        lock = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the config file {config.path} ({exc.strerror or exc}); "
+                           f"set HHSESSION_CONFIG to a writable path") from None
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            pass
+        else:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        fresh = load_config(config.path, explicit=config.explicit)
+        result = change(fresh)
+        return result, ([] if result is False else save_config(fresh))
+    finally:
+        os.close(lock)  # (and with it the lock)
+
+
 def _make_private_dirs(directory: Path) -> None:
     """Create ``directory`` and any missing parent, each 0700 whatever the umask."""
     missing = []
@@ -241,7 +272,10 @@ def _make_private_dirs(directory: Path) -> None:
             break
         missing.append(path)
     for path in reversed(missing):
-        path.mkdir(mode=0o700)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:  # another hhsession made it a moment ago: theirs stands
+            continue
         os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
     if not directory.is_dir():
         raise NotADirectoryError(20, "Not a directory", str(directory))

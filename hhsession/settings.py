@@ -9,6 +9,7 @@ trusts it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from .config import KEYS, ConfigFile, open_config
 from .errors import InvalidInput
-from .redact import mask_secret
+from .redact import mask_secret, one_line
 from .urls import DEFAULT_API_URL, split_authority, validate_api_url
 
 DEFAULT_TIMEOUT = 30.0
@@ -153,14 +154,27 @@ class Settings:
         return lines
 
 
+#: What a profile name may be: it is a TOML table name, a word in messages and a line of ``config list``.
+PROFILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def check_profile_name(name: str, origin: str) -> str:
+    if not PROFILE_NAME.fullmatch(name):
+        raise InvalidInput(f"profile {one_line(name)!r} ({origin}): a profile name is letters, digits, '_', '-' "
+                           f"and '.', not first, at most 64 characters; e.g. staging")
+    return name
+
+
 def select_profile(flag: str | None, env: Mapping[str, str], config: ConfigFile) -> tuple[str, str, bool]:
     """(name, origin, named explicitly): --profile > HHSESSION_PROFILE > default_profile > default."""
-    if flag:
-        return flag, "flag --profile", True
+    if flag is not None:
+        return check_profile_name(flag, "flag --profile"), "flag --profile", True
     if env.get("HHSESSION_PROFILE"):
-        return env["HHSESSION_PROFILE"], "environment HHSESSION_PROFILE", True
+        return check_profile_name(env["HHSESSION_PROFILE"], "environment HHSESSION_PROFILE"), \
+            "environment HHSESSION_PROFILE", True
     if config.default_profile:
-        return config.default_profile, f"default_profile in {config.path}", True
+        origin = f"default_profile in {config.path}"
+        return check_profile_name(config.default_profile, origin), origin, True
     return "default", "built-in default", False
 
 

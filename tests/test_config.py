@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -316,3 +317,50 @@ def test_a_password_in_a_hand_written_api_url_is_never_shown(cli: Invoker, isola
     assert "pa55word" not in listed.stdout + listed.stderr and "***@api.example.com" in listed.stdout
     used = cli("start", "-n", "x", "--dry-run", env={"HH_API_KEY": API_KEY})
     assert used.exit_code == 2 and "pa55word" not in used.stderr and "user name or password" in used.stderr
+
+
+# ----------------------------------------------------------------------------- writes at once, profile names
+
+
+def test_two_changes_at_once_both_land_twenty_rounds_out_of_twenty(tmp_path: Path) -> None:
+    from hhsession.config import change_config
+
+    for round_ in range(20):
+        path = tmp_path / f"round{round_}" / "hhsession" / "config.toml"  # the directories do not exist yet
+        start = threading.Barrier(2)
+
+        def set_(profile: str, key: str, value: str, path: Path = path, start: threading.Barrier = start) -> None:
+            config = load_config(path)
+            start.wait()
+            change_config(config, lambda fresh: fresh.set(profile, key, value))
+
+        threads = [threading.Thread(target=set_, args=("default", "source", "ci")),
+                   threading.Thread(target=set_, args=("prod", "api_url", "https://hh.example"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        profiles = load_config(path).profiles
+        assert profiles == {"default": {"source": "ci"}, "prod": {"api_url": "https://hh.example"}}, round_
+
+
+def test_two_config_set_processes_at_once_both_land(tmp_path: Path) -> None:
+    for round_ in range(3):
+        env = {**os.environ, "HHSESSION_CONFIG": str(tmp_path / f"new{round_}" / "dir" / "config.toml")}
+        procs = [subprocess.Popen([sys.executable, "-m", "hhsession", "config", "set", key, value, "--profile", profile],
+                                  env=env, stderr=subprocess.PIPE, text=True)
+                 for key, value, profile in (("source", "ci", "a"), ("source", "nightly", "b"))]
+        errors = [proc.communicate(timeout=60)[1] for proc in procs]
+        assert [proc.returncode for proc in procs] == [0, 0], errors
+        assert not any("File exists" in error for error in errors)
+        assert load_config(Path(env["HHSESSION_CONFIG"])).profiles == {"a": {"source": "ci"}, "b": {"source": "nightly"}}
+
+
+@pytest.mark.parametrize("name", ["", "a\nb", "a b", ".x", "../x", "x" * 65, "prod]\n[evil"])
+def test_a_profile_name_outside_the_safe_set_is_exit_2(cli: Invoker, isolated_home: Path, name: str) -> None:
+    for args in (["config", "set", "source", "ci", "--profile", name], ["config", "use", name]):
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert "a profile name is letters, digits, '_', '-' and '.'" in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    assert not (isolated_home / ".config" / "hhsession" / "config.toml").exists()

@@ -8,6 +8,7 @@ import typer
 
 from ..context import Environment
 from ..errors import InvalidInput
+from ..redact import one_line
 from .common import load_config, run_command
 
 HELP = "Read and write the config file: keys, URLs and profiles."
@@ -64,7 +65,7 @@ def config_set(
 
     def body(env: Environment) -> None:
 
-        from ..config import save_config
+        from ..config import change_config
         from ..settings import shown_value, validate_value
         from ..urls import check_plain_http
 
@@ -84,8 +85,8 @@ def config_set(
         checked = validate_value(name, raw, f"config set {name}")
         if name == "api_url" and check_plain_http(checked, allow_http=True) is not None:  # the rule sending follows
             env.warn(f"{checked} is plain http: hhsession will refuse to send the key there unless given --allow-http")
-        config.set(target, name, checked)
-        for warning in save_config(config):
+        _, warnings = change_config(config, lambda fresh: fresh.set(target, name, checked))
+        for warning in warnings:
             env.warn(warning)
         env.info(f"set {name} = {shown_value(name, checked)} in profile {target!r} ({config.path})")
 
@@ -137,11 +138,12 @@ def config_unset(
     """
 
     def body(env: Environment) -> None:
-        from ..config import save_config
+        from ..config import change_config
 
         name, config, target = config_target(env, key, profile)
-        if config.unset(target, name):
-            for warning in save_config(config):
+        removed, warnings = change_config(config, lambda fresh: fresh.unset(target, name))
+        if removed:
+            for warning in warnings:
                 env.warn(warning)
             env.info(f"removed {name} from profile {target!r}")
         else:
@@ -165,7 +167,7 @@ def config_list(ctx: typer.Context, profile: ConfigProfile = None) -> None:
         env.stdout.write(f"# {config.path}{'' if config.exists else ' (not created yet)'}\n")
         for name in names:
             marker = "  # active" if name == active else ""
-            env.stdout.write(f"[profiles.{name}]{marker}\n")
+            env.stdout.write(f"[profiles.{one_line(name)}]{marker}\n")  # (a hand-edited file may hold anything)
             for key, stored in config.profile(name).items():
                 shown = shown_value(key, stored)
                 env.stdout.write(f"{key} = {shown!r}\n" if isinstance(shown, str) else f"{key} = {shown}\n")
@@ -198,8 +200,10 @@ def config_use(
     """
 
     def body(env: Environment) -> None:
-        from ..config import save_config
+        from ..config import change_config
+        from ..settings import check_profile_name
 
+        check_profile_name(name, f"config use {name}")
         if profile is not None and profile != name:
             raise InvalidInput(
                 f"config use {name} --profile {profile}: two different profiles; give one: "
@@ -212,8 +216,8 @@ def config_use(
                 f"no profile {name!r} in {config.path} (profiles: {known}); create it with "
                 f"`hhsession config set api_key --profile {name}`"
             )
-        config.data["default_profile"] = name
-        for warning in save_config(config):
+        _, warnings = change_config(config, lambda fresh: fresh.data.__setitem__("default_profile", name))
+        for warning in warnings:
             env.warn(warning)
         env.info(f"default profile is now {name!r}")
 
