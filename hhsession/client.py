@@ -92,7 +92,7 @@ class Answer:
     def _unexpected(self, what: str) -> NetworkError:
         return NetworkError(
             f"the server answered {self.status} but not with {what}: {_shown(self.body, self.secret)!r}; "
-            f"check --api-url points at the HoneyHive API",
+            f"check that the API URL points at the HoneyHive API",
             status=self.status,
         )
 
@@ -181,6 +181,16 @@ class Client:
         for warning in config.permission_warnings():
             client.warn(warning)
         return client
+
+    #: How messages name a setting: ``max_retries=`` for a Python caller; the command line makes its
+    #: clients with ``"flag"`` (``--max-retries``).
+    naming = "python"
+
+    def setting(self, name: str, value: str | None = None) -> str:
+        """A setting (and a value for it) as the caller gives it: ``max_retries=`` or ``--max-retries``."""
+        if self.naming == "flag":
+            return f"--{name.replace('_', '-')}" + (f" {value}" if value is not None else "")
+        return f"{name}=" + (repr(value) if value is not None else "")
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.api_url!r}, api_key={mask_secret(self.api_key)!r})"
@@ -326,7 +336,7 @@ class Client:
             if self.refused_deadline is not None and refused_for >= self.refused_deadline:
                 raise NetworkError(
                     f"{self._what(reply, method, url)}: the server has refused every connection for "
-                    f"{refused_for:.0f} s; check that it is up and that --api-url is right",
+                    f"{refused_for:.0f} s; check that it is up and that the API URL ({self.api_url}) is right",
                     unreachable=True,
                     refused=True,
                 )
@@ -337,7 +347,7 @@ class Client:
                 delay = min(delay, max(0.05, self.refused_deadline - refused_for))
             if attempt >= policy.attempts:
                 advice = (maybe_stored if maybe_delivered and maybe_stored else
-                          "check the server or the network and try again, or raise --max-retries")
+                          f"check the server or the network and try again, or raise {self.setting('max_retries')}")
                 raise NetworkError(
                     f"{self._what(reply, method, url)} ({_attempts(attempt)} over "
                     f"{policy.clock() - started:.1f} s); {advice}",
@@ -379,13 +389,14 @@ class Client:
             location = (reply.headers or {}).get("Location", "(no Location header)")
             return NetworkError(
                 f"the server answered {reply.problem} redirecting to {redact(location, self.api_key)}; "
-                f"redirects are not followed (the API key would go along); set --api-url to the final address",
+                f"redirects are not followed (the API key would go along); set {self.setting('api_url')} to the final address",
                 status=status,
             )
         if status in (401, 403):
             return AuthError(
                 f"the server refused the API key for {method} {url} ({reply.problem}{detail}); check HH_PROJECT_API_KEY "
-                f"(or HH_API_KEY), --api-key or `hhsession config set api_key`",
+                f"(or HH_API_KEY), {self.setting('api_key')}"
+                + (" or `hhsession config set api_key`" if self.naming == "flag" else ""),
                 status=status,
             )
         if status == 404 and not_found:
@@ -393,7 +404,7 @@ class Client:
         if status in (404, 405):
             return RejectedError(
                 f"the server rejected {what} ({reply.problem}{detail}); {url} does not take "
-                f"{takes}: check --api-url (the base URL, without /v1)",
+                f"{takes}: check {self.setting('api_url')} (the base URL, without /v1)",
                 status=status,
             )
         if 400 <= status < 500:
@@ -414,6 +425,7 @@ class Client:
         **fields: Any,
     ) -> BuiltSession:
         """The payload ``start`` would send, by the builder's rules; nothing is sent, no key needed."""
+        _check_document(document, "start")
         if fields:
             document = merge_documents(document, fields)
         return build_session(
@@ -452,7 +464,7 @@ class Client:
             "POST", SESSIONS_PATH, body, what="the session", takes="sessions",
             # The server may hold the session: say how to finish without a second one.
             maybe_stored=(f"the server may have stored session {sent_id}: run again with the same session_id "
-                          f"(--session-id {sent_id}), which is safe (the server merges, never duplicates)"),
+                          f"({self.setting('session_id', sent_id)}), which is safe (the server merges, never duplicates)"),
         )
         event = answer.json_object()
         answered = event.get("session_id")
@@ -463,7 +475,7 @@ class Client:
             # answer, a broken proxy); the session may still be stored under the id sent.
             raise NetworkError(
                 f"the server answered for another session ({one_line(str(answered))[:80]}) than the one sent "
-                f"({sent_id}), so it is not taken as stored; run again with --session-id {sent_id}, which is safe "
+                f"({sent_id}), so it is not taken as stored; run again with {self.setting('session_id', sent_id)}, which is safe "
                 f"(the server merges, never duplicates)",
                 status=answer.status,
                 maybe_delivered=True,
@@ -515,6 +527,7 @@ class Client:
             else:
                 with self._lock:
                     start_time = self._starts.get(session_id)
+        _check_document(document, "end")
         if fields:
             document = merge_documents(document, fields)
         return build_update(
@@ -550,7 +563,7 @@ class Client:
             what=f"the update of session {session_id}",
             takes="event updates",
             not_found=(
-                f"session {session_id} was not found at {self.api_url}; check the id, and that --api-url "
+                f"session {session_id} was not found at {self.api_url}; check the id, and that {self.setting('api_url')} "
                 f"is the server the session was started on"
             ),
         )
@@ -591,6 +604,9 @@ class Client:
         """
         from .replay import ReplayOptions, run_replay
 
+        if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
+            raise InvalidInput(f"replay(records): expected an iterable of dicts (a list, a generator, or "
+                               f"hhsession.read_records(paths)), got {type(records).__name__}")
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024:
             raise InvalidInput(f"replay(workers=...): {workers!r} must be a whole number from 1 to 1024")
         if shard is not None and not (
@@ -613,6 +629,12 @@ class Client:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _check_document(document: object, call: str) -> None:
+    if document is not None and not isinstance(document, Mapping):
+        raise InvalidInput(f"{call}(document): expected a dict of session fields, e.g. {{'session_name': 'nightly'}}, "
+                           f"got {type(document).__name__}")
 
 
 def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any], ignore: tuple[str, ...] = ()) -> str | None:

@@ -501,6 +501,7 @@ def encode_payload(payload: Mapping[str, Any], origin: str = "input") -> bytes:
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
     except ValueError as exc:
         why = ("a number has more than 4300 digits" if "digits" in str(exc)
+               else "a value contains itself (a circular reference); give plain JSON values" if "Circular" in str(exc)
                else f"{exc}: NaN and Infinity are not JSON; give a finite number")
         raise InvalidInput(f"{origin}: {why}") from None
     except RecursionError:

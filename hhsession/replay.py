@@ -53,6 +53,7 @@ class Sender(Protocol):
 
     api_key: str | None
     refused_deadline: float | None
+    naming: str  # "flag" (the command line) or "python": how messages name what to do
 
     def check_ready(self, connections: int = 1) -> None: ...
 
@@ -295,7 +296,7 @@ def run_replay(
         closed = OutputClosed(
             f"standard output was closed after {replay.summary.total} results; nothing was sent (--dry-run)"
             if replay.options.dry_run else
-            f"standard output was closed after {replay.summary.total} results; {to_resume(run_journal, 'again')}"
+            f"standard output was closed after {replay.summary.total} results; {to_resume(run_journal, 'again', replay.naming)}"
         )
         closed.summary = replay.summary
         raise closed from None
@@ -371,10 +372,13 @@ def _records(count: int) -> str:
     return "1 record" if count == 1 else f"{count} records"
 
 
-def to_resume(journal: Journal | None, when: str = "later") -> str:
+def to_resume(journal: Journal | None, when: str = "later", naming: str = "flag") -> str:
     """How to go on after a run stopped early: the journal makes it safe; without one, say what rerunning does."""
     if journal is None:
-        return "with no journal, running it again sends every record again"
+        return ("with no journal, running it again sends every record again" if naming == "flag" else
+                "with no journal=, replaying them again sends every record again")
+    if naming != "flag":
+        return f"replay them again {when} with journal={str(journal.path)!r} to resume (it skips what is done)"
     return f"run the same command {when} to resume (the journal {journal.path} skips what is done)"
 
 #: What stops a run cleanly (the journal flushed, the summary said): Ctrl-C, and ``kill``/a CI's cancel.
@@ -412,6 +416,7 @@ class Replay:
     def __init__(self, client: Sender, options: ReplayOptions, journal: Journal | None = None,
                  limiter: RateLimiter | None = None) -> None:
         self.client = client
+        self.naming = client.naming
         self.options = options
         self.journal = journal
         self.limiter = limiter
@@ -455,7 +460,7 @@ class Replay:
             if self._unreachable >= self._unreachable_limit and self.fatal is None:
                 self.fatal = NetworkError(
                     f"{self._unreachable} records in a row could not reach the server (the last: {outcome.error}); "
-                    f"stopped; {to_resume(self.journal)}"
+                    f"stopped; {to_resume(self.journal, naming=self.naming)}"
                 )
                 self.stop.set()
 
@@ -513,12 +518,12 @@ class Replay:
         except NetworkError as exc:
             if exc.retry_after is not None:  # the server asked the run to wait longer than it waits: stop now
                 self.fatal = self.fatal or NetworkError(
-                    f"{exc.message}; stopped; {to_resume(self.journal, 'then')}", status=exc.status,
+                    f"{exc.message}; stopped; {to_resume(self.journal, 'then', self.naming)}", status=exc.status,
                     retry_after=exc.retry_after)
                 self.stop.set()
             elif exc.refused:  # the server refuses every connection: the run stops, keeping what is done
                 self.fatal = self.fatal or NetworkError(
-                    f"{exc.message}; stopped; {to_resume(self.journal)}", unreachable=True, refused=True)
+                    f"{exc.message}; stopped; {to_resume(self.journal, naming=self.naming)}", unreachable=True, refused=True)
                 self.stop.set()
             return failed(exc, exc.status, unreachable=True)
         return Outcome(record, "ok", started.session_id, payload=payload, note=started.note, warnings=warnings,

@@ -438,3 +438,32 @@ def test_python_values_that_are_not_json_are_refused(fake: FakeServer) -> None:
             with pytest.raises(InvalidInput):
                 hh.start(metadata={"x": bad})
     assert fake.requests == []
+
+
+# ----------------------------------------------------------------------------- bad arguments, in Python's terms
+
+_CIRCLE: dict[str, object] = {}
+_CIRCLE["self"] = _CIRCLE
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda c: c.start("notadict"), "start(document): expected a dict of session fields"),
+    (lambda c: c.start(5), "start(document): expected a dict of session fields, e.g. {'session_name': 'nightly'}, got int"),
+    (lambda c: c.end("3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", [1]), "end(document): expected a dict of session fields"),
+    (lambda c: c.replay(5), "replay(records): expected an iterable of dicts"),
+    (lambda c: c.replay("recording.jsonl"), "replay(records): expected an iterable of dicts"),
+    (lambda c: c.start({"metadata": _CIRCLE}), "a value contains itself (a circular reference)"),
+])
+def test_bad_arguments_are_invalid_input_in_pythons_terms(call: Any, message: str, fake: FakeServer) -> None:
+    client = Client(api_key=API_KEY, api_url=fake.url)
+    with pytest.raises(InvalidInput) as raised:
+        call(client)
+    assert message in str(raised.value) and "--" not in str(raised.value)
+    assert fake.requests == []
+
+
+def test_advice_to_python_callers_names_parameters_not_flags(free_port: int) -> None:
+    client = Client(api_key=API_KEY, api_url=f"http://127.0.0.1:{free_port}", max_retries=0)
+    with pytest.raises(NetworkError) as raised:
+        client.start({"session_name": "x"})
+    assert "raise max_retries=" in str(raised.value) and "--max-retries" not in str(raised.value)

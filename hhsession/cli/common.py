@@ -133,9 +133,11 @@ def connect(
     from ..client import Client
 
     settings = resolve(env, profile, verbose, adjust, **flags)
-    return Client.from_settings(
+    client = Client.from_settings(
         settings, allow_http=allow_http, log=env.info if verbose else None, warn=env.warn, environ=env.env
     )
+    client.naming = "flag"  # its messages name --max-retries, not max_retries=
+    return client
 
 
 # ----------------------------------------------------------------------------- connection options

@@ -23,8 +23,7 @@ from tests.replay.conftest import journal_rows, jsonl, numbered
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_python_caller_gets_its_own_signal_handlers_back_after_a_stop(
-        emulator: Emulator, tmp_path: Path, signum: int) -> None:
+def test_a_python_caller_gets_its_own_signal_handlers_back_after_a_stop(tmp_path: Path, signum: int) -> None:
     """The library takes Ctrl-C and SIGTERM only while it runs: after a stop, the caller's handlers are
     there again (not ignored: a process it starts later would inherit an ignored Ctrl-C)."""
     path = jsonl(tmp_path / "r.jsonl", [{"session_name": f"r{i}"} for i in range(200)])
@@ -36,7 +35,9 @@ def test_a_python_caller_gets_its_own_signal_handlers_back_after_a_stop(
             sent.append(outcome)
             os.kill(os.getpid(), signum)  # as a terminal's Ctrl-C, or a CI runner's cancel
 
-    with Client(api_key=API_KEY, api_url=emulator.url) as hh, pytest.raises(ReplayInterrupted) as stopped:
+    # 20 ms an answer: the 200 records take 2 s, and the stop is looked for every tenth of a second.
+    with Emulator(port=0, faults=Faults(latency_ms=20)) as emulator, Client(api_key=API_KEY, api_url=emulator.url) as hh, \
+            pytest.raises(ReplayInterrupted) as stopped:
         hh.replay(read_records([str(path)]), workers=2, journal=tmp_path / "j", on_result=stop_once)
     assert stopped.value.signum == signum
     assert {sig: signal.getsignal(sig) for sig in before} == before
