@@ -40,6 +40,7 @@ from typing import IO, Any
 
 from .payload import FIELDS, MAX_INPUT_BYTES, OBJECT_FIELDS, is_uuid
 from .redact import one_line
+from .urls import is_loopback_host
 
 ORG_ID = "org_emulator"
 WORKSPACE_ID = "ws_emulator"
@@ -591,17 +592,22 @@ class _Handler(BaseHTTPRequestHandler):
             return 500, body, headers, repr(exc)
 
     def _read_body(self) -> bytes:
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
+        # RFC 9112 §6.3: several Content-Length values that differ (in several fields or one list), or
+        # one beside Transfer-Encoding, is a request whose end cannot be told: 400, and the connection closed.
+        values = {value.strip() for field in self.headers.get_all("Content-Length") or () for value in field.split(",")}
+        if not values:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 self.close_connection = True
                 raise BadRequest(411, "Chunked request bodies are not supported; send Content-Length")
             return b""
-        try:
-            length = int(length_header)
-        except ValueError:
+        if len(values) > 1 or self.headers.get("Transfer-Encoding") is not None:
             self.close_connection = True
-            raise BadRequest(400, "Invalid Content-Length") from None
+            raise BadRequest(400, "Conflicting Content-Length headers (or Content-Length with Transfer-Encoding)")
+        (length_header,) = values
+        if not length_header.isascii() or not length_header.isdigit():
+            self.close_connection = True
+            raise BadRequest(400, "Invalid Content-Length")
+        length = int(length_header)
         if length > MAX_INPUT_BYTES + 1024:
             self.close_connection = True
             raise BadRequest(413, "Request body larger than 16 MiB")
@@ -874,6 +880,20 @@ def export_lines(url: str, token: str | None, token_env: str | None = None) -> l
     return [*lines, f"export HH_PROJECT_API_KEY={key}", f"export HH_API_KEY={key}"]
 
 
+def listening_lines(bound: str, port: int, url: str, where: str, has_token: bool) -> str:
+    """What ``serve`` says first: where it listens, really; beyond loopback, a warning saying who can reach it."""
+    if is_loopback_host(bound):
+        return f"hhsession emulator on {url} (sessions {where}); Ctrl-C to stop\n"
+    shown = f"[{bound}]" if ":" in bound else bound
+    guard = ("it accepts only its token, sent in plain http that anyone on the path can read" if has_token
+             else "it accepts any bearer token: anyone who can reach this machine can read and write its "
+                  "sessions; give --token (or HH_EMULATOR_TOKEN)")
+    return (f"hhsession emulator listening on {shown}:{port} (sessions {where}), on this machine {url}; "
+            f"Ctrl-C to stop\n"
+            f"hhsession: warning: listening beyond loopback ({bound}): {guard}, or --host 127.0.0.1 to keep it "
+            f"on this machine\n")
+
+
 def serve(emulator: Emulator, out: IO[str], err: IO[str], *, token_env: str | None = None) -> int:
     """Run in the foreground until Ctrl-C or SIGTERM; both stop cleanly with exit 0.
 
@@ -881,7 +901,9 @@ def serve(emulator: Emulator, out: IO[str], err: IO[str], *, token_env: str | No
     variable the token came from (see ``token_from``).
     """
     where = emulator.store.path if emulator.store.path != ":memory:" else "in memory"
-    err.write(f"hhsession emulator on {emulator.url} (sessions {where}); Ctrl-C to stop\n")
+    host, port = emulator.httpd.server_address[:2]
+    err.write(listening_lines(host.decode() if isinstance(host, bytes) else str(host), port, emulator.url,
+                              where, bool(emulator.token)))
     out.write("".join(line + "\n" for line in export_lines(emulator.url, emulator.token, token_env)))
     out.flush()
     err.flush()

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 
-from hhsession.emulator import Emulator, Faults, export_lines, token_from
+from hhsession.emulator import Emulator, Faults, export_lines, listening_lines, token_from
 from tests.emulator_http import (
     AUTH,
     SID,
@@ -472,3 +472,32 @@ def test_serve_with_the_token_from_the_environment_prints_lines_that_work() -> N
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "env-token-123" not in "\n".join(lines) + out + err
+
+
+@pytest.mark.parametrize(("bound", "token"), [("0.0.0.0", False), ("::", False), ("192.0.2.7", True)])
+def test_listening_beyond_loopback_says_where_and_warns(bound: str, token: bool) -> None:
+    # (Said from the address bound; a test binds only loopback, so the lines are checked as serve writes them.)
+    first, warning = listening_lines(bound, 8787, "http://127.0.0.1:8787", "in memory", token).splitlines()
+    shown = f"[{bound}]" if ":" in bound else bound
+    assert first.startswith(f"hhsession emulator listening on {shown}:8787 ") and "http://127.0.0.1:8787" in first
+    assert warning.startswith(f"hhsession: warning: listening beyond loopback ({bound})")
+    assert ("any bearer token" in warning) is not token and "--host 127.0.0.1" in warning
+    assert listening_lines("127.0.0.1", 1, "http://127.0.0.1:1", "in memory", False).count("\n") == 1  # no warning
+
+
+@pytest.mark.parametrize("lengths", [(b"5", b"6"), (b"5, 6",), (b"5", b"5, 7")])
+def test_conflicting_content_lengths_are_400_and_close(lengths: tuple[bytes, ...]) -> None:
+    with Emulator(port=0) as emu, raw_connection(emu) as sock:
+        fields = b"".join(b"Content-Length: " + value + b"\r\n" for value in lengths)
+        sock.sendall(b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\n"
+                     + fields + b"\r\n{}\r\n")
+        answer = sock.makefile("rb").read()  # to the end: the emulator closes the connection
+        assert answer.startswith(b"HTTP/1.1 400 ") and b"Conflicting Content-Length" in answer
+        assert emu.store.count() == 0
+
+
+def test_equal_content_lengths_are_one() -> None:
+    with Emulator(port=0) as emu, raw_connection(emu) as sock:
+        sock.sendall(b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 2\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        assert sock.makefile("rb").read().startswith(b"HTTP/1.1 200 ")
