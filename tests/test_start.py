@@ -382,15 +382,28 @@ def hhsession(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> s
                           timeout=120, **kwargs)
 
 
-def test_piped_json_without_f_dash_is_named(tmp_path: Path) -> None:
-    piped = subprocess.run(f"echo '{{\"session_name\": \"x\"}}' | {PY} -m hhsession start --dry-run", shell=True,
+REFUSED = ("hhsession: error: standard input holds JSON that is not read without -f -; nothing was sent: add -f - "
+           "to start from it, or give </dev/null to start a session with no name\n")
+
+
+def test_piped_json_without_f_dash_is_refused_and_nothing_is_sent(fake: FakeServer, tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HH_")}, "HH_API_URL": fake.url, "HH_API_KEY": API_KEY}
+    piped = subprocess.run(f"echo '{{\"session_name\": \"x\"}}' | {PY} -m hhsession start", shell=True,
+                           capture_output=True, text=True, timeout=60, env=env)
+    assert piped.returncode == 2 and piped.stderr == REFUSED and piped.stdout == ""
+    # A slow producer: the JSON comes after hhsession looks (within a fifth of a second).
+    slow = subprocess.run(f"(sleep 0.05; echo '{{}}') | {PY} -m hhsession start", shell=True,
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert slow.returncode == 2 and slow.stderr == REFUSED
+    assert fake.requests == []
+    # With a name the session is meant from the flags: the JSON is only said to be unread.
+    named = subprocess.run(f"echo '{{}}' | {PY} -m hhsession start --dry-run --name n", shell=True,
                            capture_output=True, text=True, timeout=60)
-    assert piped.returncode == 0 and NOT_READ in piped.stderr
-    assert json.loads(piped.stdout).get("session_name") is None  # still not read: it is only said
+    assert named.returncode == 0 and NOT_READ in named.stderr
     doc = tmp_path / "doc.json"
     doc.write_text('{"session_name": "x"}')
     with doc.open("rb") as handle:
-        assert NOT_READ in hhsession("start", "--dry-run", stdin=handle).stderr
+        assert hhsession("start", "--dry-run", stdin=handle).stderr == REFUSED
         assert NOT_READ in hhsession("end", "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17", "--dry-run", stdin=handle).stderr
     asked = subprocess.run(f"echo '{{\"session_name\": \"x\"}}' | {PY} -m hhsession start -f - --dry-run", shell=True,
                            capture_output=True, text=True, timeout=60)
@@ -428,7 +441,7 @@ def test_a_shell_loop_reading_a_pipe_is_not_a_mistake_and_keeps_its_lines() -> N
     assert NOT_READ not in result.stderr
     # The same loop whose next line is JSON: that is what -f - would have read, so it is said.
     script = (f'printf "first\\n{{\\"session_name\\": \\"x\\"}}\\n" | (read n; '
-              f'{PY} -m hhsession start --dry-run -o id >/dev/null; cat)')
+              f'{PY} -m hhsession start --dry-run -o id --name "$n" >/dev/null; cat)')
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert NOT_READ in result.stderr and result.stdout == '{"session_name": "x"}\n'
 

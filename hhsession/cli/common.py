@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..context import Environment
-from ..errors import ExitCode, HHSessionError
+from ..errors import ExitCode, HHSessionError, InvalidInput
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -248,11 +248,13 @@ def read_document(env: Environment, file: Any, what: str = "a session object") -
     return read_json_object(path, env.stdin, several), "standard input" if path == "-" else path
 
 
-def notice_unread_stdin(env: Environment) -> None:
-    """Say so when standard input holds a JSON document that -f - would read (it is never read unasked).
+def notice_unread_stdin(env: Environment, refuse: str | None = None) -> None:
+    """Say so when standard input holds a JSON document that -f - would read (it is never read unasked);
+    with ``refuse`` (what would be made from nothing instead, e.g. "a session with no name"), stop: exit 2.
 
     Looked at without reading it (a script's loop may be reading it): a pipe or
-    socket with bytes waiting, or a file whose next byte starts an object or an
+    socket with bytes waiting (a pipe whose writer has not written yet is given
+    a fifth of a second), or a file whose next byte starts an object or an
     array. A terminal, an empty or closed stdin, /dev/null: nothing is said.
     """
     import os
@@ -270,7 +272,17 @@ def notice_unread_stdin(env: Environment) -> None:
             import struct
             import termios
 
-            waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0] > 0
+            def bytes_waiting() -> bool:
+                return bool(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0] > 0)
+
+            waiting = bytes_waiting()
+            if not waiting and stat.S_ISFIFO(mode):  # `producer | hhsession start`: the producer may be slower
+                import select
+
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                poller.poll(200)  # (returns at once when the writer has closed: an empty pipe)
+                waiting = bytes_waiting()
             if waiting and stat.S_ISFIFO(mode):
                 peeked = _peek_pipe(fd)  # a `while read` loop's next line is not JSON: nothing to say
                 if peeked is not None:
@@ -279,6 +291,9 @@ def notice_unread_stdin(env: Environment) -> None:
             return
     except (AttributeError, OSError, ValueError, ImportError):
         return
+    if waiting and refuse:
+        raise InvalidInput(f"standard input holds JSON that is not read without -f -; nothing was sent: add -f - "
+                           f"to start from it, or give </dev/null to start {refuse}")
     if waiting:
         env.warn("standard input holds data that is not read; to read a JSON object from it, pass -f -")
 

@@ -99,8 +99,8 @@ def start(
             child, children_ids,
         )
         warn_bare_duration(env, duration)
-        if file is None:
-            notice_unread_stdin(env)
+        if file is None:  # JSON piped in and no --name: -f - forgotten, not a session with no name meant
+            notice_unread_stdin(env, refuse="a session with no name" if name is None else None)
         client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
                          max_retries=max_retries)
         document, origin = read_document(env, file)
