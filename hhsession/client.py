@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -409,6 +410,10 @@ class Client:
             )
         if 400 <= status < 500:
             return RejectedError(f"the server rejected {what} ({reply.problem}{detail})", status=status)
+        if status == 501:  # "not implemented": no HoneyHive API behind this URL
+            return NetworkError(f"{self._what(reply, method, url)}; the server does not implement {method} "
+                                f"there: it does not look like the HoneyHive API; check {self.setting('api_url')}",
+                                status=status)
         return NetworkError(f"{self._what(reply, method, url)}; the server failed, try again later", status=status)
 
     # ------------------------------------------------------------------ start
@@ -677,6 +682,10 @@ def server_message(body: bytes, secret: str | None = None) -> str:
         message = parsed.get("message") or parsed.get("error")
         if isinstance(message, str | int | float) and str(message):
             return one_line(redact(str(message), secret))[:500]
+    if text[:1] == "<":  # a web server's or a proxy's error page: its title, not its markup
+        title = re.search(r"<title[^>]*>(.*?)</title>", text[:4096], re.IGNORECASE | re.DOTALL)
+        named = " ".join(title.group(1).split())[:100] if title else ""
+        return one_line(f"an HTML page{f' ({named!r})' if named else ''}, not the API's JSON")
     return one_line(" ".join(text[:200].split()))
 
 

@@ -37,8 +37,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def parse_json(data: bytes | str, origin: str) -> Any:
-    """Parse JSON text, with errors that give line and column."""
+def parse_json(data: bytes | str, origin: str, quoting_hint: str | None = None) -> Any:
+    """Parse JSON text, with errors that give line and column; ``quoting_hint``: the flag it came from,
+    for the hint a shell that ate the quotes (``-m {"a":1}`` unquoted) needs."""
     if isinstance(data, bytes):
         if len(data) > MAX_INPUT_BYTES:
             raise InvalidInput(f"{origin}: input is larger than 16 MiB; split it into smaller files")
@@ -57,6 +58,9 @@ def parse_json(data: bytes | str, origin: str) -> Any:
         hint = ""
         if exc.msg == "Extra data":
             hint = "; more than one JSON value: for JSON Lines (one object per line) use hhsession replay"
+        elif quoting_hint and text.lstrip()[:1] in ("{", "[") and '"' not in text:
+            hint = (f"; the shell may have removed its double quotes: put the whole value in single quotes, "
+                    f"e.g. {quoting_hint} '{{\"key\": \"value\"}}'")
         raise InvalidInput(
             f"{origin}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
         ) from None

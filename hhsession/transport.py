@@ -175,6 +175,11 @@ def _watched(sock: Any) -> None:
             raise TimeoutError("deadline")
 
 
+#: What OpenSSL says when the other end answered a TLS hello with something else (plain http).
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "WRONG VERSION NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+            "UNKNOWN_PROTOCOL")
+
+
 class _FinalAnswer(http.client.HTTPResponse):
     """A response that is the final answer: interim ``1xx`` answers before it are read and dropped.
 
@@ -360,8 +365,14 @@ class Transport:
         except SSLError as exc:
             if entry.fired:
                 return self._late()
+            reason = _reason(exc)
+            if any(sign in reason.upper() for sign in _NOT_TLS):
+                raise NetworkError(
+                    f"{url}: the server does not speak TLS there ({reason}): the port serves plain http; "
+                    f"use an http:// URL if this is the emulator or another local server, else check the port"
+                ) from None
             raise NetworkError(
-                f"TLS verification failed for {url}: {_reason(exc)}; if you use a private CA, "
+                f"TLS verification failed for {url}: {reason}; if you use a private CA, "
                 f"point REQUESTS_CA_BUNDLE or SSL_CERT_FILE at its certificate"
             ) from None
         except LocationParseError as exc:

@@ -45,6 +45,14 @@ def split_authority(url: str) -> tuple[str, str, str]:
     return before, authority, slash + path
 
 
+def _host_part(parts: Any) -> bool:
+    try:
+        return bool(parts.hostname) and parts.port is not None or "." in (parts.hostname or "") \
+            or parts.hostname == "localhost"
+    except ValueError:  # a port that is not a number
+        return False
+
+
 def validate_api_url(raw: Any, where: str) -> str:
     text = str(raw).strip() if isinstance(raw, str) else ""
     if "@" in split_authority(text)[1]:  # before anything that shows the text: it may hold a password
@@ -65,6 +73,11 @@ def validate_api_url(raw: Any, where: str) -> str:
     except ValueError as exc:  # e.g. "http://[::1": an unclosed IPv6 bracket
         raise InvalidInput(f"{where}: {text!r} is not a valid URL ({exc}); use e.g. {DEFAULT_API_URL}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        guess = urlsplit("//" + text) if "://" not in text else None
+        host = guess.hostname if guess is not None and _host_part(guess) else None
+        if host:  # `127.0.0.1:8787`, `api.example.com`: the scheme left out
+            scheme = "http" if is_loopback_host(host) else "https"
+            raise InvalidInput(f"{where}: {text!r} has no scheme; did you mean {scheme}://{text}?")
         raise InvalidInput(
             f"{where}: {text!r} is not an http(s) URL with a host; use e.g. {DEFAULT_API_URL}"
         )

@@ -435,3 +435,9 @@ def test_an_empty_command_is_exit_2_and_sends_nothing(cli: Invoker, fake: FakeSe
     assert result.stderr == (f"hhsession: error: the command to run is empty ({command!r}): give one after --, "
                              f"e.g. hhsession exec -- make test\n")
     assert fake.requests == []
+
+
+def test_exec_help_shows_the_values_exec_uses(cli: Invoker) -> None:
+    shown = " ".join(cli("exec", "--help").stdout.split())
+    assert "default for exec without --strict: 5; with it: 30" in shown
+    assert "default for exec without --strict: 1; with it: 3" in shown

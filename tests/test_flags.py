@@ -117,3 +117,11 @@ def test_an_empty_child_id_is_refused(cli: Invoker, fake: FakeServer, args: list
     result = cli(*args, env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
     assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "is empty" in result.stderr
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("value", ["{a:1}", "a:={b:1}", "a:=[b]"])
+def test_json_the_shell_took_the_quotes_from_gets_a_hint_to_quote(cli: Invoker, value: str) -> None:
+    result = cli("start", "--dry-run", "-m", value)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "the shell may have removed its double quotes: put the whole value in single quotes" in result.stderr
+    assert len(result.stderr.splitlines()) == 1

@@ -408,3 +408,27 @@ def test_a_short_development_key_never_rewrites_names_metadata_or_ids(cli: Invok
         replayed = cli("replay", "-", "-o", "jsonl", input=f'{{"session_name": "{key}-replayed"}}\n', env=env)
         assert replayed.exit_code == 0, replayed.stderr
         assert "existed" not in replayed.stderr and "--new-ids" not in replayed.stderr
+
+
+# ----------------------------------------------------------------------------- a server that is not what the URL says
+
+
+def test_https_to_a_plain_http_port_says_so(cli: Invoker) -> None:
+    from hhsession.emulator import Emulator
+
+    with Emulator(port=0) as emu:  # (an http.server: it answers a TLS hello with a plain-http 400)
+        result = cli("start", "-o", "id", env={"HH_API_KEY": API_KEY, "HH_API_URL": emu.url.replace("http://", "https://")})
+    assert result.exit_code == 5
+    assert "the server does not speak TLS there" in result.stderr and "use an http:// URL" in result.stderr
+    assert "private CA" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_a_server_that_is_not_honeyhive_is_named_not_dumped(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    page = ("<!DOCTYPE HTML>\n<html lang=\"en\">\n<head><title>Error response</title></head>\n<body><h1>Error response</h1>"
+            "<p>Error code: 501</p></body></html>\n")
+    fake.script = [Reply(501, page, headers={"Content-Type": "text/html"})]
+    result = cli("start", "-o", "id", env=env)
+    assert result.exit_code == 5
+    assert "an HTML page ('Error response'), not the API's JSON" in result.stderr
+    assert "does not look like the HoneyHive API; check --api-url" in result.stderr
+    assert "<" not in result.stderr and "try again later" not in result.stderr

@@ -373,3 +373,12 @@ def test_well_formed_api_urls_pass(cli: Invoker, url: str) -> None:
 def test_a_rooted_localhost_is_not_sent_plain_http(cli: Invoker) -> None:
     result = cli("start", "--api-url", "http://localhost.:1", "-n", "x", env={"HH_API_KEY": API_KEY})
     assert result.exit_code == 2 and "refusing to send the API key over plain http to localhost." in result.stderr
+
+
+@pytest.mark.parametrize(("url", "meant"), [("127.0.0.1:8787", "http://127.0.0.1:8787"), ("localhost:8787", "http://localhost:8787"),
+                                            ("api.example.com", "https://api.example.com"),
+                                            ("hh.example.com:443/v1", "https://hh.example.com:443/v1")])
+def test_a_url_without_its_scheme_gets_the_likely_one(cli: Invoker, url: str, meant: str) -> None:
+    result = cli("start", "-o", "id", "--api-url", url, env={"HH_API_KEY": "k"})
+    assert result.exit_code == 2
+    assert result.stderr == f"hhsession: error: flag --api-url: {url!r} has no scheme; did you mean {meant}?\n"

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 from .common import (
+    CONNECTION,
     AllowHttp,
     ApiKey,
     ApiUrl,
@@ -26,13 +27,11 @@ from .common import (
     EventName,
     InputsValues,
     Lenient,
-    MaxRetries,
     MetadataValues,
     OutputsValues,
     Profile,
     SessionId,
     Source,
-    Timeout,
     UserPropertiesValues,
     Verbose,
     connect,
@@ -67,6 +66,9 @@ File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read a sessi
 EndOutputs = Annotated[Optional[list[str]], field_option("--end-outputs", help="Add to outputs at the end: " + object_help("outputs").split(": ", 1)[1])]
 EndMetadata = Annotated[Optional[list[str]], field_option("--end-metadata", help="Add to metadata at the end: " + object_help("metadata").split(": ", 1)[1])]
 Strict = Annotated[bool, typer.Option("--strict", help="No session, no command: exit 3/4/5 instead of running it; a failed end is an error too.")]
+# exec's own help for these two: its defaults are the do-no-harm caps below, not the other commands'.
+ExecTimeout = Annotated[Optional[float], typer.Option("--timeout", help="Read timeout in seconds (default for exec without --strict: 5; with it: 30; connect timeout 5, or this if less).", show_default=False, rich_help_panel=CONNECTION)]
+ExecMaxRetries = Annotated[Optional[int], typer.Option("--max-retries", help="Retries after the first attempt (default for exec without --strict: 1; with it: 3; 0 = one attempt).", show_default=False, rich_help_panel=CONNECTION)]
 
 #: Without --strict, the start and end of a session must not hold a command up for
 #: long: unless the user chose otherwise, one retry, a 5 s read timeout, and a
@@ -110,8 +112,8 @@ def exec_command(
     api_key: ApiKey = None,
     api_url: ApiUrl = None,
     profile: Profile = None,
-    timeout: Timeout = None,
-    max_retries: MaxRetries = None,
+    timeout: ExecTimeout = None,
+    max_retries: ExecMaxRetries = None,
     allow_http: AllowHttp = False,
     verbose: Verbose = False,
 ) -> None:

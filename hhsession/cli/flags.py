@@ -31,7 +31,7 @@ def parse_object_arg(
             raise InvalidInput(f"{flag} {arg}: {exc.message}") from None
         return expect_object(parse_json(data, f"{flag} {arg}"), f"{flag} {arg}")
     if arg.lstrip().startswith("{"):
-        return expect_object(parse_json(arg, f"{flag} {arg!r}"), f"{flag} {arg!r}")
+        return expect_object(parse_json(arg, f"{flag} {arg!r}", quoting_hint=flag), f"{flag} {arg!r}")
     key, sep, value = arg.partition("=")
     if not sep:
         raise InvalidInput(
@@ -39,7 +39,7 @@ def parse_object_arg(
         )
     if key.endswith(":"):
         key = key[:-1]
-        typed = parse_json(value, f"{flag} {arg!r}")
+        typed = parse_json(value, f"{flag} {arg!r}", quoting_hint=flag)
         if not key:
             raise InvalidInput(f"{flag} {arg!r}: the key before := is empty")
         return {key: typed}
