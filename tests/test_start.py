@@ -234,7 +234,7 @@ def test_no_api_key_is_exit_3_and_sends_nothing(cli: Invoker, fake: FakeServer) 
         (Reply(403, {"message": "Forbidden"}), 3, "/v1/sessions (403 X: Forbidden); check HH_PROJECT_API_KEY"),
         (Reply(500, {"message": "boom"}), 5, "500 X: boom (1 attempt over"),
         (Reply(501, {"message": "nope"}), 5, "does not implement POST there: it does not look like the HoneyHive API"),
-        (Reply(502, {"message": "bad gateway"}), 5, "the server failed, try again later"),
+        (Reply(503, {"message": "busy"}), 5, "503 X: busy (1 attempt over"),
         (Reply(200, "<html>login page</html>"), 5, "not with a JSON object: '<html>login page</html>'"),
         (Reply(200, [1, 2]), 5, "not with a JSON object"),
         (Reply(302, b"", {"Location": "https://elsewhere.example/v1/sessions"}), 5,
