@@ -104,13 +104,21 @@ _hhsession_takes_value() {
     return 1
 }
 
+_hhsession_profiles() {
+    hhsession config list 2>/dev/null | sed -n 's/^\[profiles\.\([^]]*\)\].*/\1/p'
+}
+
 _hhsession_complete() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="" path="" word opts subs
-    local i skip=0 npos=0
+    local i skip=0 npos=0 command=""
     [ "$COMP_CWORD" -gt 0 ] && prev="${COMP_WORDS[COMP_CWORD-1]}"
     for ((i = 1; i < COMP_CWORD; i++)); do
         word="${COMP_WORDS[i]}"
         if [ "$skip" = 1 ]; then skip=0; continue; fi
+        case "$path|$word" in
+            "exec|--") command=$((i + 1)); break ;;
+            "exec|"[!-]*) command=$i; break ;;
+        esac
         case "$word" in
             -*=*) ;;
             -*) _hhsession_takes_value "$path" "$word" && skip=1 ;;
@@ -123,16 +131,36 @@ _hhsession_complete() {
         esac
     done
     COMPREPLY=()
+    [ -z "$command" ] && [ "$skip" = 0 ] && [ "$path" = "exec" ] && [[ "$cur" != -* ]] && command=$COMP_CWORD
+    if [ -n "$command" ]; then  # the command exec runs: completed as that command (as sudo's is), never with ours
+        if declare -F _command_offset >/dev/null; then
+            _command_offset "$command"
+        elif [ "$COMP_CWORD" = "$command" ]; then
+            COMPREPLY=($(compgen -c -- "$cur"))
+        else
+            compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
+        fi
+        return 0
+    fi
     if [ "$skip" = 1 ]; then
         case "$path|$prev" in
             "start|--file"|"start|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "start|--output"|"start|-o") COMPREPLY=($(compgen -W "pretty json id env none" -- "$cur")) ;;
+            "start|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
             "end|--file"|"end|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "end|--output"|"end|-o") COMPREPLY=($(compgen -W "pretty json none" -- "$cur")) ;;
+            "end|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
             "exec|--file"|"exec|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+            "exec|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
             "replay|--journal") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "replay|--failures") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "replay|--output"|"replay|-o") COMPREPLY=($(compgen -W "jsonl none" -- "$cur")) ;;
+            "replay|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
+            "config set|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
+            "config get|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
+            "config unset|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
+            "config list|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
+            "config use|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
             "emulator|--db") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
         esac
         return 0
@@ -163,6 +191,7 @@ _hhsession_complete() {
             "config set|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;
             "config get|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;
             "config unset|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;
+            "config use|0") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
         esac
     fi
     return 0

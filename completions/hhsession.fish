@@ -35,7 +35,7 @@ complete -c hhsession -n '__fish_seen_subcommand_from start' -l lenient -d 'Mirr
 complete -c hhsession -n '__fish_seen_subcommand_from start' -s o -l output -x -a 'pretty json id env none' -d 'pretty, json, id, env or none (default: pretty on a terminal, else json).'
 complete -c hhsession -n '__fish_seen_subcommand_from start' -l api-key -l project-api-key -x -d 'API key (default: HH_PROJECT_API_KEY, HH_API_KEY, HONEYHIVE_API_KEY, the profile).'
 complete -c hhsession -n '__fish_seen_subcommand_from start' -l api-url -l data-plane-url -x -d 'Server URL (default: HH_DATA_PLANE_URL, HH_API_URL, HONEYHIVE_SERVER_URL, HH_SERVER_URL, the profile'
-complete -c hhsession -n '__fish_seen_subcommand_from start' -l profile -x -d 'Config profile (default: HHSESSION_PROFILE, default_profile, \'default\').'
+complete -c hhsession -n '__fish_seen_subcommand_from start' -l profile -x -a '(hhsession config list 2>/dev/null | sed -n \'s/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p\')' -d 'Config profile (default: HHSESSION_PROFILE, default_profile, \'default\').'
 complete -c hhsession -n '__fish_seen_subcommand_from start' -l timeout -x -d 'Read timeout in seconds (default 30; connect timeout 5, or this if less; an attempt ends after both)'
 complete -c hhsession -n '__fish_seen_subcommand_from start' -l max-retries -x -d 'Retries after the first attempt (default 3; 0 = one attempt).'
 complete -c hhsession -n '__fish_seen_subcommand_from start' -l allow-http -d 'Allow sending the key over plain http to a non-loopback host.'
@@ -59,37 +59,68 @@ complete -c hhsession -n '__fish_seen_subcommand_from end' -l lenient -d 'Drop u
 complete -c hhsession -n '__fish_seen_subcommand_from end' -s o -l output -x -a 'pretty json none' -d 'pretty, json or none (default: pretty on a terminal, else json).'
 complete -c hhsession -n '__fish_seen_subcommand_from end' -l api-key -l project-api-key -x -d 'API key (default: HH_PROJECT_API_KEY, HH_API_KEY, HONEYHIVE_API_KEY, the profile).'
 complete -c hhsession -n '__fish_seen_subcommand_from end' -l api-url -l data-plane-url -x -d 'Server URL (default: HH_DATA_PLANE_URL, HH_API_URL, HONEYHIVE_SERVER_URL, HH_SERVER_URL, the profile'
-complete -c hhsession -n '__fish_seen_subcommand_from end' -l profile -x -d 'Config profile (default: HHSESSION_PROFILE, default_profile, \'default\').'
+complete -c hhsession -n '__fish_seen_subcommand_from end' -l profile -x -a '(hhsession config list 2>/dev/null | sed -n \'s/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p\')' -d 'Config profile (default: HHSESSION_PROFILE, default_profile, \'default\').'
 complete -c hhsession -n '__fish_seen_subcommand_from end' -l timeout -x -d 'Read timeout in seconds (default 30; connect timeout 5, or this if less; an attempt ends after both)'
 complete -c hhsession -n '__fish_seen_subcommand_from end' -l max-retries -x -d 'Retries after the first attempt (default 3; 0 = one attempt).'
 complete -c hhsession -n '__fish_seen_subcommand_from end' -l allow-http -d 'Allow sending the key over plain http to a non-loopback host.'
 complete -c hhsession -n '__fish_seen_subcommand_from end' -s v -l verbose -d 'Explain settings, requests, attempts and waits on stderr (the key masked).'
 complete -c hhsession -n '__fish_seen_subcommand_from end' -s h -l help -d 'Show help and exit.'
 
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -s n -l name -l session-name -x -d 'session_name (default: the one in -f, else the command\'s program name).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l event-name -x -d 'event_name (default: the session name, else \'unknown\').'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l source -x -d 'source (default: HH_SOURCE, the profile, else \'unknown\').'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l session-id -x -d 'session_id: a UUID (default: a new UUIDv4).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l config -x -d 'Add to config: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l inputs -x -d 'Add to inputs: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l outputs -x -d 'Add to outputs: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -s m -l metadata -x -d 'Add to metadata: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -s u -l user-properties -x -d 'Add to user_properties: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l child -x -d 'Append an id to children_ids (repeatable).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l children-ids -x -d 'children_ids as a JSON array: \'["a","b"]\'.'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -s f -l file -r -F -d 'Read a session object from a JSON file (\'-\' = standard input, which the command then does not get).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l lenient -d 'Mirror the server: replace an invalid session_id, drop unknown keys (with warnings).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l end-outputs -x -d 'Add to outputs at the end: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l end-metadata -x -d 'Add to metadata at the end: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l strict -d 'No session, no command: exit 3/4/5 instead of running it; a failed end is an error too.'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l api-key -l project-api-key -x -d 'API key (default: HH_PROJECT_API_KEY, HH_API_KEY, HONEYHIVE_API_KEY, the profile).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l api-url -l data-plane-url -x -d 'Server URL (default: HH_DATA_PLANE_URL, HH_API_URL, HONEYHIVE_SERVER_URL, HH_SERVER_URL, the profile'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l profile -x -d 'Config profile (default: HHSESSION_PROFILE, default_profile, \'default\').'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l timeout -x -d 'Read timeout in seconds (default for exec without --strict: 5; with it: 30; connect timeout 5, or th'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l max-retries -x -d 'Retries after the first attempt (default for exec without --strict: 1; with it: 3; 0 = one attempt).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -l allow-http -d 'Allow sending the key over plain http to a non-loopback host.'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -s v -l verbose -d 'Explain settings, requests, attempts and waits on stderr (the key masked).'
-complete -c hhsession -n '__fish_seen_subcommand_from exec' -s h -l help -d 'Show help and exit.'
+# The command line exec runs, once it has begun (after `--`, or its first word that is not an option of
+# exec's): printed a word a line; the status says whether it has begun.
+function __hhsession_exec_command
+    set -l tokens (commandline -opc)
+    set -l valued --name -n --session-name --event-name --source --session-id --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --end-outputs --end-metadata --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries
+    set -l i 3
+    while test $i -le (count $tokens)
+        set -l token $tokens[$i]
+        if test "$token" = --
+            test $i -lt (count $tokens); and printf '%s\n' $tokens[(math $i + 1)..-1]
+            return 0
+        else if string match -q -- '-*' $token
+            contains -- $token $valued; and set i (math $i + 1)
+        else
+            printf '%s\n' $tokens[$i..-1]
+            return 0
+        end
+        set i (math $i + 1)
+    end
+    test (count $tokens) -ge 3; and string match -q -r -- '^[^-]' (commandline -ct)
+end
+
+# That command's own completion, as `sudo`'s.
+function __hhsession_complete_exec
+    set -l words (__hhsession_exec_command)
+    set -q words[1]; and set words (string escape -- $words)
+    complete -C (string join ' ' -- $words (commandline -ct))
+end
+
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and __hhsession_exec_command >/dev/null' -x -a '(__hhsession_complete_exec)'
+
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -s n -l name -l session-name -x -d 'session_name (default: the one in -f, else the command\'s program name).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l event-name -x -d 'event_name (default: the session name, else \'unknown\').'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l source -x -d 'source (default: HH_SOURCE, the profile, else \'unknown\').'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l session-id -x -d 'session_id: a UUID (default: a new UUIDv4).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l config -x -d 'Add to config: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l inputs -x -d 'Add to inputs: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l outputs -x -d 'Add to outputs: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -s m -l metadata -x -d 'Add to metadata: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -s u -l user-properties -x -d 'Add to user_properties: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l child -x -d 'Append an id to children_ids (repeatable).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l children-ids -x -d 'children_ids as a JSON array: \'["a","b"]\'.'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -s f -l file -r -F -d 'Read a session object from a JSON file (\'-\' = standard input, which the command then does not get).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l lenient -d 'Mirror the server: replace an invalid session_id, drop unknown keys (with warnings).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l end-outputs -x -d 'Add to outputs at the end: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l end-metadata -x -d 'Add to metadata at the end: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l strict -d 'No session, no command: exit 3/4/5 instead of running it; a failed end is an error too.'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l api-key -l project-api-key -x -d 'API key (default: HH_PROJECT_API_KEY, HH_API_KEY, HONEYHIVE_API_KEY, the profile).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l api-url -l data-plane-url -x -d 'Server URL (default: HH_DATA_PLANE_URL, HH_API_URL, HONEYHIVE_SERVER_URL, HH_SERVER_URL, the profile'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l profile -x -a '(hhsession config list 2>/dev/null | sed -n \'s/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p\')' -d 'Config profile (default: HHSESSION_PROFILE, default_profile, \'default\').'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l timeout -x -d 'Read timeout in seconds (default for exec without --strict: 5; with it: 30; connect timeout 5, or th'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l max-retries -x -d 'Retries after the first attempt (default for exec without --strict: 1; with it: 3; 0 = one attempt).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -l allow-http -d 'Allow sending the key over plain http to a non-loopback host.'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -s v -l verbose -d 'Explain settings, requests, attempts and waits on stderr (the key masked).'
+complete -c hhsession -n '__fish_seen_subcommand_from exec; and not __hhsession_exec_command >/dev/null' -s h -l help -d 'Show help and exit.'
 
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -s n -l name -l session-name -x -d 'session_name: display name.'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l event-name -x -d 'event_name (default: the session name, else \'unknown\').'
@@ -117,7 +148,7 @@ complete -c hhsession -n '__fish_seen_subcommand_from replay' -l lenient -d 'Mir
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -s o -l output -x -a 'jsonl none' -d 'jsonl: one result per record on stdout (with --dry-run: the bodies); or none (default: jsonl, but no'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l api-key -l project-api-key -x -d 'API key (default: HH_PROJECT_API_KEY, HH_API_KEY, HONEYHIVE_API_KEY, the profile).'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l api-url -l data-plane-url -x -d 'Server URL (default: HH_DATA_PLANE_URL, HH_API_URL, HONEYHIVE_SERVER_URL, HH_SERVER_URL, the profile'
-complete -c hhsession -n '__fish_seen_subcommand_from replay' -l profile -x -d 'Config profile (default: HHSESSION_PROFILE, default_profile, \'default\').'
+complete -c hhsession -n '__fish_seen_subcommand_from replay' -l profile -x -a '(hhsession config list 2>/dev/null | sed -n \'s/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p\')' -d 'Config profile (default: HHSESSION_PROFILE, default_profile, \'default\').'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l timeout -x -d 'Read timeout in seconds (default 30; connect timeout 5, or this if less; an attempt ends after both)'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l max-retries -x -d 'Retries after the first attempt (default 3; 0 = one attempt).'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l allow-http -d 'Allow sending the key over plain http to a non-loopback host.'
@@ -133,25 +164,26 @@ complete -c hhsession -n '__fish_seen_subcommand_from config; and not __fish_see
 complete -c hhsession -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set get unset list path use' -a use -d 'Make a profile the default (default_profile in the file).'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set get unset list path use' -s h -l help -d 'Show help and exit.'
 
-complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from set' -l profile -x -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
+complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from set' -l profile -x -a '(hhsession config list 2>/dev/null | sed -n \'s/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p\')' -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from set' -s h -l help -d 'Show help and exit.'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from set' -x -a 'api_key api_url source timeout max_retries'
 
-complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from get' -l profile -x -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
+complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from get' -l profile -x -a '(hhsession config list 2>/dev/null | sed -n \'s/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p\')' -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from get' -s h -l help -d 'Show help and exit.'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from get' -x -a 'api_key api_url source timeout max_retries'
 
-complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from unset' -l profile -x -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
+complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from unset' -l profile -x -a '(hhsession config list 2>/dev/null | sed -n \'s/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p\')' -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from unset' -s h -l help -d 'Show help and exit.'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from unset' -x -a 'api_key api_url source timeout max_retries'
 
-complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from list' -l profile -x -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
+complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from list' -l profile -x -a '(hhsession config list 2>/dev/null | sed -n \'s/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p\')' -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from list' -s h -l help -d 'Show help and exit.'
 
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from path' -s h -l help -d 'Show help and exit.'
 
-complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from use' -l profile -x -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
+complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from use' -l profile -x -a '(hhsession config list 2>/dev/null | sed -n \'s/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p\')' -d 'Profile to act on (default: HHSESSION_PROFILE, default_profile, \'default\').'
 complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from use' -s h -l help -d 'Show help and exit.'
+complete -c hhsession -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from use' -x -a '(hhsession config list 2>/dev/null | sed -n \'s/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p\')'
 
 complete -c hhsession -n '__fish_seen_subcommand_from schema' -s h -l help -d 'Show help and exit.'
 

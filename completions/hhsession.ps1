@@ -64,6 +64,7 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
         'config get' = @('api_key', 'api_url', 'source', 'timeout', 'max_retries')
         'config unset' = @('api_key', 'api_url', 'source', 'timeout', 'max_retries')
     }
+    $runs = @('exec')
     $path = ''
     $skip = $false
     $prev = ''
@@ -71,6 +72,7 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
         if ($element.Extent.EndOffset -ge $cursorPosition) { break }
         $text = $element.ToString()
         if ($skip) { $skip = $false; $prev = $text; continue }
+        if ($runs -contains $path -and ($text -eq '--' -or -not $text.StartsWith('-'))) { return }  # exec's command: its own
         if ($text.StartsWith('-')) {
             if ($valued[$path] -contains $text) { $skip = $true }
         } elseif ($commands[$path] -contains $text) {
@@ -78,7 +80,9 @@ Register-ArgumentCompleter -Native -CommandName 'hhsession' -ScriptBlock {
         }
         $prev = $text
     }
-    if ($skip) {
+    if ($skip -and $prev -eq '--profile') {
+        $candidates = & hhsession config list 2>$null | Select-String '^\[profiles\.([^\]]*)\]' | ForEach-Object { $_.Matches[0].Groups[1].Value }
+    } elseif ($skip) {
         $candidates = $choices["$path $prev"]
     } elseif ($wordToComplete.StartsWith('-')) {
         $candidates = $options[$path]

@@ -31,6 +31,7 @@ class Opt:
     choices: list[str] = field(default_factory=list)
     files: bool = False
     repeatable: bool = False
+    profiles: bool = False  # its value is a profile of the config file (listed when TAB is pressed)
 
     @property
     def shorts(self) -> list[str]:
@@ -47,6 +48,8 @@ class Arg:
     choices: list[str] = field(default_factory=list)
     files: bool = False
     variadic: bool = False  # takes any number of values (nargs=-1)
+    command: bool = False  # a command line of its own (exec's): completed as that command, as `sudo` does
+    profiles: bool = False
 
 
 @dataclass
@@ -109,10 +112,14 @@ def command_tree(command: Any, path: tuple[str, ...] = ()) -> Node:
                     choices=choices,
                     files=files,
                     repeatable=bool(getattr(param, "multiple", False)),
+                    profiles="--profile" in param.opts,
                 )
             )
         else:
-            arguments.append(Arg(name=param.name, choices=choices, files=files, variadic=getattr(param, "nargs", 1) == -1))
+            variadic = getattr(param, "nargs", 1) == -1
+            arguments.append(Arg(name=param.name, choices=choices, files=files, variadic=variadic,
+                                 command=variadic and param.name == "command",
+                                 profiles=path == ("config", "use") and param.name == "name"))
     options.append(Opt(names=list(HELP_NAMES), help="Show help and exit.", takes_value=False))
     children = {
         name: command_tree(sub, (*path, name))
@@ -121,6 +128,10 @@ def command_tree(command: Any, path: tuple[str, ...] = ()) -> Node:
     }
     help_text = _first_sentence(getattr(command, "short_help", None) or getattr(command, "help", ""))
     return Node(path=path, help=help_text, options=options, arguments=arguments, children=children)
+
+
+#: The profiles of the config file, one a line, as `config list` prints them (``[profiles.NAME]``).
+LIST_PROFILES = f"{PROG} config list 2>/dev/null | sed -n 's/^\\[profiles\\.\\([^]]*\\)\\].*/\\1/p'"
 
 
 # ----------------------------------------------------------------------------- bash
@@ -139,7 +150,9 @@ def render_bash(root: Node) -> str:
                 continue
             patterns = "|".join(f'"{node.key}|{name}"' for name in opt.names)
             valued_cases.append(f"        {patterns}) return 0 ;;")
-            if opt.choices:
+            if opt.profiles:
+                value_cases.append(f'            {patterns}) COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;')
+            elif opt.choices:
                 value_cases.append(f'            {patterns}) COMPREPLY=($(compgen -W "{_bash_words(opt.choices)}" -- "$cur")) ;;')
             elif opt.files:
                 value_cases.append(f'            {patterns}) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;')
@@ -148,7 +161,9 @@ def render_bash(root: Node) -> str:
         word_cases.append(f'        "{node.key}") opts="{opts}"; subs="{subs}" ;;')
         for index, arg in enumerate(node.arguments):
             where = f'"{node.key}|"*' if arg.variadic else f'"{node.key}|{index}"'
-            if arg.choices:
+            if arg.profiles:
+                arg_cases.append(f'            {where}) COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;')
+            elif arg.choices:
                 arg_cases.append(f'            {where}) COMPREPLY=($(compgen -W "{_bash_words(arg.choices)}" -- "$cur")) ;;')
             elif arg.files:
                 arg_cases.append(f'            {where}) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;')
@@ -163,13 +178,21 @@ _hhsession_takes_value() {{
     return 1
 }}
 
+_hhsession_profiles() {{
+    {LIST_PROFILES}
+}}
+
 _hhsession_complete() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="" path="" word opts subs
-    local i skip=0 npos=0
+    local i skip=0 npos=0 command=""
     [ "$COMP_CWORD" -gt 0 ] && prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     for ((i = 1; i < COMP_CWORD; i++)); do
         word="${{COMP_WORDS[i]}}"
         if [ "$skip" = 1 ]; then skip=0; continue; fi
+        case "$path|$word" in
+{chr(10).join(f'            "{n.key}|--") command=$((i + 1)); break ;;' for n in nodes if any(a.command for a in n.arguments))}
+{chr(10).join(f'            "{n.key}|"[!-]*) command=$i; break ;;' for n in nodes if any(a.command for a in n.arguments))}
+        esac
         case "$word" in
             -*=*) ;;
             -*) _hhsession_takes_value "$path" "$word" && skip=1 ;;
@@ -181,6 +204,17 @@ _hhsession_complete() {{
         esac
     done
     COMPREPLY=()
+{chr(10).join(f'    [ -z "$command" ] && [ "$skip" = 0 ] && [ "$path" = "{n.key}" ] && [[ "$cur" != -* ]] && command=$COMP_CWORD' for n in nodes if any(a.command for a in n.arguments))}
+    if [ -n "$command" ]; then  # the command exec runs: completed as that command (as sudo's is), never with ours
+        if declare -F _command_offset >/dev/null; then
+            _command_offset "$command"
+        elif [ "$COMP_CWORD" = "$command" ]; then
+            COMPREPLY=($(compgen -c -- "$cur"))
+        else
+            compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
+        fi
+        return 0
+    fi
     if [ "$skip" = 1 ]; then
         case "$path|$prev" in
 {chr(10).join(value_cases)}
@@ -223,7 +257,8 @@ def _zsh_action(choices: list[str], files: bool, label: str) -> str:
 
 def _zsh_option(opt: Opt) -> str:
     desc = f"[{_zsh_text(opt.help)}]"
-    action = _zsh_action(opt.choices, opt.files, "value") if opt.takes_value else ""
+    action = (":profile:_hhsession_profiles" if opt.profiles else
+              _zsh_action(opt.choices, opt.files, "value") if opt.takes_value else "")
     if opt.repeatable:
         names = ",".join(opt.names)
         prefix = "'*'" + (f"{{{names}}}" if len(opt.names) > 1 else opt.names[0])
@@ -260,16 +295,29 @@ def render_zsh(root: Node) -> str:
             esac ;;
     esac"""
         else:
+            flags = ""
             for index, arg in enumerate(node.arguments, start=1):
                 position = "*" if arg.variadic else str(index)
-                specs.append(f"'{position}{_zsh_action(arg.choices, arg.files, arg.name)}'")
-            body = "    _arguments \\\n        " + (" \\\n        ").join(specs)
+                if arg.command:  # as `sudo`: a command name, then that command's own completion; ours stop
+                    flags = " -S -A '-*'"
+                    specs += ["'(-)1:command:_command_names -e'", "'*::arguments:_normal'"]
+                elif arg.profiles:
+                    specs.append(f"'{position}:profile:_hhsession_profiles'")
+                else:
+                    specs.append(f"'{position}{_zsh_action(arg.choices, arg.files, arg.name)}'")
+            body = f"    _arguments{flags} \\\n        " + (" \\\n        ").join(specs)
         functions.append(f"{node.ident}() {{\n{body}\n}}")
     joined = "\n\n".join(functions)
     return f"""#compdef {PROG}
 # zsh completion for {PROG}. {HEADER}
 # Install: copy to a directory in $fpath as _{PROG} (e.g. ~/.zfunc), then
 # `autoload -Uz compinit && compinit` in ~/.zshrc.
+
+_hhsession_profiles() {{
+    local -a profiles
+    profiles=(${{(f)"$({LIST_PROFILES})"}})
+    _describe -t profiles 'profile' profiles
+}}
 
 {joined}
 
@@ -288,10 +336,44 @@ def _fish_text(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+_FISH_COMMAND = """
+# The command line exec runs, once it has begun (after `--`, or its first word that is not an option of
+# exec's): printed a word a line; the status says whether it has begun.
+function __hhsession_exec_command
+    set -l tokens (commandline -opc)
+    set -l valued %(valued)s
+    set -l i 3
+    while test $i -le (count $tokens)
+        set -l token $tokens[$i]
+        if test "$token" = --
+            test $i -lt (count $tokens); and printf '%%s\\n' $tokens[(math $i + 1)..-1]
+            return 0
+        else if string match -q -- '-*' $token
+            contains -- $token $valued; and set i (math $i + 1)
+        else
+            printf '%%s\\n' $tokens[$i..-1]
+            return 0
+        end
+        set i (math $i + 1)
+    end
+    test (count $tokens) -ge 3; and string match -q -r -- '^[^-]' (commandline -ct)
+end
+
+# That command's own completion, as `sudo`'s.
+function __hhsession_complete_exec
+    set -l words (__hhsession_exec_command)
+    set -q words[1]; and set words (string escape -- $words)
+    complete -C (string join ' ' -- $words (commandline -ct))
+end
+"""
+
+
 def render_fish(root: Node) -> str:
     lines = [f"# fish completion for {PROG}. {HEADER}", f"# Install: copy to ~/.config/fish/completions/{PROG}.fish", "",
              f"complete -c {PROG} -f"]
+    profiles = _fish_text(f"({LIST_PROFILES})")
     for node in root.walk():
+        runs_command = any(arg.command for arg in node.arguments)
         if not node.path:
             here = "__fish_use_subcommand"
         else:
@@ -299,12 +381,20 @@ def render_fish(root: Node) -> str:
             if node.children:
                 parts.append("not __fish_seen_subcommand_from " + " ".join(node.children))
             here = "; and ".join(parts)
+        if runs_command:
+            valued = " ".join(name for opt in node.options if opt.takes_value for name in opt.names)
+            lines.append(_FISH_COMMAND % {"valued": valued})
+            lines.append(f"complete -c {PROG} -n {_fish_text(here + '; and __hhsession_exec_command >/dev/null')} "
+                         f"-x -a '(__hhsession_complete_exec)'")
+            here += "; and not __hhsession_exec_command >/dev/null"
         lines.append("")
         for name, child in node.children.items():
             lines.append(f"complete -c {PROG} -n {_fish_text(here)} -a {name} -d {_fish_text(child.help)}")
         for opt in node.options:
             flags = "".join(f" -s {n[1:]}" for n in opt.shorts if len(n) == 2) + "".join(f" -l {n[2:]}" for n in opt.longs)
-            if opt.takes_value and opt.choices:
+            if opt.profiles:
+                flags += " -x -a " + profiles
+            elif opt.takes_value and opt.choices:
                 flags += " -x -a " + _fish_text(" ".join(opt.choices))
             elif opt.takes_value and opt.files:
                 flags += " -r -F"
@@ -312,7 +402,9 @@ def render_fish(root: Node) -> str:
                 flags += " -x"
             lines.append(f"complete -c {PROG} -n {_fish_text(here)}{flags} -d {_fish_text(opt.help)}")
         for arg in node.arguments[:1]:
-            if arg.choices:
+            if arg.profiles:
+                lines.append(f"complete -c {PROG} -n {_fish_text(here)} -x -a {profiles}")
+            elif arg.choices:
                 lines.append(f"complete -c {PROG} -n {_fish_text(here)} -x -a {_fish_text(' '.join(arg.choices))}")
             elif arg.files:
                 lines.append(f"complete -c {PROG} -n {_fish_text(here)} -F")
@@ -339,7 +431,7 @@ def render_powershell(root: Node) -> str:
     arguments = "\n".join(
         f"        '{n.key}' = {_ps_list(n.arguments[0].choices)}" for n in nodes if n.arguments and n.arguments[0].choices
     )
-    return f"""# PowerShell completion for {PROG}. {HEADER}
+    return rf"""# PowerShell completion for {PROG}. {HEADER}
 # Install: add `. /path/to/{PROG}.ps1` to your $PROFILE.
 
 Register-ArgumentCompleter -Native -CommandName '{PROG}' -ScriptBlock {{
@@ -359,6 +451,7 @@ Register-ArgumentCompleter -Native -CommandName '{PROG}' -ScriptBlock {{
     $arguments = @{{
 {arguments}
     }}
+    $runs = {_ps_list([n.key for n in nodes if any(a.command for a in n.arguments)])}
     $path = ''
     $skip = $false
     $prev = ''
@@ -366,6 +459,7 @@ Register-ArgumentCompleter -Native -CommandName '{PROG}' -ScriptBlock {{
         if ($element.Extent.EndOffset -ge $cursorPosition) {{ break }}
         $text = $element.ToString()
         if ($skip) {{ $skip = $false; $prev = $text; continue }}
+        if ($runs -contains $path -and ($text -eq '--' -or -not $text.StartsWith('-'))) {{ return }}  # exec's command: its own
         if ($text.StartsWith('-')) {{
             if ($valued[$path] -contains $text) {{ $skip = $true }}
         }} elseif ($commands[$path] -contains $text) {{
@@ -373,7 +467,9 @@ Register-ArgumentCompleter -Native -CommandName '{PROG}' -ScriptBlock {{
         }}
         $prev = $text
     }}
-    if ($skip) {{
+    if ($skip -and $prev -eq '--profile') {{
+        $candidates = & {PROG} config list 2>$null | Select-String '^\[profiles\.([^\]]*)\]' | ForEach-Object {{ $_.Matches[0].Groups[1].Value }}
+    }} elseif ($skip) {{
         $candidates = $choices["$path $prev"]
     }} elseif ($wordToComplete.StartsWith('-')) {{
         $candidates = $options[$path]

@@ -38,7 +38,7 @@ def test_generator_script_writes_every_file(tmp_path: Path) -> None:
         assert (copy / "completions" / FILE_NAMES[shell]).read_text() == (COMPLETIONS / FILE_NAMES[shell]).read_text()
 
 
-def bash_complete(line: str) -> list[str]:
+def bash_complete(line: str, env: dict[str, str] | None = None) -> list[str]:
     """Source the bash script and ask its function what TAB offers for ``line``."""
     script = f"""
 source {COMPLETIONS / 'hhsession.bash'}
@@ -48,7 +48,8 @@ COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1))
 _hhsession_complete
 printf '%s\\n' "${{COMPREPLY[@]}}"
 """
-    result = subprocess.run(["bash", "--norc", "-c", script], capture_output=True, text=True, env={"LINE": line, "PATH": os.environ["PATH"]}, cwd=REPO)
+    result = subprocess.run(["bash", "--norc", "-c", script], capture_output=True, text=True,
+                            env={"LINE": line, "PATH": os.environ["PATH"], **(env or {})}, cwd=REPO)
     assert result.returncode == 0, result.stderr
     return [word for word in result.stdout.splitlines() if word]
 
@@ -74,6 +75,43 @@ def test_bash_completes_files_for_file_options() -> None:
     assert bash_complete("hhsession start -f completions/hhsession.ba") == ["completions/hhsession.bash"]
     # replay takes any number of files, each completed
     assert bash_complete("hhsession replay examples/recorded.jsonl examples/sess") == ["examples/session.json", "examples/sessions"]
+
+
+def test_bash_completes_the_command_exec_runs_as_that_command() -> None:
+    assert "touch" in bash_complete("hhsession exec -- tou")
+    assert "touch" in bash_complete("hhsession exec --name x -m a=1 tou")
+    # The command's own words: never hhsession's options (without bash-completion loaded: files).
+    assert bash_complete("hhsession exec -- touch --verb") == []
+    assert bash_complete("hhsession exec -- ls completions/hhsession.ba") == ["completions/hhsession.bash"]
+    assert "--verbose" in bash_complete("hhsession exec --verb")  # before the command: exec's own
+
+
+def profiles_file(tmp_path: Path) -> dict[str, str]:
+    """A config with two profiles, and a PATH where `hhsession` is this one (the scripts ask `config list`)."""
+    config = tmp_path / "config.toml"
+    config.write_text('[profiles.default]\nsource = "a"\n\n[profiles.staging-eu]\nsource = "b"\n')
+    return {"HHSESSION_CONFIG": str(config), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_bash_completes_profiles(tmp_path: Path) -> None:
+    env = profiles_file(tmp_path)
+    assert bash_complete("hhsession start --profile ", env) == ["default", "staging-eu"]
+    assert bash_complete("hhsession config use st", env) == ["staging-eu"]
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_fish_completes_the_command_exec_runs_and_profiles(tmp_path: Path) -> None:
+    def fish(line: str, env: dict[str, str] | None = None) -> list[str]:
+        command = f"source {COMPLETIONS / 'hhsession.fish'}; complete -C '{line}'"
+        result = subprocess.run(["fish", "--no-config", "-c", command], capture_output=True, text=True, cwd=REPO,
+                                env={**os.environ, **(env or {})}, timeout=60)
+        return [row.split("\t")[0] for row in result.stdout.splitlines()]
+
+    assert "touch" in fish("hhsession exec -- tou") and "touch" in fish("hhsession exec --name x tou")
+    assert "--verbose" not in fish("hhsession exec -- touch --")
+    assert fish("hhsession exec -- ls completions/hhsession.ba") == ["completions/hhsession.bash"]
+    assert fish("hhsession exec --verb") == ["--verbose"]
+    assert fish("hhsession start --profile ", profiles_file(tmp_path)) == ["default", "staging-eu"]
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
@@ -102,7 +140,9 @@ print -r -- "$plain"
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
-@pytest.mark.parametrize(("line", "expected"), [("hhsession st", "hhsession start "), ("hhsession start --meta", "--metadata "), ("hhsession config set ", "max_retries")])
+@pytest.mark.parametrize(("line", "expected"), [("hhsession st", "hhsession start "), ("hhsession start --meta", "--metadata "), ("hhsession config set ", "max_retries"),
+                                                ("hhsession exec -- tou", "hhsession exec -- touch "),
+                                                ("hhsession exec --name x tou", "--name x touch ")])
 def test_zsh_completion(tmp_path: Path, line: str, expected: str) -> None:
     shutil.copy(COMPLETIONS / "_hhsession", tmp_path / "_hhsession")
     script = ZSH_CAPTURE % {"dir": tmp_path}
