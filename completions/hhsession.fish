@@ -135,7 +135,7 @@ complete -c hhsession -n '__fish_seen_subcommand_from replay' -s m -l metadata -
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -s u -l user-properties -x -d 'Add to user_properties: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l child -x -d 'Append an id to children_ids (repeatable).'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l children-ids -x -d 'children_ids as a JSON array: \'["a","b"]\'.'
-complete -c hhsession -n '__fish_seen_subcommand_from replay' -l workers -x -d 'Concurrent requests over keep-alive connections.'
+complete -c hhsession -n '__fish_seen_subcommand_from replay' -l workers -x -d 'Requests in flight: auto (adapts to the server: grows while answers are fast, shrinks on 429, 503, t'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l rate -x -d 'At most this many sessions per second.'
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l journal -r -F -d 'The journal of successes and ids that makes a rerun resume (default: one per inputs and destination '
 complete -c hhsession -n '__fish_seen_subcommand_from replay' -l no-journal -d 'Keep no journal: running the command again sends every record again.'

@@ -186,6 +186,9 @@ class Client:
     #: How messages name a setting: ``max_retries=`` for a Python caller; the command line makes its
     #: clients with ``"flag"`` (``--max-retries``).
     naming = "python"
+    #: Told of every attempt as it ends: (HTTP status or None, seconds, a failure worth retrying). A
+    #: replay with ``workers="auto"`` adapts its concurrency to these while it runs.
+    on_attempt: Callable[[int | None, float, bool], None] | None = None
 
     def setting(self, name: str, value: str | None = None) -> str:
         """A setting (and a value for it) as the caller gives it: ``max_retries=`` or ``--max-retries``."""
@@ -210,7 +213,8 @@ class Client:
 
     # ------------------------------------------------------------------ the one request path
 
-    def _say(self, message: str) -> None:
+    def say(self, message: str) -> None:
+        """A line for ``--verbose`` (the ``log`` callback); nothing without one."""
         if self._log is not None:
             self._log(redact(message, self.api_key))
 
@@ -261,7 +265,7 @@ class Client:
                 if transport.proxy is not None:
                     from .urls import mask_proxy
 
-                    self._say(f"through the proxy {mask_proxy(transport.proxy)}")
+                    self.say(f"through the proxy {mask_proxy(transport.proxy)}")
         return transport
 
     def request(
@@ -292,17 +296,17 @@ class Client:
         started = policy.clock()
         verbose = self._log is not None  # (the lines are not even built otherwise: a replay sends thousands)
         if verbose:
-            self._say(f"{method} {url}")
-            self._say(f"  Authorization: Bearer {mask_secret(self.api_key)}")
+            self.say(f"{method} {url}")
+            self.say(f"  Authorization: Bearer {mask_secret(self.api_key)}")
             if data is not None:
-                self._say(f"  Content-Type: application/json; Content-Length: {len(data)}")
+                self.say(f"  Content-Type: application/json; Content-Length: {len(data)}")
         attempt = 0
         maybe_delivered = False
         while True:
             attempt += 1
             held = self.gate.wait()
             if held:
-                self._say(f"waited {held:.2f} s: the server asked the whole run to slow down")
+                self.say(f"waited {held:.2f} s: the server asked the whole run to slow down")
             attempt_started = policy.clock()
             reply = transport.send(method, path, data, headers)
             delay: float | None = None
@@ -313,8 +317,10 @@ class Client:
                     delay = policy.wait_before(attempt, retry_after)
                     self.gate.hold(delay)
             took = policy.clock() - attempt_started
+            if self.on_attempt is not None:
+                self.on_attempt(reply.status, took, not reply.ok and reply.retryable)
             if verbose:
-                self._say(f"attempt {attempt}/{policy.attempts}: {reply.problem or reply.status} "
+                self.say(f"attempt {attempt}/{policy.attempts}: {reply.problem or reply.status} "
                           f"after {took * 1000:.0f} ms")
             maybe_delivered = maybe_delivered or reply.maybe_delivered
             refused_for = self._note_refusal(reply.unreachable)
@@ -357,7 +363,7 @@ class Client:
                     maybe_delivered=maybe_delivered,
                 )
             why = f" (Retry-After: {header})" if retry_after is not None else ""
-            self._say(f"waiting {delay:.2f} s before attempt {attempt + 1}{why}")
+            self.say(f"waiting {delay:.2f} s before attempt {attempt + 1}{why}")
             policy.sleep(delay)
 
     def _note_refusal(self, refused: bool) -> float:
@@ -464,7 +470,7 @@ class Client:
             payload = dict(built)
             body = encode_payload(payload)
         sent_id = str(payload["session_id"])
-        self._say(f"session_id: {sent_id}")
+        self.say(f"session_id: {sent_id}")
         answer = self.request(
             "POST", SESSIONS_PATH, body, what="the session", takes="sessions",
             # The server may hold the session: say how to finish without a second one.
@@ -587,7 +593,7 @@ class Client:
         self,
         records: Iterable[Record | Mapping[str, Any]],
         *,
-        workers: int = 8,
+        workers: int | str = "auto",
         rate: float | None = None,
         shard: tuple[int, int] | None = None,
         new_ids: bool = False,
@@ -612,8 +618,8 @@ class Client:
         if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
             raise InvalidInput(f"replay(records): expected an iterable of dicts (a list, a generator, or "
                                f"hhsession.read_records(paths)), got {type(records).__name__}")
-        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024:
-            raise InvalidInput(f"replay(workers=...): {workers!r} must be a whole number from 1 to 1024")
+        if workers != "auto" and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024):
+            raise InvalidInput(f"replay(workers=...): {workers!r} must be \"auto\" or a whole number from 1 to 1024")
         if shard is not None and not (
             isinstance(shard, tuple) and len(shard) == 2 and all(isinstance(n, int) for n in shard)
             and shard[1] >= 1 and 0 <= shard[0] < shard[1]

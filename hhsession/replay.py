@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from .concurrency import CEILING, INITIAL, AdaptiveLimit, Sample
 from .errors import (
     AuthError,
     HHSessionError,
@@ -54,6 +55,9 @@ class Sender(Protocol):
     api_key: str | None
     refused_deadline: float | None
     naming: str  # "flag" (the command line) or "python": how messages name what to do
+    on_attempt: Callable[[int | None, float, bool], None] | None
+
+    def say(self, message: str) -> None: ...
 
     def check_ready(self, connections: int = 1) -> None: ...
 
@@ -102,6 +106,8 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     #: The record's identity in the journal ("" without one).
     key: str = ""
+    #: With ``workers="auto"``: the limit on requests in flight when it was delivered.
+    in_flight_limit: int | None = None
 
     @property
     def already_existed(self) -> bool:
@@ -144,6 +150,8 @@ class ReplaySummary:
     existed: int = 0  # ok, but the server already had the session: only metadata merged
     unreached: int = 0  # failed for the network or the server (connection, timeout, lost answer, 5xx, 429)
     dry_run: bool = False
+    #: With ``workers="auto"``: the limit on requests in flight when the run ended.
+    settled: int | None = None
 
     @property
     def total(self) -> int:
@@ -169,6 +177,8 @@ class ReplaySummary:
                       f"with --new-ids)")
         rate = self.counts["ok"] / self.elapsed if self.elapsed > 0 else 0.0
         line = f"replay: {_records(self.total)}: {parts} in {self.elapsed:.1f} s ({rate:.0f}/s)"
+        if self.settled is not None:
+            line += f"; in flight: auto, settled at {self.settled}"
         if self.stopped:
             line += f"; stopped: {self.stopped}"
         return line
@@ -176,7 +186,8 @@ class ReplaySummary:
 
 @dataclass
 class ReplayOptions:
-    workers: int = 8
+    #: Requests in flight: "auto" adapts them to the server (``hhsession.concurrency``); N fixes them.
+    workers: int | str = "auto"
     rate: float | None = None
     shard: tuple[int, int] | None = None
     new_ids: bool = False
@@ -249,7 +260,7 @@ def run_replay(
     journal. Only then is the failures file opened (emptied).
     """
     if not options.dry_run:
-        client.check_ready(options.workers)
+        client.check_ready(options.workers if isinstance(options.workers, int) else CEILING)
     paths = list(getattr(records, "paths", ()))
     if failures is not None:
         check_failures_path(failures, paths, journal, getattr(records, "stdin", None))
@@ -274,6 +285,16 @@ def run_replay(
     before = _input_states(records)
     results = _Results(run_journal, failures_file, client.api_key, on_result, options.dry_run)
     replay = Replay(client, options, run_journal, RateLimiter(options.rate) if options.rate else None)
+    attempts_before = client.on_attempt
+    if options.workers == "auto" and not options.dry_run:
+        adaptive = replay.adaptive = AdaptiveLimit(
+            on_change=lambda limit, why: client.say(f"in flight: at most {limit} ({why})"))
+
+        def observe(status: int | None, seconds: float, failed: bool) -> None:
+            adaptive.observe(Sample(seconds, congested=failed,
+                                    delivered=status is not None and status < 500 and status != 429))
+
+        client.on_attempt = observe
     # A server that refuses every connection is given up on in seconds, for this run only: the
     # caller's client keeps its own setting for what it sends afterwards.
     deadline_before = client.refused_deadline
@@ -302,6 +323,7 @@ def run_replay(
         raise closed from None
     finally:
         client.refused_deadline = deadline_before
+        client.on_attempt = attempts_before
         try:
             results.close()
             _warn_if_changed(client, before, _input_states(records))
@@ -431,7 +453,10 @@ class Replay:
         self.closed = False
         self._unreachable = 0
         #: This many records in a row that could not reach the server stop the run.
-        self._unreachable_limit = options.max_unreachable or max(10, 3 * options.workers)
+        fixed = options.workers if isinstance(options.workers, int) else INITIAL
+        self._unreachable_limit = options.max_unreachable or max(10, 3 * fixed)
+        #: With ``workers="auto"``: the adaptive limit on requests in flight.
+        self.adaptive: AdaptiveLimit | None = None
         self._done_lock = threading.Lock()
 
     def on_signal(self, signum: int, frame: Any) -> None:
@@ -445,6 +470,8 @@ class Replay:
         with self._done_lock:
             if self.closed:
                 return
+            if self.adaptive is not None:
+                outcome.in_flight_limit = self.adaptive.current
             summary.counts[outcome.status] += 1
             if outcome.note:  # the server kept an existing session
                 summary.existed += 1
@@ -549,12 +576,15 @@ class Replay:
         def deliver(outcome: Outcome) -> None:
             self.deliver(outcome, on_outcome)
 
+        exhausted = [False]  # every record taken: no more workers are needed
+
         def take() -> Prepared | None:
             """The next record to send; records that need no sending are delivered on the way."""
             with take_lock:
                 while not self.stop.is_set():
                     record = next(source, None)
                     if record is None:
+                        exhausted[0] = True
                         return None
                     if options.shard is not None and record.index % options.shard[1] != options.shard[0]:
                         continue
@@ -564,14 +594,26 @@ class Replay:
                     deliver(prepared)
                 return None
 
-        running = [options.workers]
+        adaptive = self.adaptive
+        running = [0]
         running_lock = threading.Lock()
         all_done = threading.Event()
+        threads: list[threading.Thread] = []
 
         def worker() -> None:
             try:
-                while (item := take()) is not None:
-                    deliver(self._send(item))
+                while True:
+                    if adaptive is not None and not adaptive.acquire(self.stop):
+                        break
+                    try:
+                        item = take()
+                        if item is None:
+                            break
+                        outcome = self._send(item)
+                    finally:
+                        if adaptive is not None:
+                            adaptive.release()
+                    deliver(outcome)
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                 errors.append(exc)
                 self.stop.set()
@@ -581,6 +623,17 @@ class Replay:
                     if running[0] == 0:
                         all_done.set()
 
+        def spawn(count: int) -> None:
+            """More workers (a fixed number at the start; with "auto", as the limit grows)."""
+            with running_lock:
+                if all_done.is_set() or self.stop.is_set():
+                    return
+                for _ in range(count):
+                    running[0] += 1
+                    thread = threading.Thread(target=worker, name=f"replay-worker-{len(threads)}", daemon=True)
+                    threads.append(thread)
+                    thread.start()
+
         try:
             if options.dry_run:
                 all_done.set()  # (no workers)
@@ -589,12 +642,10 @@ class Replay:
                     deliver(Outcome(item.record, "ok", built.session_id, payload=built.payload,
                                     warnings=built.warnings, key=item.key))
             else:
-                threads = [threading.Thread(target=worker, name=f"replay-worker-{i}", daemon=True)
-                           for i in range(options.workers)]
-                for thread in threads:
-                    thread.start()
+                spawn(adaptive.current if adaptive is not None else int(options.workers))
                 while not all_done.wait(0.1) and not self.interrupted:
-                    pass
+                    if adaptive is not None and len(threads) < adaptive.current and not exhausted[0]:
+                        spawn(adaptive.current - len(threads))
             if self.interrupted:
                 raise KeyboardInterrupt(self.interrupted)
             if errors:
@@ -610,6 +661,8 @@ class Replay:
             raise
         finally:
             summary.elapsed = time.monotonic() - started
+            if adaptive is not None:
+                summary.settled = adaptive.current
         if self.fatal is not None:
             summary.stopped = "every further request would fail the same way (see below)"
         return summary

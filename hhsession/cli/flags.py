@@ -74,3 +74,14 @@ def parse_shard(text: str) -> tuple[int, int]:
     if n < 1 or not 0 <= k < n:
         raise InvalidInput(f"--shard {text!r}: K must be from 0 to N-1 and N at least 1, e.g. 0/4")
     return k, n
+
+
+def parse_workers(text: str) -> int | str:
+    """``--workers``: ``auto`` or a whole number from 1 to 256."""
+    value = text.strip().lower()
+    if value == "auto":
+        return "auto"
+    if value.isascii() and value.isdigit() and 1 <= int(value) <= 256:
+        return int(value)
+    raise InvalidInput(f"--workers {text!r}: give auto (the default: adapts to the server) or a whole number "
+                       f"from 1 to 256, e.g. --workers 16")

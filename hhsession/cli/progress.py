@@ -87,6 +87,7 @@ class Tally:
         self.started = time.monotonic()
         self.counts = {"ok": 0, "failed": 0, "invalid": 0, "skipped": 0}
         self.total: int | None = None
+        self.in_flight: int | None = None  # the adaptive limit (--workers auto), as of the last result
 
     @property
     def done(self) -> int:
@@ -101,6 +102,8 @@ class Tally:
         counts = self.counts
         text = (f"replay: {self.done} done ({self.rate():.0f}/s): {counts['ok']} ok, {counts['failed']} failed, "
                 f"{counts['invalid']} invalid, {counts['skipped']} skipped")
+        if self.in_flight is not None:
+            text += f"; in flight: at most {self.in_flight}"
         if self.total and self.rate() > 0:
             left = max(0, self.total - self.done)
             text += f"; about {format_duration(left / self.rate() * 1000)} left"
@@ -131,11 +134,11 @@ class Bar:
         self.progress = Progress(
             TextColumn("[bold]replay[/]"), BarColumn(), TextColumn("{task.completed} done"),
             TextColumn("{task.fields[rate]}/s"), TextColumn("[red]{task.fields[failed]} failed[/]"),
-            TextColumn("[yellow]{task.fields[invalid]} invalid[/]"),
+            TextColumn("[yellow]{task.fields[invalid]} invalid[/]"), TextColumn("{task.fields[in_flight]}"),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=Console(file=env.stderr), transient=True,
         )
-        self.task = self.progress.add_task("replay", total=None, rate="0", failed=0, invalid=0)
+        self.task = self.progress.add_task("replay", total=None, rate="0", failed=0, invalid=0, in_flight="")
         self.progress.start()
         self.closed = False
 
@@ -148,8 +151,10 @@ class Bar:
 
     def update(self) -> None:
         counts = self.tally.counts
+        limit = self.tally.in_flight
         self.progress.update(self.task, completed=self.tally.done, rate=f"{self.tally.rate():.0f}",
-                             failed=counts["failed"], invalid=counts["invalid"])
+                             failed=counts["failed"], invalid=counts["invalid"],
+                             in_flight=f"≤{limit} in flight" if limit is not None else "")
 
     def close(self) -> None:
         if not self.closed:
@@ -216,6 +221,7 @@ class Reporter:
         if flush:
             self._flushed = now
         self.tally.counts[outcome.status] += 1
+        self.tally.in_flight = outcome.in_flight_limit
         where = outcome.record.location
         for warning in outcome.warnings:
             self.warnings.warn(warning)

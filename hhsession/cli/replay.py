@@ -56,7 +56,7 @@ one, --no-journal keeps none).
 """
 
 Paths = Annotated[Optional[list[Path]], typer.Argument(help="JSON Lines files, or files holding one JSON array ('-' or none: standard input).", show_default=False, dir_okay=False)]
-Workers = Annotated[int, typer.Option("--workers", help="Concurrent requests over keep-alive connections.", min=1, max=256)]
+Workers = Annotated[str, typer.Option("--workers", help="Requests in flight: auto (adapts to the server: grows while answers are fast, shrinks on 429, 503, timeouts and growing latency; at most 256) or a fixed number from 1 to 256.", metavar="auto|N")]
 Rate = Annotated[Optional[float], typer.Option("--rate", help="At most this many sessions per second.", min=0.001, show_default=False)]
 Journal = Annotated[Optional[Path], typer.Option("--journal", help="The journal of successes and ids that makes a rerun resume (default: one per inputs and destination in $XDG_STATE_HOME/hhsession/replay/).", show_default=False, dir_okay=False)]
 NoJournal = Annotated[bool, typer.Option("--no-journal", help="Keep no journal: running the command again sends every record again.")]
@@ -85,7 +85,7 @@ def replay(
     user_properties: UserPropertiesValues = None,
     child: Child = None,
     children_ids: ChildrenIds = None,
-    workers: Workers = 8,
+    workers: Workers = "auto",
     rate: Rate = None,
     journal: Journal = None,
     no_journal: NoJournal = False,
@@ -109,7 +109,7 @@ def replay(
     def body(env: Environment) -> None:
         from ..inputs import check_inputs, read_records
         from ..journal import default_journal, prepare_default_journal
-        from .flags import parse_shard
+        from .flags import parse_shard, parse_workers
         from .progress import Reporter
 
         flags = overrides(
@@ -120,6 +120,7 @@ def replay(
             child, children_ids,
         )
         shard_spec = parse_shard(shard) if shard is not None else None
+        in_flight = parse_workers(workers)
         warn_bare_duration(env, duration)
         if rate is not None and not rate > 0:  # nan: click's min= lets it through
             raise InvalidInput(f"--rate {rate}: must be a number of sessions per second above 0, e.g. 50")
@@ -148,7 +149,7 @@ def replay(
             with client:
                 summary = client.replay(
                     read_records(inputs_list, env.stdin),
-                    workers=workers, rate=rate, shard=shard_spec, new_ids=new_ids,
+                    workers=in_flight, rate=rate, shard=shard_spec, new_ids=new_ids,
                     fail_fast=fail_fast, dry_run=dry_run, lenient=lenient, overrides=flags, journal=kept,
                     failures=failures, on_result=report,
                 )

@@ -18,7 +18,8 @@ def test_bad_arguments_are_exit_2_and_send_nothing(cli: Invoker, fake: FakeServe
         (["/no/such.jsonl"], "/no/such.jsonl: no such file"),
         ([str(tmp_path)], "is a directory; see hhsession replay --help"),
         (["-", "-"], "standard input) is given more than once"),
-        (["--workers", "0"], "Invalid value for '--workers'"),
+        (["--workers", "0"], "--workers '0': give auto (the default: adapts to the server) or a whole number from 1 to 256"),
+        (["--workers", "many"], "--workers 'many': give auto"),
         (["-m", "oops"], "--metadata 'oops': expected key=value"),
     ]:
         result = cli("replay", *([] if args[0].startswith(("/", "-")) and not args[0].startswith("--") else [str(path)]), *args, env=env)
