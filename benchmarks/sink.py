@@ -8,6 +8,18 @@ This sink is one asyncio event loop: HTTP/1.1 with keep-alive and pipelining
 (answers go back in request order), ``Content-Length`` and chunked bodies, and
 an optional latency that delays each answer without blocking anyone else.
 
+Two ways to play a server that has limits (issue 20's measures):
+
+- ``--rate R --burst B``: a token bucket of R sessions/s holding B (one for the
+  run: the benchmarks use one key); a session beyond it is answered 429 with
+  ``Retry-After: 1`` (after the latency, as a server that far away would).
+- ``--queue N``: at most N sessions are worked on at once, each for the
+  latency; the others wait their turn (first come, first served), so the
+  latency grows with the requests in flight beyond N.
+
+``GET /_sink/stats`` also returns ``throttled`` (429s) and ``median_ms``, the
+median time from a request's arrival to its answer.
+
 It answers every ``POST /v1/sessions`` with 200 and a small session event whose
 ``event_id`` and ``session_id`` are the ``session_id`` of the posted JSON body
 (or a new UUIDv4). It stores nothing and checks no key. ``GET /_sink/stats``
@@ -36,6 +48,7 @@ import contextlib
 import json
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -53,7 +66,8 @@ SESSIONS_PATH = "/v1/sessions"
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ECHOED = ("session_name", "event_name", "source", "start_time", "end_time", "duration")
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-           413: "Payload Too Large", 431: "Request Header Fields Too Large", 501: "Not Implemented"}
+           413: "Payload Too Large", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
+           501: "Not Implemented"}
 
 
 class BadRequest(Exception):
@@ -64,13 +78,14 @@ class BadRequest(Exception):
 
 
 class Request:
-    __slots__ = ("method", "path", "body", "keep_alive")
+    __slots__ = ("method", "path", "body", "keep_alive", "arrived")
 
     def __init__(self, method: str, path: str, body: bytes, keep_alive: bool) -> None:
         self.method = method
         self.path = path
         self.body = body
         self.keep_alive = keep_alive
+        self.arrived = time.monotonic()
 
 
 def parse_request(buf: bytearray) -> tuple[Request, int] | None:
@@ -179,8 +194,9 @@ def session_event(body: bytes) -> dict[str, Any]:
 def _response(status: int, document: Any, keep_alive: bool) -> bytes:
     body = json.dumps(document, separators=(",", ":")).encode()
     close = "" if keep_alive else "Connection: close\r\n"
+    retry = "Retry-After: 1\r\n" if status == 429 else ""
     head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n{close}\r\n")
+            f"Content-Length: {len(body)}\r\n{retry}{close}\r\n")
     return head.encode() + body
 
 
@@ -191,8 +207,10 @@ def _error(status: int, message: str) -> dict[str, Any]:
 class Stats:
     def __init__(self) -> None:
         self.sessions = 0
+        self.throttled = 0
         self.first: float | None = None
         self.last: float | None = None
+        self.waits: list[float] = []  # arrival to answer, seconds, of every session answered
 
     def count(self) -> None:
         now = time.monotonic()
@@ -202,7 +220,27 @@ class Stats:
         self.sessions += 1
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sessions": self.sessions, "first": self.first, "last": self.last}
+        median = statistics.median(self.waits) * 1000 if self.waits else None
+        return {"sessions": self.sessions, "throttled": self.throttled, "first": self.first, "last": self.last,
+                "median_ms": median}
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` kept; a request takes one or is refused."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 class _Connection(asyncio.Protocol):
@@ -254,7 +292,10 @@ class _Connection(asyncio.Protocol):
             item = self.pending[0]
             if self.sink.latency > 0 and isinstance(item, Request) and item.path.startswith(SESSIONS_PATH):
                 self.busy = True
-                self.loop.call_later(self.sink.latency, self._after_latency)
+                if self.sink.queue:
+                    self.sink.enqueue(self)  # its turn comes when one of the N in work is answered
+                else:
+                    self.loop.call_later(self.sink.latency, self._after_latency)
                 return
             self.pending.popleft()
             self._answer(item)
@@ -263,8 +304,14 @@ class _Connection(asyncio.Protocol):
                 self.paused = False
                 self.transport.resume_reading()
 
+    def start_work(self) -> None:
+        """Its turn in the queue: worked on for the latency."""
+        self.loop.call_later(self.sink.latency, self._after_latency)
+
     def _after_latency(self) -> None:
         self.busy = False
+        if self.sink.queue:
+            self.sink.done_working()
         if self.closed:
             return
         self._answer(self.pending.popleft())
@@ -287,19 +334,42 @@ class _Connection(asyncio.Protocol):
 class Sink:
     """The server. ``running()`` serves it from a thread of this process; ``serve()`` in the foreground."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0, rate: float = 0.0,
+                 burst: float = 0.0, queue: int = 0) -> None:
         self.host = host
         self.port = port
         self.latency = latency_ms / 1000.0
+        self.bucket = TokenBucket(rate, burst or rate / 4) if rate > 0 else None
+        self.queue = queue
+        self.working = 0
+        self.waiting: deque[_Connection] = deque()
         self.stats = Stats()
         self.url = ""
         self.connections: set[_Connection] = set()
+
+    def enqueue(self, connection: _Connection) -> None:
+        if self.working < self.queue:
+            self.working += 1
+            connection.start_work()
+        else:
+            self.waiting.append(connection)
+
+    def done_working(self) -> None:
+        self.working -= 1
+        while self.waiting and self.working < self.queue:
+            connection = self.waiting.popleft()
+            if not connection.closed:
+                self.working += 1
+                connection.start_work()
 
     def handle(self, request: Request) -> tuple[int, Any]:
         path = request.path.split("?", 1)[0]
         if path == SESSIONS_PATH:
             if request.method != "POST":
                 return 405, _error(405, f"{request.method} {path}: only POST")
+            if self.bucket is not None and not self.bucket.take():
+                self.stats.throttled += 1
+                return 429, _error(429, "rate limit exceeded; retry after 1 s")
             try:
                 event = session_event(request.body)
             except BadRequest as exc:
@@ -307,6 +377,7 @@ class Sink:
             except (ValueError, UnicodeDecodeError) as exc:
                 return 400, _error(400, f"the body is not JSON: {exc}")
             self.stats.count()
+            self.stats.waits.append(time.monotonic() - request.arrived)
             return 200, event
         if path == "/_sink/stats" and request.method == "GET":
             return 200, self.stats.as_dict()
@@ -362,9 +433,11 @@ class Sink:
             thread.join(10)
 
 
-def spawn(latency_ms: float = 0.0, python: str = sys.executable) -> tuple[subprocess.Popen[str], str]:
+def spawn(latency_ms: float = 0.0, python: str = sys.executable, *, rate: float = 0.0, burst: float = 0.0,
+          queue: int = 0) -> tuple[subprocess.Popen[str], str]:
     """Start the sink in its own process; returns it and its URL. Terminate it when done."""
-    proc = subprocess.Popen([python, str(Path(__file__).resolve()), "--port", "0", "--latency", str(latency_ms)],
+    proc = subprocess.Popen([python, str(Path(__file__).resolve()), "--port", "0", "--latency", str(latency_ms),
+                             "--rate", str(rate), "--burst", str(burst), "--queue", str(queue)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     match = re.match(r"export HH_API_URL=(\S+)", proc.stdout.readline())
@@ -379,8 +452,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="0: any free port (default)")
     parser.add_argument("--latency", type=float, default=0.0, metavar="MS", help="delay each answer by MS (default 0)")
+    parser.add_argument("--rate", type=float, default=0.0, help="sessions/s a token bucket lets through; 429 beyond (0: no limit)")
+    parser.add_argument("--burst", type=float, default=0.0, help="the bucket's size (default: a quarter second of --rate)")
+    parser.add_argument("--queue", type=int, default=0, metavar="N", help="work on at most N sessions at once (0: no limit)")
     args = parser.parse_args(argv)
-    sink = Sink(args.host, args.port, args.latency)
+    sink = Sink(args.host, args.port, args.latency, rate=args.rate, burst=args.burst, queue=args.queue)
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -8,14 +8,17 @@ concurrency-limits do, in rounds of about one round trip (``limit`` answers):
   it, the server keeps up and the limit grows: doubling at first ("slow start",
   as TCP), by one a round after the first sign of load. Beyond it, answers
   wait in a queue (the server's or ours) and the limit shrinks in proportion.
-- **Throttling and failure.** A round with a 429, a 503, a timeout, a refused
-  connection or a retried request cuts the limit to what the server delivered
-  (answers per second over the round, times ``base``: Little's law, less 5 %),
-  at most to 0.9 of it; a dead server leaves one request in flight. The server's
-  ``Retry-After`` is honoured by the client as before (one pause for the whole
-  run). After such a cut the limit grows only by one every ``PROBE_SECONDS``,
-  twice as long after every further cut (up to ``PROBE_MAX_SECONDS``): a
-  server that limits each key is probed, not hammered.
+- **Throttling and failure.** A 429, a 503, a timeout, a refused connection
+  or any failure worth retrying cuts the limit at once (not at the round's
+  end: a 429's ``Retry-After`` pause would stretch the round) to what the
+  server delivered over the last second times ``base`` (Little's law), less
+  5 %: at most to 0.9 of it, and not below half of it at once (as TCP; the
+  last second may hold the start's ramp); a dead server is left with one.
+  The answers to requests sent before the cut do not cut again for a while
+  (``QUIET_SECONDS``, or two round trips). The server's ``Retry-After`` is
+  honoured by the client as before (one pause for the whole run). From then
+  on the limit grows only by one every ``PROBE_SECONDS``: a server that limits
+  each key is probed, not hammered.
 
 It starts at ``INITIAL`` (a refused key or a dead server costs a handful of
 requests) and never goes above ``CEILING`` nor below 1. Everything is driven
@@ -27,6 +30,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,8 +40,12 @@ INITIAL = 4
 CEILING = 256
 #: Round median latency over the base latency that still counts as "the server keeps up".
 TOLERANCE = 1.3
-#: After a throttling cut: one more in flight this often (doubled after each further cut, up to the max).
-PROBE_SECONDS, PROBE_MAX_SECONDS = 5.0, 60.0
+#: After a throttling cut: one more in flight this often.
+PROBE_SECONDS = 5.0
+#: After a cut, answers to what was sent before it do not cut again for this long (or two round trips).
+QUIET_SECONDS = 1.0
+#: What the server delivered is counted over this last stretch of time.
+DELIVERED_WINDOW = 1.0
 #: The base latency is the lowest round median of this window and the one before it.
 BASE_WINDOW_SECONDS = 60.0
 
@@ -66,12 +74,11 @@ class AdaptiveLimit:
         self.slow_start = True
         self._cond = threading.Condition()
         self._latencies: list[float] = []
-        self._congested = False
-        self._delivered = 0
-        self._round_started = clock()
+        self._started = self._round_started = clock()
+        self._delivered: deque[float] = deque()  # when each delivered answer came, over the last window
         self._base_windows: list[float | None] = [None, None]  # (the window before, this window)
         self._window_started = self._round_started
-        self._probe_every = PROBE_SECONDS
+        self._quiet_until = 0.0
         self._next_probe: float | None = None  # set once throttled: growth is probing from then on
 
     @property
@@ -99,64 +106,73 @@ class AdaptiveLimit:
         """A record's request (with its retries) ended, or none was sent after all."""
         with self._cond:
             self.in_flight -= 1
-            self._cond.notify_all()
+            self._cond.notify()  # one slot: one waiter (waking them all, hundreds, costs more than the requests)
 
     def observe(self, sample: Sample) -> None:
         """An attempt's answer (or its failure), as it comes: a 429 is seen before its Retry-After pause."""
         with self._cond:
+            before = int(self.limit)
             self._observe(sample)
-            self._cond.notify_all()
+            if int(self.limit) > before:
+                self._cond.notify(int(self.limit) - before)
 
     # ------------------------------------------------------------------ adapting
 
     def _observe(self, sample: Sample) -> None:
-        self._latencies.append(sample.seconds)
-        self._congested = self._congested or sample.congested
-        self._delivered += sample.delivered
-        if len(self._latencies) >= max(1, int(self.limit)):
-            self._end_round()
-
-    def _end_round(self) -> None:
         now = self.clock()
-        elapsed = max(now - self._round_started, 1e-6)
+        if sample.delivered:
+            self._delivered.append(now)
+        while self._delivered and self._delivered[0] < now - DELIVERED_WINDOW:
+            self._delivered.popleft()
+        if sample.congested:  # (its latency says nothing of the server's: a timeout, a refusal, a 429)
+            if now >= self._quiet_until:
+                self._cut(now)
+            return
+        self._latencies.append(sample.seconds)
+        if len(self._latencies) >= max(1, int(self.limit)):
+            self._end_round(now)
+
+    def _end_round(self, now: float) -> None:
         median = statistics.median(self._latencies)
         before = self.limit
-        if self._congested:
-            self._cut(self._delivered / elapsed, now)
-            why = "the server throttled or failed"
-        else:
-            self._note_base(median, now)
-            base = self.base or median
-            ratio = median / base if base > 0 else 1.0
-            if ratio > TOLERANCE:
-                self.limit = max(1.0, self.limit * max(0.5, TOLERANCE / ratio))
-                self.slow_start = False
-                why = f"latency {ratio:.1f}x its base"
-            elif self.slow_start:
-                self.limit = min(float(self.ceiling), self.limit * 2)
-                why = "answers fast and successful"
-            elif self._next_probe is None:
+        self._note_base(median, now)
+        base = self.base or median
+        ratio = median / base if base > 0 else 1.0
+        why = "answers fast and successful"
+        if ratio > TOLERANCE:
+            self.limit = max(1.0, self.limit * max(0.5, TOLERANCE / ratio))
+            self.slow_start = False
+            why = f"latency {ratio:.1f}x its base"
+        elif self._next_probe is not None:
+            if now >= self._next_probe:
                 self.limit = min(float(self.ceiling), self.limit + 1)
-                why = "answers fast and successful"
-            elif now >= self._next_probe:
-                self.limit = min(float(self.ceiling), self.limit + 1)
-                self._next_probe = now + self._probe_every
+                self._next_probe = now + PROBE_SECONDS
                 why = "probing after throttling"
-            else:
-                why = ""
-        self._latencies, self._congested, self._delivered, self._round_started = [], False, 0, now
+        elif self.slow_start:
+            self.limit = min(float(self.ceiling), self.limit * 2)
+        else:
+            self.limit = min(float(self.ceiling), self.limit + 1)
+        self._latencies, self._round_started = [], now
+        self._changed(before, why)
+
+    def _cut(self, now: float) -> None:
+        """To what the server delivered over the last second (Little's law, less 5 %), between half and 0.9
+        of the limit; the answers to what was already sent do not cut again for a while."""
+        before = self.limit
+        window = min(DELIVERED_WINDOW, max(now - self._started, 1e-3))
+        base = self.base
+        bdp = 0.95 * len(self._delivered) / window * base if base is not None else 0.0
+        # Never below half (TCP's cut: the last second may still hold the ramp up), nor above 0.9.
+        self.limit = max(1.0, self.limit * 0.5, min(self.limit * 0.9, bdp))
+        self._quiet_until = now + max(QUIET_SECONDS, 2 * (base or 0.0))
+        self._next_probe = now + PROBE_SECONDS
+        self.slow_start = False
+        self._latencies, self._round_started = [], now
+        self._changed(before, "the server throttled or failed")
+
+    def _changed(self, before: float, why: str) -> None:
         if self.on_change is not None and int(self.limit) != int(before):
             self.on_change(int(self.limit), why)
-
-    def _cut(self, delivered_per_second: float, now: float) -> None:
-        """To what the server delivered over the round (Little's law), at most 0.9 of the limit."""
-        base = self.base
-        bdp = 0.95 * delivered_per_second * base if base is not None else self.limit / 2
-        self.limit = max(1.0, min(self.limit * 0.9, bdp))
-        if self._next_probe is not None:  # cut again: probe half as often
-            self._probe_every = min(PROBE_MAX_SECONDS, self._probe_every * 2)
-        self._next_probe = now + self._probe_every
-        self.slow_start = False
 
     def _note_base(self, median: float, now: float) -> None:
         if now - self._window_started >= BASE_WINDOW_SECONDS:

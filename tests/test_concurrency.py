@@ -3,8 +3,10 @@ servers: its logic, not timed assertions."""
 
 from __future__ import annotations
 
+import heapq
 import statistics
 import threading
+from collections.abc import Callable
 
 from hhsession.concurrency import CEILING, INITIAL, PROBE_SECONDS, TOLERANCE, AdaptiveLimit, Sample
 
@@ -50,73 +52,98 @@ def test_latency_that_grows_with_load_shrinks_it_in_proportion_then_growth_is_on
     assert limit.current == before + 1
 
 
-def test_a_throttled_round_cuts_to_what_the_server_delivered_then_probes_slowly() -> None:
+def test_a_429_cuts_at_once_to_what_the_server_delivered_then_probes_slowly() -> None:
     clock = Clock()
     limit = AdaptiveLimit(clock=clock)
     while limit.current < 128:
         a_round(limit, clock, 0.150)
-    # The server takes 800/s: of 128 answers in 150 ms, 120 went through and 8 were 429s.
-    a_round(limit, clock, 0.150, congested=8)
-    delivered = 120 / 0.150
-    assert limit.current == int(0.95 * delivered * 0.150) == 114
+    # A second of answers at 800/s, then a 429: cut to 0.95 x 800/s x 150 ms = 114, but by half at most.
+    for _ in range(800):
+        clock.now += 1 / 800
+        limit.observe(Sample(0.150))
+    assert limit.current == 256
+    limit.observe(Sample(0.150, congested=True, delivered=False))
+    assert limit.current == 128
+    # The answers to what was sent before the cut do not cut again.
+    limit.observe(Sample(0.150, congested=True, delivered=False))
+    assert limit.current == 128
+    # Once they have come: a second at 800/s, then a 429 again: to 114 now.
+    for _ in range(800):
+        clock.now += 1 / 800
+        limit.observe(Sample(0.150))
+    limit.observe(Sample(0.150, congested=True, delivered=False))
+    assert limit.current == int(0.95 * 800 * 0.150) == 114
     # Fast, successful rounds now add one only every PROBE_SECONDS.
-    start = limit.current
+    clock.now += 1.0  # (the quiet time after the cut)
     for _ in range(int(PROBE_SECONDS / 0.150) + 1):
         a_round(limit, clock, 0.150)
-    assert limit.current == start + 1
-    # Throttled again: cut, and probing twice as slowly.
-    a_round(limit, clock, 0.150, congested=3)
-    cut_at = limit.current
-    for _ in range(int(PROBE_SECONDS / 0.150) + 1):
-        a_round(limit, clock, 0.150)
-    assert limit.current == cut_at  # one probe period was not enough
-    for _ in range(int(PROBE_SECONDS / 0.150) + 1):
-        a_round(limit, clock, 0.150)
-    assert limit.current == cut_at + 1
+    assert limit.current == 115
 
 
 def test_a_dead_server_leaves_one_request_in_flight() -> None:
     clock = Clock()
     limit = AdaptiveLimit(clock=clock)
     for _ in range(3):
-        a_round(limit, clock, 0.001, congested=limit.current, delivered=False)
+        clock.now += 2.0
+        limit.observe(Sample(0.001, congested=True, delivered=False))
     assert limit.current == 1
 
 
-def test_against_a_queue_it_settles_where_latency_stays_within_the_tolerance() -> None:
-    # A server that works on 32 requests at once, 50 ms each; more wait in its queue.
+def simulate(seconds: float, latency: Callable[[int], float], bucket: tuple[float, float] | None = None
+             ) -> tuple[AdaptiveLimit, int, int, list[float]]:
+    """A replay against a simulated server, event by event on a fake clock: (the limit, answers ok, 429s,
+    every latency). ``latency(n)``: an answer's latency with n requests in flight. ``bucket``: (rate,
+    burst) of a token bucket that answers 429 beyond it; the client then pauses everything for the
+    Retry-After of 1 s and sends the request again."""
     clock = Clock()
     limit = AdaptiveLimit(clock=clock)
-    latencies, rates = [], []
-    for _ in range(400):
-        in_flight = limit.current
-        latency = 0.050 * max(1.0, in_flight / 32)
-        a_round(limit, clock, latency)
-        latencies.append(latency)
-        rates.append(in_flight / latency)
-    settled = latencies[100:]
-    assert statistics.median(settled) <= 1.5 * 0.050
-    assert statistics.mean(rates[100:]) >= 0.8 * (32 / 0.050)
+    end = clock.now + seconds
+    answers: list[float] = []  # when each request in flight is answered (a heap)
+    gate = 0.0
+    tokens, refilled = (bucket[1], clock.now) if bucket else (0.0, 0.0)
+    ok = throttled = 0
+    waits: list[float] = []
+    while clock.now < end:
+        while len(answers) < limit.current and clock.now >= gate:
+            heapq.heappush(answers, clock.now + latency(len(answers) + 1))
+        if not answers:
+            clock.now = gate
+            continue
+        took = latency(len(answers))
+        clock.now = heapq.heappop(answers)
+        if bucket:
+            tokens = min(bucket[1], tokens + (clock.now - refilled) * bucket[0])
+            refilled = clock.now
+            if tokens < 1:
+                throttled += 1
+                gate = max(gate, clock.now + 1.0)
+                limit.observe(Sample(took, congested=True, delivered=False))
+                continue
+            tokens -= 1
+        ok += 1
+        waits.append(took)
+        limit.observe(Sample(took))
+    return limit, ok, throttled, waits
+
+
+def test_against_no_limit_it_grows_to_the_ceiling() -> None:
+    limit, ok, _, _ = simulate(20, lambda n: 0.150)
+    assert limit.current == CEILING and ok / 20 >= 0.9 * CEILING / 0.150
 
 
 def test_against_a_rate_limit_it_settles_below_it_and_rarely_is_throttled() -> None:
-    # 800 answers a second per key, 150 ms each; beyond the rate, 429s (the Retry-After pause is the
-    # client's: a second in which nothing is sent).
-    clock = Clock()
-    limit = AdaptiveLimit(clock=clock)
-    sent = throttled = 0
-    while clock.now < 1000.0 + 40:
-        in_flight = limit.current
-        allowed = int(800 * 0.150)
-        over = max(0, in_flight - allowed)
-        a_round(limit, clock, 0.150, congested=over)
-        sent += in_flight
-        throttled += over
-        if over:
-            clock.now += 1.0  # Retry-After: 1, one pause for all
-    ok = sent - throttled
+    # 800 sessions a second, a quarter second of burst, 150 ms away.
+    limit, ok, throttled, _ = simulate(40, lambda n: 0.150, bucket=(800, 200))
     assert ok / 40 >= 0.9 * 800
-    assert throttled / sent <= 0.02
+    assert throttled / (ok + throttled) <= 0.02
+    assert 100 <= limit.current <= 125
+
+
+def test_against_a_queue_it_keeps_latency_within_the_tolerance_at_capacity() -> None:
+    # A server that works on 32 requests at once, 50 ms each: beyond 32, a queue.
+    limit, ok, _, waits = simulate(40, lambda n: 0.050 * max(1.0, n / 32))
+    assert statistics.median(waits[len(waits) // 4:]) <= 1.5 * 0.050
+    assert ok / 40 >= 0.8 * 32 / 0.050
 
 
 def test_acquire_waits_for_room_and_a_stop_ends_the_wait() -> None:
