@@ -12,7 +12,7 @@ Use from Python (the test suite does)::
         print(emu.url)
 
 What it serves is in ``ROUTES``; where its behaviour is a guess rather than the
-vendor's documentation, ``GUESSES`` says so (the README lists every guess, the CLI help the main ones).
+vendor's documentation, ``GUESSES`` says so (docs/emulator.md lists every guess, the CLI help the main ones).
 """
 
 from __future__ import annotations

@@ -330,19 +330,18 @@ def test_replay_stopped_by_a_refused_key_raises_with_the_summary(fake: FakeServe
     assert info.value.summary is not None and info.value.summary.counts["failed"] >= 1
 
 
-# ----------------------------------------------------------------------------- the README's example
+# ----------------------------------------------------------------------------- the example of docs/python-api.md
 
 
 def readme_python_example() -> str:
-    text = (REPO / "README.md").read_text()
-    section = text.split("\n## Python API", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    text = (REPO / "docs" / "python-api.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, re.S)[0]
 
 
 def test_the_readme_python_example_runs(fake: FakeServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("HH_API_URL", fake.url)
     monkeypatch.setenv("HH_API_KEY", API_KEY)
-    exec(compile(readme_python_example(), "README.md", "exec"), {})
+    exec(compile(readme_python_example(), "docs/python-api.md", "exec"), {})
     (started,) = fake.sessions.values()
     assert started["session_name"] == "nightly" and started["metadata"] == {"run": 3}
     assert started["outputs"] == {"ok": True}

@@ -359,7 +359,7 @@ def test_fault_injection_applies_to_the_events_routes(method: str, path: str, bo
         assert send().status_code == 200 and time.monotonic() - started >= 0.25
 
 
-# ----------------------------------------------------------------------------- what the help and README list
+# ----------------------------------------------------------------------------- what the help and docs/emulator.md list
 
 
 def test_every_listed_route_is_served(emulator: Emulator) -> None:
@@ -373,8 +373,8 @@ def test_every_listed_route_is_served(emulator: Emulator) -> None:
     assert all(isinstance(guess, str) and guess.endswith(".") for guess in GUESSES)
 
 
-def test_the_readme_and_the_help_name_the_guesses() -> None:
-    # Each of the emulator's guesses has its bullet in the README, and the help points there.
+def test_the_docs_and_the_help_name_the_guesses() -> None:
+    # Each of the emulator's guesses has its bullet in docs/emulator.md, and the help points there.
     from pathlib import Path
 
     from typer.testing import CliRunner
@@ -382,12 +382,13 @@ def test_the_readme_and_the_help_name_the_guesses() -> None:
     from hhsession.cli import app
     from hhsession.emulator import GUESSES
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("**What is a guess.**", 1)[1].split("\n## ", 1)[0]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "emulator.md").read_text()
+    section = page.split("**What is a guess.**", 1)[1].split("\n## ", 1)[0]
     bullets = [line for line in section.splitlines() if line.startswith("- ")]
     assert len(bullets) == len(GUESSES)
     shown = CliRunner().invoke(app, ["emulator", "--help"]).stdout
     assert "Guesses where the vendor documents nothing" in shown
+    assert "docs/emulator.md lists them all" in " ".join(shown.split())
 
 
 def test_an_emulator_bound_to_every_address_prints_a_loopback_url() -> None:

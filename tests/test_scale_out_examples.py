@@ -237,7 +237,7 @@ def test_a_shard_variable_from_elsewhere_is_caught() -> None:
 
 
 def test_shards_with_different_n_overlap_and_miss(cli: Invoker, recording: Path, tmp_path: Path) -> None:
-    """Why N must be the same for every shard of a run (README): 0/2 run beside 1/3 and 2/3."""
+    """Why N must be the same for every shard of a run (docs/scale-out.md): 0/2 run beside 1/3 and 2/3."""
     seen = covered(cli, plain(recording, 2), [0], recording, tmp_path)
     seen += covered(cli, plain(recording, 3), [1, 2], recording, tmp_path)
     with pytest.raises(AssertionError, match="more than once"):

@@ -267,7 +267,7 @@ def test_the_failures_file_keeps_the_id_a_record_was_sent_with(cli: Invoker, fak
     assert {line["record"].get("session_id") or line["record"]["session"]["session_id"] for line in sent} == set(fake.sessions)
     invalid = [line for line in lines if line["status"] == "invalid"]
     assert invalid[0]["record"] == {"session_name": "c", "start_time": 5}  # never sent: no id added
-    # Replaying the failures file, as the README suggests, creates no second session.
+    # Replaying the failures file, as docs/replay.md suggests, creates no second session.
     again = cli("replay", str(failures), env=env)
     assert [json.loads(line)["status"] for line in again.stdout.splitlines()].count("ok") == 2
     assert len(fake.sessions) == 2

@@ -289,7 +289,7 @@ def test_a_loopback_url_is_sent_directly_whatever_the_proxy_variables_say(cli: I
         ("https://api.example.com", {"https_proxy": "http://p:1", "NO_PROXY": ".example.com"}, None),
         ("https://api.example.com", {"https_proxy": "http://p:1", "no_proxy": "*"}, None),
         ("https://api.example.com", {"https_proxy": "http://p:1", "no_proxy": "ample.com"}, "http://p:1"),
-        # no_proxy as Python's urllib reads it: names and suffixes, not CIDR blocks (README, Settings)
+        # no_proxy as Python's urllib reads it: names and suffixes, not CIDR blocks (docs/settings.md, Security)
         ("https://10.1.2.3", {"https_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, "http://p:1"),
         ("https://10.1.2.3", {"https_proxy": "http://p:1", "no_proxy": "10.1.2.3"}, None),
         ("https://api.example.com:8443", {"https_proxy": "http://p:1", "no_proxy": "api.example.com:443"}, "http://p:1"),

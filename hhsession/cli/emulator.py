@@ -50,7 +50,7 @@ def emulator(
     Guesses where the vendor documents nothing (trust them less): a wrong type
     is a 400; end_time and duration are null when not sent; org, workspace and
     project ids are placeholders; an update answers {"success": true}; export
-    and search order by start_time, newest first. The README lists them all.
+    and search order by start_time, newest first. docs/emulator.md lists them all.
     """
 
     def body(env: Environment) -> None:

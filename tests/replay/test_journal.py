@@ -341,7 +341,7 @@ def test_a_journal_of_an_earlier_version_resumes_without_sending_a_done_record_a
     assert "earlier hhsession" not in again.stderr
 
 
-def test_the_schema_is_as_the_readme_says(tmp_path: Path) -> None:
+def test_the_schema_is_as_the_docs_say(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j")
     journal.record("F1:1:abc", "r.jsonl:1", SID, "ok")
     journal.close()
@@ -353,9 +353,9 @@ def test_the_schema_is_as_the_readme_says(tmp_path: Path) -> None:
         assert dict(db.execute("SELECT name, value FROM meta"))["keys"] == "2"
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    page = (Path(__file__).resolve().parents[2] / "docs" / "journal.md").read_text()
     for name, columns in tables.items():
-        assert f"{name}({', '.join(columns)})" in readme.replace("`", "")
+        assert f"{name}({', '.join(columns)})" in page.replace("`", "")
 
 
 def test_a_journal_that_cannot_grow_is_exit_7_with_the_summary_and_resumes(tmp_path: Path, emulator: Emulator) -> None:
