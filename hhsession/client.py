@@ -491,6 +491,8 @@ class Client:
                 status=answer.status,
                 maybe_delivered=True,
             )
+        elif is_uuid(sent_id):  # the same id, however the server spelled it: the one chosen (as the journal keeps it)
+            session_id = sent_id
         else:
             session_id = str(answered)
         started = StartedSession(

@@ -411,15 +411,18 @@ def _array_elements(stream: _Input, path: str, label: str, line: int) -> Iterato
 
     def skip_space() -> str:
         nonlocal pos, line
+        skipped = 0  # white space in a row, across refills (each drops what was read)
         while True:
+            start = pos
             while pos < len(buf) and buf[pos] in " \t\r\n":
                 if buf[pos] == "\n":
                     line += 1
                 pos += 1
             if pos < len(buf):
                 return buf[pos]
-            if len(buf) - pos > MAX_INPUT_BYTES:  # pragma: no cover - the buffer is emptied above
-                raise _BrokenArray(line, "16 MiB of white space in the array")
+            skipped += pos - start
+            if skipped > MAX_INPUT_BYTES:  # (`yes ' '` into an array: never a record, never an end)
+                raise _BrokenArray(line, "16 MiB of white space in the array; the rest of the input is skipped")
             if not fill():
                 return ""
 

@@ -19,9 +19,11 @@ the journal's size.
 schema. A record is known by what it is, not by how its path was spelled:
 ``key`` is its input's id, its position in that input (the line in JSON Lines,
 ``e<N>`` for the element of an array) and a hash of its text. Every input
-that is a known file by its real path is bound first; only then may the others
-match a known input by content (a CI checkout in another directory), so no
-input can take another's identity.
+that is a known file by its real path is bound first; then the others match a
+known input by content (its first 64 KiB: a CI checkout in another directory,
+a copy, a file that grew) and share its identity, so a record is sent once
+whichever of them holds it; a binding moves only when its file is gone, so no
+input can take another's identity away from it.
 
 Only ids the client chose are stored (a session id the server answered with
 is never taken as a record's: see ``Client.send_start``), so nothing a server
@@ -137,8 +139,16 @@ class Journal:
             if self.writable and application_id == APPLICATION_ID:
                 _tune(db)
         except sqlite3.DatabaseError as exc:
+            if _no_room(exc):
+                raise LocalWriteError(f"journal {self.path}: cannot open it ({exc}); free some space (or raise "
+                                      f"ulimit -f), then run the same command again") from None
             raise InvalidInput(f"journal {self.path}: cannot open it ({exc}); give the path of a journal "
                                f"in a writable directory, or a new path") from None
+        if application_id != APPLICATION_ID and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+            # An empty database: a run that was creating it stopped (kill -9, a full disk) before its
+            # first transaction. Nothing was ever in it: it is a new journal.
+            db.close()
+            return self._create() if self.writable else _initialized(_memory())
         if application_id != APPLICATION_ID:
             db.close()
             raise InvalidInput(
@@ -154,11 +164,14 @@ class Journal:
         try:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             _tune(db)
-            with _transaction(db):  # all or nothing: a crash here leaves an empty file, taken as new
+            with _transaction(db):  # all or nothing: a crash here leaves an empty database, taken as new
                 if db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
                     return db  # another run created it a moment ago
                 _initialized(db)
         except sqlite3.Error as exc:
+            if _no_room(exc):
+                raise LocalWriteError(f"journal {self.path}: cannot create it ({exc}); free some space (or raise "
+                                      f"ulimit -f), or give --journal a path on another disk") from None
             raise InvalidInput(f"journal {self.path}: cannot create it ({exc}); check the path") from None
         return db
 
@@ -238,11 +251,9 @@ class Journal:
         with self._lock:
             known = {row[0]: (row[1], row[2]) for row in self._db.execute("SELECT id, path, fingerprint FROM inputs")}
             by_real = {real: ident for ident, (real, _) in known.items()}
-            taken = set(self._claimed.values())
             for path, real in list(files.items()):
                 if real in by_real:  # the same file, however it was spelled (listed twice: the same input)
                     self._claimed[path] = by_real[real]
-                    taken.add(by_real[real])
                     del files[path]
             rows: list[tuple[str, str, str]] = []
             for path, real in files.items():
@@ -251,15 +262,20 @@ class Journal:
                     self._claimed[path] = self._claimed[same]
                     continue
                 fingerprint = _fingerprint(real)
-                ident = next((i for i, (_, f) in known.items() if f == fingerprint and i not in taken), None)
-                if ident is None:  # a new input
+                # The same first 64 KiB is the same input (a checkout elsewhere, a copy, a file that grew):
+                # its records at the same positions with the same text are the same records, sent once.
+                ident = next((i for i, (_, f) in known.items() if f == fingerprint), None)
+                if ident is not None:
+                    self._claimed[path] = ident
+                    if os.path.exists(known[ident][0]):
+                        continue  # its file is still there: that stays the binding (a copy shares it)
+                else:  # a new input
                     number = len(known) + 1
                     while f"F{number}" in known:
                         number += 1
                     ident = f"F{number}"
-                known[ident] = (real, fingerprint)  # moved here (a checkout elsewhere), or new
-                taken.add(ident)
-                self._claimed[path] = ident
+                    self._claimed[path] = ident
+                known[ident] = (real, fingerprint)  # moved here (its file is gone), or new
                 rows.append((ident, real, fingerprint))
             if rows and self.writable:
                 insert = "INSERT OR REPLACE INTO inputs (id, path, fingerprint) VALUES (?, ?, ?)"
@@ -385,6 +401,12 @@ def _initialized(db: sqlite3.Connection, run: str | None = None, keys: str = KEY
 
 def _memory() -> sqlite3.Connection:
     return sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+
+
+def _no_room(exc: sqlite3.Error) -> bool:
+    """SQLite's words for a disk that is full or a file that may not grow (``ulimit -f``)."""
+    text = str(exc).lower()
+    return "disk i/o error" in text or "disk is full" in text
 
 
 def _fingerprint(path: str) -> str:

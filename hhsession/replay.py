@@ -354,9 +354,14 @@ def check_failures_path(failures: Path, inputs: list[str], journal: Path | None,
             if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
                 raise InvalidInput(f"--failures {failures} is standard input (redirected from it): it is emptied "
                                    f"when the run starts; give another path, e.g. failures.jsonl")
-    if journal is not None and _same_file(failures, journal):
-        raise InvalidInput(f"--failures {failures} is the journal: it is emptied when the run starts; give "
-                           f"another path, e.g. failures.jsonl")
+    if journal is not None:
+        # The journal, and the files SQLite keeps beside it (its write-ahead log, its shared memory, a
+        # rollback journal, the copy an import keeps): emptied, each would take the journal with it.
+        for suffix in ("", "-wal", "-shm", "-journal", ".bak"):
+            if _same_file(failures, Path(f"{journal}{suffix}")):
+                what = "the journal" if not suffix else f"the journal's {suffix.lstrip('-.')} file"
+                raise InvalidInput(f"--failures {failures} is {what}: it is emptied when the run starts; give "
+                                   f"another path, e.g. failures.jsonl")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -609,7 +614,9 @@ class Replay:
                         item = take()
                         if item is None:
                             break
-                        outcome = self._send(item)
+                        outcome = self._send(item) if not options.dry_run else Outcome(
+                            item.record, "ok", item.built.session_id, payload=item.built.payload,
+                            warnings=item.built.warnings, key=item.key)
                     finally:
                         if adaptive is not None:
                             adaptive.release()
@@ -635,17 +642,12 @@ class Replay:
                     thread.start()
 
         try:
-            if options.dry_run:
-                all_done.set()  # (no workers)
-                while not self.interrupted and (item := take()) is not None:
-                    built = item.built
-                    deliver(Outcome(item.record, "ok", built.session_id, payload=built.payload,
-                                    warnings=built.warnings, key=item.key))
-            else:
-                spawn(adaptive.current if adaptive is not None else int(options.workers))
-                while not all_done.wait(0.1) and not self.interrupted:
-                    if adaptive is not None and len(threads) < adaptive.current and not exhausted[0]:
-                        spawn(adaptive.current - len(threads))
+            # Even a dry run reads in a thread of its own: a read that waits (a terminal, a pipe's
+            # writer) must not keep Ctrl-C or SIGTERM from being seen here.
+            spawn(1 if options.dry_run else adaptive.current if adaptive is not None else int(options.workers))
+            while not all_done.wait(0.1) and not self.interrupted:
+                if adaptive is not None and len(threads) < adaptive.current and not exhausted[0]:
+                    spawn(adaptive.current - len(threads))
             if self.interrupted:
                 raise KeyboardInterrupt(self.interrupted)
             if errors:

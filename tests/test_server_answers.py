@@ -432,3 +432,9 @@ def test_a_server_that_is_not_honeyhive_is_named_not_dumped(cli: Invoker, fake: 
     assert "an HTML page ('Error response'), not the API's JSON" in result.stderr
     assert "does not look like the HoneyHive API; check --api-url" in result.stderr
     assert "<" not in result.stderr and "try again later" not in result.stderr
+
+
+def test_an_answer_that_spells_the_id_in_upper_case_keeps_the_id_sent(cli: Invoker, fake: FakeServer, env: dict[str, str]) -> None:
+    fake.script = [Reply(200, {"session_id": SID.upper(), "event_id": SID.upper()})]
+    result = cli("start", "--session-id", SID, "-o", "id", env=env)
+    assert result.exit_code == 0 and result.stdout == f"{SID}\n"

@@ -50,6 +50,21 @@ def test_a_failures_file_that_is_the_journal_is_refused(cli: Invoker, fake: Fake
     assert journal.read_bytes() == before and len(fake.requests) == 1
 
 
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+def test_a_failures_file_that_is_a_file_sqlite_keeps_beside_the_journal_is_refused(
+        cli: Invoker, fake: FakeServer, tmp_path: Path, suffix: str) -> None:
+    # After a kill -9, the write-ahead log holds what was written last: emptying it would lose the journal.
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": "a"}])
+    journal = tmp_path / "j"
+    sidecar = tmp_path / f"j{suffix}"
+    sidecar.write_bytes(b"what sqlite keeps")
+    result = cli("replay", str(path), "--journal", str(journal), "--failures", str(sidecar),
+                 env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
+    assert result.exit_code == 2
+    assert f"--failures {sidecar} is the journal's {suffix.lstrip('-')} file: it is emptied" in result.stderr
+    assert sidecar.read_bytes() == b"what sqlite keeps" and fake.requests == []
+
+
 def test_standard_input_redirected_from_the_failures_file_is_refused(fake: FakeServer, tmp_path: Path) -> None:
     failed = jsonl(tmp_path / "failed.jsonl", [{"session_name": "fixed"}])
     before = failed.read_bytes()

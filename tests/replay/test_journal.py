@@ -182,8 +182,8 @@ def test_a_file_that_is_not_a_journal_is_exit_2_and_left_alone(
 def test_no_input_takes_the_identity_of_another_bound_by_its_real_path(
         cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         order: str) -> None:
-    """A copy that starts like a replayed file, listed before it, is a new input; the replayed file keeps its
-    identity (nothing of it is sent again)."""
+    """A file that starts like a replayed file, listed before it, shares its identity: only its new records
+    are sent; the replayed file keeps its binding (nothing of it is sent again)."""
     monkeypatch.chdir(tmp_path)
     count = 100
     rec = jsonl(tmp_path / ("x.jsonl" if order == "glob" else "rec.jsonl"),
@@ -201,9 +201,10 @@ def test_no_input_takes_the_identity_of_another_bound_by_its_real_path(
     for line in results(second.stdout):
         by_input.setdefault(line["source"].rsplit(":", 1)[0], []).append(line["status"])
     assert by_input[rec.name] == ["skipped"] * count  # the replayed file: nothing sent again
-    assert by_input[more.name] == ["ok"] * (count + 1)  # the copy: a file of its own
+    assert by_input[more.name] == ["skipped"] * count + ["ok"]  # the longer copy: only its new record
+    assert emulator.store.count() == count + 1
     inputs = dict(sqlite3.connect(tmp_path / "j").execute("SELECT path, id FROM inputs").fetchall())
-    assert inputs[str(rec)] == "F1" and inputs[str(more)] == "F2"
+    assert inputs == {str(rec): "F1"}  # the binding stays the original's
 
 
 def test_a_moved_and_grown_recording_resumes_where_it_was(
@@ -385,3 +386,35 @@ def test_a_journal_that_cannot_grow_is_exit_7_with_the_summary_and_resumes(tmp_p
     assert second.returncode == 0, second.stderr
     assert emulator.store.count() == records  # what was sent but not written down was merged, not duplicated
     assert [json.loads(line)["status"] for line in second.stdout.splitlines()].count("skipped") == done
+
+
+def test_a_copy_beside_the_original_never_takes_its_identity(cli: Invoker, emulator: Emulator,
+                                                             emu_env: dict[str, str], tmp_path: Path) -> None:
+    """Replayed alone, a copy shares the original's identity (nothing sent again) and the original keeps
+    its binding: replaying both afterwards sends nothing either."""
+    rec = jsonl(tmp_path / "rec.jsonl", [{"session_name": f"r{i}", "metadata": {"pad": "x" * 800}} for i in range(100)])
+    journal = str(tmp_path / "j")
+    assert cli("replay", str(rec), "--journal", journal, env=emu_env).exit_code == 0
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(rec.read_bytes())
+    alone = cli("replay", str(copy), "--journal", journal, env=emu_env)
+    assert [line["status"] for line in results(alone.stdout)] == ["skipped"] * 100
+    both = cli("replay", str(copy), str(rec), "--journal", journal, env=emu_env)
+    assert [line["status"] for line in results(both.stdout)] == ["skipped"] * 200
+    assert emulator.store.count() == 100
+    inputs = dict(sqlite3.connect(journal).execute("SELECT path, id FROM inputs").fetchall())
+    assert inputs == {str(rec): "F1"}
+
+
+def test_a_journal_left_empty_by_a_crash_while_it_was_made_is_a_new_journal(
+        cli: Invoker, emulator: Emulator, emu_env: dict[str, str], tmp_path: Path) -> None:
+    # What a kill -9 (or a full disk) right after SQLite made the file leaves: a database with nothing in it.
+    journal = tmp_path / "j"
+    sqlite3.connect(journal).execute("PRAGMA journal_mode=WAL").close()
+    assert journal.read_bytes().startswith(b"SQLite format 3\x00")
+    path = jsonl(tmp_path / "r.jsonl", [{"session_name": "a"}, {"session_name": "b"}])
+    dry = cli("replay", str(path), "--journal", str(journal), "--dry-run", env=emu_env)
+    assert dry.exit_code == 0, dry.stderr
+    result = cli("replay", str(path), "--journal", str(journal), env=emu_env)
+    assert result.exit_code == 0, result.stderr
+    assert [row[3] for row in journal_rows(journal)] == ["ok", "ok"]

@@ -145,3 +145,23 @@ def test_killed_or_interrupted_then_resumed_gives_one_session_per_record(cli: In
         assert statuses.count("skipped") == journaled and len(statuses) == records
         if sig != signal.SIGKILL:  # every result shown before the stop was written down first
             assert statuses.count("skipped") >= shown_ok
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_dry_run_waiting_for_its_input_stops_on_a_signal(sig: int) -> None:
+    # A writer that says nothing (`sleep 30 | hhsession replay --dry-run`): the read waits, and the signal
+    # must still end the run. -v: its settings lines say it has started (then a moment for the run to begin).
+    proc = subprocess.Popen([sys.executable, "-m", "hhsession", "replay", "--dry-run", "-v"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stderr is not None
+    try:
+        assert proc.stderr.readline().startswith("hhsession: ")
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        proc.wait(timeout=20)
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.stdin.close()
+    assert proc.returncode == 128 + sig, err
+    assert ("interrupted" if sig == signal.SIGINT else "stopped by SIGTERM") in err
