@@ -13,7 +13,7 @@ concurrency-limits do, in rounds of about one round trip (``limit`` answers):
   end: a 429's ``Retry-After`` pause would stretch the round) to what the
   server delivered over the last second times ``base`` (Little's law), less
   5 %: at most to 0.9 of it, and not below half of it at once (as TCP; the
-  last second may hold the start's ramp); a dead server is left with one.
+  last second may hold the start's ramp); a dead server is left with ``FLOOR``.
   The answers to requests sent before the cut do not cut again for a while
   (``QUIET_SECONDS``, or two round trips). The server's ``Retry-After`` is
   honoured by the client as before (one pause for the whole run). From then
@@ -21,7 +21,7 @@ concurrency-limits do, in rounds of about one round trip (``limit`` answers):
   each key is probed, not hammered.
 
 It starts at ``INITIAL`` (a refused key or a dead server costs a handful of
-requests) and never goes above ``CEILING`` nor below 1. Everything is driven
+requests) and never goes above ``CEILING`` nor below ``FLOOR``. Everything is driven
 by the answers and an injected clock: the tests run it with a fake one.
 """
 
@@ -38,6 +38,9 @@ from dataclasses import dataclass
 INITIAL = 4
 #: Never more in flight than this (a polite upper bound; SPEC: at least 128).
 CEILING = 256
+#: Never fewer: with one, the client and the server would take turns, each idle while the other works
+#: (with no latency at all, two in flight carry about half as much again as one).
+FLOOR = 2
 #: Round median latency over the base latency that still counts as "the server keeps up".
 TOLERANCE = 1.3
 #: After a throttling cut: one more in flight this often.
@@ -135,12 +138,14 @@ class AdaptiveLimit:
     def _end_round(self, now: float) -> None:
         median = statistics.median(self._latencies)
         before = self.limit
+        base = self.base or median  # (as known before this round: a round is not its own yardstick)
         self._note_base(median, now)
-        base = self.base or median
         ratio = median / base if base > 0 else 1.0
         why = "answers fast and successful"
         if ratio > TOLERANCE:
-            self.limit = max(1.0, self.limit * max(0.5, TOLERANCE / ratio))
+            # Queued: in slow start, the doubling overshot (halve, as TCP); after it, in proportion.
+            factor = 0.5 if self.slow_start else max(0.5, TOLERANCE / ratio)
+            self.limit = max(float(FLOOR), self.limit * factor)
             self.slow_start = False
             why = f"latency {ratio:.1f}x its base"
         elif self._next_probe is not None:
@@ -163,7 +168,7 @@ class AdaptiveLimit:
         base = self.base
         bdp = 0.95 * len(self._delivered) / window * base if base is not None else 0.0
         # Never below half (TCP's cut: the last second may still hold the ramp up), nor above 0.9.
-        self.limit = max(1.0, self.limit * 0.5, min(self.limit * 0.9, bdp))
+        self.limit = max(float(FLOOR), self.limit * 0.5, min(self.limit * 0.9, bdp))
         self._quiet_until = now + max(QUIET_SECONDS, 2 * (base or 0.0))
         self._next_probe = now + PROBE_SECONDS
         self.slow_start = False

@@ -8,7 +8,7 @@ import statistics
 import threading
 from collections.abc import Callable
 
-from hhsession.concurrency import CEILING, INITIAL, PROBE_SECONDS, TOLERANCE, AdaptiveLimit, Sample
+from hhsession.concurrency import CEILING, FLOOR, INITIAL, PROBE_SECONDS, TOLERANCE, AdaptiveLimit, Sample
 
 
 class Clock:
@@ -45,11 +45,12 @@ def test_latency_that_grows_with_load_shrinks_it_in_proportion_then_growth_is_on
     for _ in range(3):
         a_round(limit, clock, 0.100)  # 4 -> 32, the base is 100 ms
     assert limit.current == 32
-    a_round(limit, clock, 0.200)  # twice the base: queued
-    assert limit.current == int(32 * TOLERANCE / 2.0) and not limit.slow_start
-    before = limit.current
+    a_round(limit, clock, 0.200)  # twice the base: queued; in slow start, the doubling overshot: halved
+    assert limit.current == 16 and not limit.slow_start
     a_round(limit, clock, 0.110)  # within the tolerance again: one more, not double
-    assert limit.current == before + 1
+    assert limit.current == 17
+    a_round(limit, clock, 0.200)  # queued again, after slow start: in proportion
+    assert limit.current == int(17 * TOLERANCE / 2.0)
 
 
 def test_a_429_cuts_at_once_to_what_the_server_delivered_then_probes_slowly() -> None:
@@ -80,13 +81,13 @@ def test_a_429_cuts_at_once_to_what_the_server_delivered_then_probes_slowly() ->
     assert limit.current == 115
 
 
-def test_a_dead_server_leaves_one_request_in_flight() -> None:
+def test_a_dead_server_leaves_two_requests_in_flight() -> None:
     clock = Clock()
     limit = AdaptiveLimit(clock=clock)
     for _ in range(3):
         clock.now += 2.0
         limit.observe(Sample(0.001, congested=True, delivered=False))
-    assert limit.current == 1
+    assert limit.current == FLOOR == 2
 
 
 def simulate(seconds: float, latency: Callable[[int], float], bucket: tuple[float, float] | None = None
