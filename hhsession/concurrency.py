@@ -8,6 +8,9 @@ concurrency-limits do, in rounds of about one round trip (``limit`` answers):
   it, the server keeps up and the limit grows: doubling at first ("slow start",
   as TCP), by one a round after the first sign of load. Beyond it, answers
   wait in a queue (the server's or ours) and the limit shrinks in proportion.
+  When slow start ends so, the limit is halved and one round is sent with
+  only ``FLOOR`` in flight, to measure the unloaded latency afresh (the one
+  seen while the run started is often too high), as BBR's ProbeRTT does.
 - **Throttling and failure.** A 429, a 503, a timeout, a refused connection
   or any failure worth retrying cuts the limit at once (not at the round's
   end: a 429's ``Retry-After`` pause would stretch the round) to what the
@@ -62,6 +65,8 @@ class Sample:
     congested: bool = False
     #: The server did the work (a 2xx, or a 4xx that is not 429): counts toward what it delivers.
     delivered: bool = True
+    #: ``seconds`` is a latency to weigh (a request's whole time in its slot, as the run saw it).
+    timed: bool = True
 
 
 class AdaptiveLimit:
@@ -83,6 +88,8 @@ class AdaptiveLimit:
         self._window_started = self._round_started
         self._quiet_until = 0.0
         self._next_probe: float | None = None  # set once throttled: growth is probing from then on
+        self._measuring: float | None = None  # the limit to go back to once the unloaded latency is measured
+        self._timed_from = 0.0  # latencies of requests sent before this are not weighed
 
     @property
     def current(self) -> int:
@@ -105,10 +112,14 @@ class AdaptiveLimit:
             self.in_flight += 1
             return True
 
-    def release(self) -> None:
-        """A record's request (with its retries) ended, or none was sent after all."""
+    def release(self, seconds: float | None = None) -> None:
+        """A record's request (with its retries) ended after ``seconds`` in its slot (None: it failed, or
+        none was sent after all). The slot's time, not only the request's: at no latency the queue is
+        this process's own (threads waiting for the interpreter lock), and shows only there."""
         with self._cond:
             self.in_flight -= 1
+            if seconds is not None:
+                self._observe(Sample(seconds, delivered=False))
             self._cond.notify()  # one slot: one waiter (waking them all, hundreds, costs more than the requests)
 
     def observe(self, sample: Sample) -> None:
@@ -131,8 +142,10 @@ class AdaptiveLimit:
             if now >= self._quiet_until:
                 self._cut(now)
             return
+        if not sample.timed or now - sample.seconds < self._timed_from:
+            return  # sent before the floor (it queued with the others), or across a cut and its pause
         self._latencies.append(sample.seconds)
-        if len(self._latencies) >= max(1, int(self.limit)):
+        if len(self._latencies) >= max(FLOOR * 2 if self._measuring is not None else 1, int(self.limit)):
             self._end_round(now)
 
     def _end_round(self, now: float) -> None:
@@ -142,10 +155,21 @@ class AdaptiveLimit:
         self._note_base(median, now)
         ratio = median / base if base > 0 else 1.0
         why = "answers fast and successful"
-        if ratio > TOLERANCE:
-            # Queued: in slow start, the doubling overshot (halve, as TCP); after it, in proportion.
+        if self._measuring is not None:
+            # A round at the floor, of requests sent since it began: the unloaded latency, measured. (The
+            # base seen while the run started, with new connections and the inputs being opened, may be
+            # far above it: at no latency at all, this run's own queueing then looked like none.)
+            self._base_windows, self._window_started = [None, median], now
+            self.limit, self._measuring = self._measuring, None
+            why = f"unloaded latency measured: {median * 1000:.1f} ms"
+        elif ratio > TOLERANCE:
+            # Queued: in slow start, the doubling overshot (halve, as TCP, then measure the unloaded
+            # latency once with the floor in flight); after it, in proportion.
             factor = 0.5 if self.slow_start else max(0.5, TOLERANCE / ratio)
             self.limit = max(float(FLOOR), self.limit * factor)
+            if self.slow_start:
+                self._measuring, self._timed_from = self.limit, now
+                self.limit = float(FLOOR)
             self.slow_start = False
             why = f"latency {ratio:.1f}x its base"
         elif self._next_probe is not None:
@@ -170,6 +194,7 @@ class AdaptiveLimit:
         # Never below half (TCP's cut: the last second may still hold the ramp up), nor above 0.9.
         self.limit = max(float(FLOOR), self.limit * 0.5, min(self.limit * 0.9, bdp))
         self._quiet_until = now + max(QUIET_SECONDS, 2 * (base or 0.0))
+        self._timed_from = self._quiet_until  # (requests that waited out the server's Retry-After)
         self._next_probe = now + PROBE_SECONDS
         self.slow_start = False
         self._latencies, self._round_started = [], now

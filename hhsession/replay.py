@@ -291,7 +291,9 @@ def run_replay(
             on_change=lambda limit, why: client.say(f"in flight: at most {limit} ({why})"))
 
         def observe(status: int | None, seconds: float, failed: bool) -> None:
-            adaptive.observe(Sample(seconds, congested=failed,
+            # Each attempt as it ends: a 429 is seen before its Retry-After pause. (Latencies are weighed
+            # per record, from the slot: ``release``.)
+            adaptive.observe(Sample(seconds, congested=failed, timed=False,
                                     delivered=status is not None and status < 500 and status != 429))
 
         client.on_attempt = observe
@@ -610,6 +612,8 @@ class Replay:
                 while True:
                     if adaptive is not None and not adaptive.acquire(self.stop):
                         break
+                    slot_started = time.monotonic()
+                    outcome = None
                     try:
                         item = take()
                         if item is None:
@@ -619,7 +623,8 @@ class Replay:
                             warnings=item.built.warnings, key=item.key)
                     finally:
                         if adaptive is not None:
-                            adaptive.release()
+                            ok = outcome is not None and outcome.status == "ok"
+                            adaptive.release(time.monotonic() - slot_started if ok else None)
                     deliver(outcome)
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                 errors.append(exc)

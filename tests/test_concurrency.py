@@ -45,12 +45,35 @@ def test_latency_that_grows_with_load_shrinks_it_in_proportion_then_growth_is_on
     for _ in range(3):
         a_round(limit, clock, 0.100)  # 4 -> 32, the base is 100 ms
     assert limit.current == 32
-    a_round(limit, clock, 0.200)  # twice the base: queued; in slow start, the doubling overshot: halved
-    assert limit.current == 16 and not limit.slow_start
-    a_round(limit, clock, 0.110)  # within the tolerance again: one more, not double
+    a_round(limit, clock, 0.200)  # twice the base: queued; in slow start, the doubling overshot: halved,
+    assert not limit.slow_start and limit.current == 2  # after a round at the floor that measures the base
+    a_round(limit, clock, 0.090)
+    a_round(limit, clock, 0.090)
+    assert limit.current == 16 and limit.base == 0.090
+    a_round(limit, clock, 0.100)  # within the tolerance: one more, not double
     assert limit.current == 17
-    a_round(limit, clock, 0.200)  # queued again, after slow start: in proportion
+    a_round(limit, clock, 0.180)  # queued again, after slow start: in proportion
     assert limit.current == int(17 * TOLERANCE / 2.0)
+
+
+def test_the_unloaded_latency_is_measured_again_when_slow_start_ends_by_latency() -> None:
+    # The start's rounds were slow (new connections): their base is too high, and a queue of our own
+    # (no latency at all: the interpreter lock) would look like none.
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock)
+    a_round(limit, clock, 0.010)  # 4 -> 8: the base, 10 ms, is the start's
+    while limit.slow_start:
+        a_round(limit, clock, 0.002 * limit.current)  # latency grows with what is in flight: a queue
+    assert limit.current == 2
+    # Answers to what was sent before the floor do not count: they queued with the others.
+    limit.observe(Sample(5.0))
+    assert limit.current == 2
+    a_round(limit, clock, 0.001)
+    a_round(limit, clock, 0.001)
+    assert limit.base == 0.001
+    while limit.current > 2:
+        a_round(limit, clock, 0.001 * limit.current)
+    assert limit.current == 2
 
 
 def test_a_429_cuts_at_once_to_what_the_server_delivered_then_probes_slowly() -> None:
