@@ -48,6 +48,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from .errors import InvalidInput, LocalWriteError
 from .inputs import Record
@@ -487,25 +488,30 @@ DEFAULT_KEPT_DAYS = 30
 
 
 def default_journal(inputs: Sequence[str], api_url: str, api_key: str | None, *, new_ids: bool,
-                    shard: tuple[int, int] | None, environ: Mapping[str, str]) -> Path:
+                    environ: Mapping[str, str]) -> Path:
     """Where a replay keeps its journal when none is named: one per destination and inputs.
 
     ``$XDG_STATE_HOME/hhsession/replay/`` (``~/.local/state/...`` when unset
     or not absolute, as the XDG base directory specification says), never the
     working directory. The same command finds the same file again: its name
     is the first input's name and a hash of what makes a run the same one: the
-    API URL, the key (a hash of it: another project is another journal), the
-    inputs' real paths (in any order; ``-`` for standard input), ``--new-ids``
-    and ``--shard``. Field flags are not part of it: a record that got a
-    session keeps it, whatever flags a later run adds.
+    API URL (scheme, host and port, ``localhost`` as ``127.0.0.1``), the key (a
+    hash of it: another project is another journal), the inputs' real paths
+    (in any order; ``-`` for standard input) and ``--new-ids``. Neither
+    ``--shard`` (the shards of one run share its journal, so a record sent by
+    a whole run is skipped by a shard, and the other way round; SQLite lets
+    shards on one machine write it at once) nor field flags are part of it: a
+    record that got a session keeps it.
     """
     named = sorted({"-" if path == "-" else os.path.realpath(path) for path in inputs})
+    parts = urlsplit(api_url.strip().rstrip("/"))
+    host = (parts.hostname or "").lower()
+    host = "127.0.0.1" if host == "localhost" else host  # (the same loopback server, however it is named)
     identity = json.dumps({
-        "api_url": api_url.rstrip("/"),
+        "api_url": f"{parts.scheme.lower()}://{host}:{parts.port or ''}{parts.path}",
         "key": hashlib.sha256((api_key or "").encode()).hexdigest(),
         "inputs": named,
         "new_ids": new_ids,
-        "shard": list(shard) if shard is not None else None,
     }, sort_keys=True)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     first = inputs[0] if inputs else "-"

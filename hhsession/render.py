@@ -161,10 +161,11 @@ def ended_json(session_id: str, update: dict[str, Any]) -> str:
     return dumps_json({"session_id": session_id, "update": update})
 
 
-def render_ended(ended: EndedSession, fmt: EndOutput, stream: IO[str]) -> None:
+def render_ended(ended: EndedSession, fmt: EndOutput, stream: IO[str], secrets: Iterable[str] = ()) -> None:
     """An ended session: ``json`` is ``{"session_id", "update"}`` (the server's answer carries nothing more)."""
+    update = masked(ended.update, secrets)
     if fmt is EndOutput.json:
-        stream.write(ended_json(ended.session_id, ended.update) + "\n")
+        stream.write(ended_json(ended.session_id, update) + "\n")
     elif fmt is EndOutput.pretty:
-        render_pretty(ended.update, stream, ended.session_id, title="HoneyHive session ended")
+        render_pretty(update, stream, ended.session_id, title="HoneyHive session ended")
     stream.flush()

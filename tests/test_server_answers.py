@@ -438,3 +438,17 @@ def test_an_answer_that_spells_the_id_in_upper_case_keeps_the_id_sent(cli: Invok
     fake.script = [Reply(200, {"session_id": SID.upper(), "event_id": SID.upper()})]
     result = cli("start", "--session-id", SID, "-o", "id", env=env)
     assert result.exit_code == 0 and result.stdout == f"{SID}\n"
+
+
+@pytest.mark.parametrize("command", [["start", "--dry-run", "-m", f"a={API_KEY}", "--name", API_KEY],
+                                     ["end", SID, "--dry-run", "-m", f"a={API_KEY}"]])
+def test_a_key_put_in_a_field_is_masked_in_what_a_dry_run_prints(cli: Invoker, env: dict[str, str], command: list[str]) -> None:
+    result = cli(*command, env=env)
+    assert result.exit_code == 0, result.stderr
+    assert API_KEY not in result.stdout and MASKED in result.stdout
+
+
+def test_a_key_put_in_a_record_is_masked_in_what_replay_dry_run_prints(cli: Invoker, env: dict[str, str]) -> None:
+    result = cli("replay", "--dry-run", "-o", "jsonl", input=f'{{"session_name": "{API_KEY}"}}\n', env=env)
+    assert result.exit_code == 0, result.stderr
+    assert API_KEY not in result.stdout and MASKED in result.stdout

@@ -88,7 +88,7 @@ def end(
     """End (or update) a session: end time, duration, outputs, feedback, metrics."""
 
     def body(env: Environment) -> None:
-        from ..render import ended_json, render_ended
+        from ..render import ended_json, masked, render_ended
 
         target, start, start_origin = session_and_start(env, session_id, start_time)
         flags = overrides(
@@ -109,14 +109,14 @@ def end(
             env.warn(warning)
         if dry_run:  # the exact request; -o none: nothing (a check of the input alone)
             if output is not EndOutput.none:
-                env.stdout.write(ended_json(built.session_id, built.payload) + "\n")
+                env.stdout.write(ended_json(built.session_id, masked(built.payload, env.secrets)) + "\n")
             return
         with client:
             ended = client.send_end(built)
         if verbose:
             env.info(f"session {ended.session_id} ended ({ended.attempts} attempt(s), {ended.elapsed:.2f} s)")
         fmt = output or (EndOutput.pretty if env.stdout_isatty else EndOutput.json)
-        render_ended(ended, fmt, env.stdout)
+        render_ended(ended, fmt, env.stdout, env.secrets)
 
     run_command(ctx, verbose, body)
 

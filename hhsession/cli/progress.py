@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..context import Environment
+from ..render import masked
 from ..replay import write_jsonl
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ class Reporter:
             self.warnings.warn(warning)
         if self.dry_run:
             if outcome.status == "ok" and self.jsonl:
-                write_jsonl(self.env.stdout, outcome.payload or {}, flush)
+                write_jsonl(self.env.stdout, masked(outcome.payload or {}, self.env.secrets), flush)  # (a key in a field)
             elif outcome.status == "invalid":
                 self.warnings.warn(f"invalid: {outcome.error}", where)  # as in a real run: the run goes on
             return

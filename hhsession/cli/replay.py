@@ -132,8 +132,7 @@ def replay(
             raise InvalidInput("--journal and --no-journal: give one of them")
         kept = journal
         if kept is None and not no_journal:
-            kept = default_journal(inputs_list, client.api_url, client.api_key, new_ids=new_ids, shard=shard_spec,
-                                   environ=env.env)
+            kept = default_journal(inputs_list, client.api_url, client.api_key, new_ids=new_ids, environ=env.env)
             if not dry_run:
                 prepare_default_journal(kept)
             if verbose:

@@ -89,7 +89,7 @@ def start(
     """Start one session and print the event the server returns."""
 
     def body(env: Environment) -> None:
-        from ..render import default_format, dumps_json, render_started
+        from ..render import default_format, dumps_json, masked, render_started
 
         flags = overrides(
             {"session_name": name, "event_name": event_name, "source": source, "session_id": session_id,
@@ -110,7 +110,7 @@ def start(
         if dry_run:  # the exact body; -o id/env: the id and variables this session would have; none: nothing
             shown = output or OutputFormat.json
             if shown in (OutputFormat.json, OutputFormat.pretty):
-                env.stdout.write(dumps_json(built.payload) + "\n")
+                env.stdout.write(dumps_json(masked(built.payload, env.secrets)) + "\n")  # (a key put in a field)
             else:
                 from ..sessions import StartedSession
 

@@ -137,11 +137,28 @@ def test_old_default_journals_are_removed_recent_ones_kept(cli: Invoker, emulato
 
 def test_the_state_directory_follows_xdg(tmp_path: Path) -> None:
     inputs = [str(tmp_path / "r.jsonl")]
-    kwargs = {"new_ids": False, "shard": None}
+    kwargs = {"new_ids": False}
     at = default_journal(inputs, "https://api.honeyhive.ai", "k", environ={"XDG_STATE_HOME": "/s", "HOME": "/h"}, **kwargs)
     assert at.parent == Path("/s/hhsession/replay") and at.name.startswith("r.jsonl-")
     relative = default_journal(inputs, "https://api.honeyhive.ai", "k", environ={"XDG_STATE_HOME": "s", "HOME": "/h"}, **kwargs)
     assert relative.parent == Path("/h/.local/state/hhsession/replay")  # a relative XDG path is ignored, as the spec says
     assert default_journal(["-"], "https://api.honeyhive.ai", "k", environ={"HOME": "/h"}, **kwargs).name.startswith("stdin-")
-    shard = default_journal(inputs, "https://api.honeyhive.ai", "k", environ={"HOME": "/h"}, new_ids=False, shard=(0, 2))
-    assert shard != default_journal(inputs, "https://api.honeyhive.ai", "k", environ={"HOME": "/h"}, **kwargs)
+    home = {"HOME": "/h"}
+    same = default_journal(inputs, "http://127.0.0.1:8787", "k", environ=home, **kwargs)
+    for spelled in ("http://localhost:8787/", "HTTP://LocalHost:8787", "http://127.0.0.1:8787/"):
+        assert default_journal(inputs, spelled, "k", environ=home, **kwargs) == same
+    assert default_journal(inputs, "http://127.0.0.1:8788", "k", environ=home, **kwargs) != same
+    assert default_journal(inputs, "http://127.0.0.1:8787", "k", environ=home, new_ids=True) != same
+
+
+def test_the_shards_of_a_run_share_its_journal(cli: Invoker, emulator: Emulator, emu_env: dict[str, str],
+                                              tmp_path: Path, isolated_home: Path) -> None:
+    path = numbered(tmp_path / "r.jsonl", 20)
+    assert cli("replay", str(path), "--shard", "0/2", env=emu_env).exit_code == 0
+    whole = cli("replay", str(path), env=emu_env)  # the other shard's records only
+    assert [line["status"] for line in results(whole.stdout)].count("skipped") == 10
+    for shard in ("0/1", "1/2", "1/3"):
+        again = cli("replay", str(path), "--shard", shard, env=emu_env)
+        assert {line["status"] for line in results(again.stdout)} == {"skipped"}
+    assert emulator.store.count() == 20
+    assert len(journals(isolated_home)) == 1
