@@ -102,15 +102,23 @@ class AdaptiveLimit:
 
     # ------------------------------------------------------------------ workers
 
-    def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Wait for room; False when ``stop`` was set meanwhile."""
+    def acquire(self, give_up: Callable[[], bool] = lambda: False) -> bool:
+        """Wait for room; False when ``give_up()`` says so (the run stops, or has nothing left: ``wake``)."""
         with self._cond:
             while self.in_flight >= int(self.limit):
-                if stop is not None and stop.is_set():
+                if give_up():
                     return False
-                self._cond.wait(0.1)
+                # Woken by a slot, a higher limit or ``wake``; the timeout is only a backstop. (A short
+                # one costs: after slow start, a hundred idle workers each waking ten times a second
+                # took the interpreter lock from the two that work.)
+                self._cond.wait(1.0)
             self.in_flight += 1
             return True
+
+    def wake(self) -> None:
+        """Every waiting worker looks again (at ``give_up``)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def release(self, seconds: float | None = None) -> None:
         """A record's request (with its retries) ended after ``seconds`` in its slot (None: it failed, or

@@ -592,6 +592,8 @@ class Replay:
                     record = next(source, None)
                     if record is None:
                         exhausted[0] = True
+                        if adaptive is not None:
+                            adaptive.wake()  # the workers waiting for room have nothing left to send
                         return None
                     if options.shard is not None and record.index % options.shard[1] != options.shard[0]:
                         continue
@@ -610,7 +612,7 @@ class Replay:
         def worker() -> None:
             try:
                 while True:
-                    if adaptive is not None and not adaptive.acquire(self.stop):
+                    if adaptive is not None and not adaptive.acquire(lambda: self.stop.is_set() or exhausted[0]):
                         break
                     slot_started = time.monotonic()
                     outcome = None
@@ -653,6 +655,8 @@ class Replay:
             while not all_done.wait(0.1) and not self.interrupted:
                 if adaptive is not None and len(threads) < adaptive.current and not exhausted[0]:
                     spawn(adaptive.current - len(threads))
+                if adaptive is not None and self.stop.is_set():
+                    adaptive.wake()
             if self.interrupted:
                 raise KeyboardInterrupt(self.interrupted)
             if errors:
@@ -662,6 +666,8 @@ class Replay:
             # down; what comes later is dropped (neither counted nor shown: it is not in the journal, and a
             # later run sends it again under the same id).
             self.stop.set()
+            if adaptive is not None:
+                adaptive.wake()
             all_done.wait(IN_FLIGHT_GRACE)
             with self._done_lock:
                 self.closed = True

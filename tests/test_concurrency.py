@@ -175,7 +175,7 @@ def test_acquire_waits_for_room_and_a_stop_ends_the_wait() -> None:
     assert limit.acquire() and limit.acquire()
     stop = threading.Event()
     got: list[bool] = []
-    waiter = threading.Thread(target=lambda: got.append(limit.acquire(stop)))
+    waiter = threading.Thread(target=lambda: got.append(limit.acquire(stop.is_set)))
     waiter.start()
     waiter.join(0.3)
     assert waiter.is_alive()  # no room: it waits
@@ -183,8 +183,10 @@ def test_acquire_waits_for_room_and_a_stop_ends_the_wait() -> None:
     waiter.join(5)
     assert got == [True]
     stopped: list[bool] = []
-    other = threading.Thread(target=lambda: stopped.append(limit.acquire(stop)))
+    other = threading.Thread(target=lambda: stopped.append(limit.acquire(stop.is_set)))
     other.start()
+    other.join(0.2)
     stop.set()
-    other.join(5)
+    limit.wake()
+    other.join(0.5)  # woken at once, not at the wait's one-second backstop
     assert stopped == [False]
