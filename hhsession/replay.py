@@ -152,6 +152,8 @@ class ReplaySummary:
     dry_run: bool = False
     #: With ``workers="auto"``: the limit on requests in flight when the run ended.
     settled: int | None = None
+    #: How the line names what to do: "flag" (the command line) or "python" (a library caller).
+    naming: str = "flag"
 
     @property
     def total(self) -> int:
@@ -172,9 +174,9 @@ class ReplaySummary:
                     f"{self.counts['invalid']} invalid, {self.counts['skipped']} skipped; nothing sent")
         parts = ", ".join(f"{n} {name}" for name, n in self.counts.items() if n or name == "ok")
         if self.existed:
+            again = "replay with --new-ids" if self.naming == "flag" else "call replay(..., new_ids=True)"
             parts += (f" ({self.existed} of the ok already existed on the server with other values: only their "
-                      f"metadata and user_properties were merged; if they were meant as new sessions, replay "
-                      f"with --new-ids)")
+                      f"metadata and user_properties were merged; if they were meant as new sessions, {again})")
         rate = self.counts["ok"] / self.elapsed if self.elapsed > 0 else 0.0
         line = f"replay: {_records(self.total)}: {parts} in {self.elapsed:.1f} s ({rate:.0f}/s)"
         if self.settled is not None:
@@ -453,7 +455,7 @@ class Replay:
         self.stop = threading.Event()
         self.fatal: HHSessionError | None = None
         #: Counted as results arrive, so an interrupted run can still say where it got to.
-        self.summary = ReplaySummary(dry_run=options.dry_run)
+        self.summary = ReplaySummary(dry_run=options.dry_run, naming=self.naming)
         #: The signal that stopped the run (0: none yet).
         self.interrupted = 0
         #: Set once the run has stopped: an outcome that comes later is dropped.
@@ -574,7 +576,7 @@ class Replay:
         memory stays flat, and a record passes between no threads at all.
         """
         options = self.options
-        summary = self.summary = ReplaySummary(dry_run=options.dry_run)
+        summary = self.summary = ReplaySummary(dry_run=options.dry_run, naming=self.naming)
         started = time.monotonic()
         source = iter(records)
         take_lock = threading.Lock()

@@ -466,3 +466,11 @@ def test_advice_to_python_callers_names_parameters_not_flags(free_port: int) -> 
     with pytest.raises(NetworkError) as raised:
         client.start({"session_name": "x"})
     assert "raise max_retries=" in str(raised.value) and "--max-retries" not in str(raised.value)
+
+
+def test_a_replay_summary_tells_a_python_caller_in_pythons_terms(emulator: Emulator) -> None:
+    sid = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
+    with Client(api_key=API_KEY, api_url=emulator.url) as hh:
+        hh.start({"session_id": sid, "session_name": "first"})
+        summary = hh.replay([{"session_id": sid, "session_name": "second"}])
+    assert "replay(..., new_ids=True)" in summary.line() and "--new-ids" not in summary.line()
