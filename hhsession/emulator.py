@@ -147,11 +147,12 @@ _FILTER_TYPES = ("string", "number", "boolean", "datetime")
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, message: str, injected: bool = False) -> None:
+    def __init__(self, status: int, message: str, injected: bool = False, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.injected = injected
+        self.headers = headers or {}
 
 
 class _HungUp(Exception):
@@ -543,6 +544,29 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle("DELETE")
 
+    # Methods no route takes: answered as every other request is (JSON, a 405 with Allow on a known path),
+    # never with http.server's HTML page.
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")
+
+    def do_OPTIONS(self) -> None:
+        self._handle("OPTIONS")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server itself refuses (a method it has no ``do_`` for, a bad request line): JSON too."""
+        body = json.dumps(error_body(code, message or HTTPStatus(code).phrase)).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        if self.command != "HEAD" and code >= 200:
+            self.wfile.write(body)
+
     def _handle(self, method: str) -> None:
         emulator = self.server.emulator
         with emulator.in_flight():
@@ -561,7 +585,8 @@ class _Handler(BaseHTTPRequestHandler):
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(body)
+                if method != "HEAD":  # (an answer to HEAD has no body, only its length)
+                    self.wfile.write(body)
             except (ConnectionError, TimeoutError) as exc:  # BrokenPipeError, ConnectionResetError, ...
                 self.close_connection = True
                 note = f"{note} (client hung up mid-answer: {type(exc).__name__})".lstrip()
@@ -582,6 +607,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, note = emulator.route(method, path, self.headers.get("Authorization"), body_bytes)
             return status, json.dumps(payload).encode(), headers, note
         except BadRequest as exc:
+            headers.update(exc.headers)
             if exc.injected and emulator.faults.retry_after is not None:
                 headers["Retry-After"] = f"{emulator.faults.retry_after:g}"
             return exc.status, json.dumps(error_body(exc.status, exc.message)).encode(), headers, exc.message
@@ -757,7 +783,8 @@ class Emulator:
                 handler: Callable[[re.Match[str], bytes], Answer] = getattr(self, route.handler)
                 return handler(match, body)
         if matched:
-            raise BadRequest(405, f"Use {' or '.join(sorted({route.method for route, _ in matched}))} {path}")
+            allowed = ", ".join(sorted({route.method for route, _ in matched}))
+            raise BadRequest(405, f"{method} is not served on {path} (it takes {allowed})", headers={"Allow": allowed})
         raise BadRequest(404, f"Not found: {method} {path}")
 
     def _health(self, match: re.Match[str], body: bytes) -> Answer:

@@ -188,11 +188,25 @@ def test_the_token_restricts_the_events_routes_too() -> None:
         assert put(emu, f"/v1/events/{SID}", {"metadata": {"x": 1}}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
-def test_wrong_methods_are_405(started: Emulator) -> None:
-    assert get(started, "/events").json() == error(405, "Use PUT /events")
-    assert get(started, "/v1/events/export").json() == error(405, "Use POST /v1/events/export")
-    assert put(started, "/v1/events/search", {}).json() == error(405, "Use POST /v1/events/search")
-    assert post(started, {}, path=f"/v1/events/{SID}").json() == error(405, f"Use GET or PUT /v1/events/{SID}")
+def test_wrong_methods_are_405_with_allow(started: Emulator) -> None:
+    answer = get(started, "/events")
+    assert answer.json() == error(405, "GET is not served on /events (it takes PUT)") and answer.headers["Allow"] == "PUT"
+    assert get(started, "/v1/events/export").json() == error(405, "GET is not served on /v1/events/export (it takes POST)")
+    assert put(started, "/v1/events/search", {}).json() == error(405, "PUT is not served on /v1/events/search (it takes POST)")
+    answer = post(started, {}, path=f"/v1/events/{SID}")
+    assert answer.json() == error(405, f"POST is not served on /v1/events/{SID} (it takes GET, PUT)")
+    assert answer.headers["Allow"] == "GET, PUT"
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "PATCH", "PROPFIND"])
+def test_a_method_no_route_takes_is_answered_in_json_never_html(started: Emulator, method: str) -> None:
+    answer = requests.request(method, f"{started.url}/v1/sessions", headers={"Authorization": "Bearer k"}, timeout=10)
+    assert answer.headers["Content-Type"] == "application/json"
+    if method == "HEAD":
+        assert answer.status_code == 405 and answer.content == b"" and answer.headers["Allow"] == "POST"
+    else:
+        assert answer.status_code in (405, 501) and "<" not in answer.text
+        assert answer.json()["statusCode"] == answer.status_code
 
 
 def test_updates_persist_across_a_restart(tmp_path: Path) -> None:
