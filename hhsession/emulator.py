@@ -93,6 +93,7 @@ ROUTES = (
     Route("POST", "/session/start", "_start_session_legacy",
           'start a session (deprecated {"session": {...}} wrapper; the Python SDK sends it)'),
     Route("GET", "/v1/sessions/{id}", "_get_session", "the stored session event"),
+    Route("GET", "/session/{id}", "_get_session", "the same (the TypeScript SDK's getSession reads here)"),
     Route("GET", "/v1/events/{event_id}", "_get_event", '{"event": the stored event}'),
     Route("PUT", "/v1/events/{event_id}", "_update_event",
           "UpdateEventRequest: merge metadata, feedback, metrics, config, user_properties; replace outputs, "
@@ -139,6 +140,8 @@ MERGED_UPDATE_FIELDS = ("metadata", "feedback", "metrics", "config", "user_prope
 UPDATE_ANSWER: dict[str, Any] = {"success": True}
 
 _FILTER_FIELDS = ("session_id", "event_id", "event_type", "event_name", "source")
+#: Ids, matched whatever their case (stored in lower case).
+_ID_FIELDS = ("session_id", "event_id")
 _FILTER_OPERATORS = (
     "exists", "not exists", "is", "is not", "contains", "not contains",
     "greater than", "less than", "after", "before",
@@ -216,6 +219,7 @@ def server_event(session: dict[str, Any], *, now_ms: int, strict_keys: bool) -> 
     session_id = session.get("session_id")
     if not is_uuid(session_id):  # silently replaced, as the vendor documents
         session_id = str(uuid.uuid4())
+    session_id = str(session_id).lower()  # stored canonical: the vendor's tracers send ids in lower case
     session_name = session.get("session_name")
     # getInt64() only takes numbers: anything else silently becomes "now".
     start_time = session["start_time"] if _number(session.get("start_time")) else now_ms
@@ -302,7 +306,7 @@ class EventQuery:
     page: int
 
     def matches(self, event: Mapping[str, Any]) -> bool:
-        return all(event.get(field) == value for field, value in self.equals)
+        return all(event.get(field) == (value.lower() if field in _ID_FIELDS else value) for field, value in self.equals)
 
     def lookup_id(self) -> str | None:
         """A session id every match must have (so the store can look it up instead of scanning)."""
@@ -458,6 +462,7 @@ class SessionStore:
             return updated
 
     def get(self, session_id: str) -> dict[str, Any] | None:
+        session_id = session_id.lower()  # (stored in lower case)
         with self._lock:
             row = self._db.execute("SELECT event FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         return json.loads(row[0]) if row else None
@@ -861,7 +866,7 @@ def _event_id(value: Any) -> str:
     if not is_uuid(value):
         shown = value if isinstance(value, str) else json.dumps(value)
         raise BadRequest(400, f"Invalid event_id {shown[:80]!r}: must be a UUID")
-    return str(value)
+    return str(value).lower()  # ids are matched whatever their case, and stored in lower case
 
 
 def token_from(flag: str | None, environ: Mapping[str, str]) -> tuple[str | None, str | None]:

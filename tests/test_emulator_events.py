@@ -410,3 +410,18 @@ def test_an_emulator_bound_to_every_address_prints_a_loopback_url() -> None:
 
     with Emulator(host="0.0.0.0", port=0) as emu:
         assert emu.url.startswith("http://127.0.0.1:")
+
+
+def test_ids_are_matched_whatever_their_case_and_stored_in_lower_case() -> None:
+    upper = SID.upper()
+    with Emulator(port=0) as emu:
+        started = post(emu, {"session_id": upper, "session_name": "u"})
+        assert started.json()["session_id"] == SID and started.json()["event_id"] == SID
+        assert get(emu, f"/v1/sessions/{upper}").json()["session_id"] == SID
+        assert get(emu, f"/session/{upper}").json()["session_id"] == SID  # (the TypeScript SDK's getSession)
+        assert get(emu, f"/v1/events/{upper}").json()["event"]["session_id"] == SID
+        assert put(emu, f"/v1/events/{upper}", {"metadata": {"x": 1}}).status_code == 200
+        found = post(emu, {"filters": [{"field": "session_id", "operator": "is", "value": upper}]},
+                     path="/v1/events/export").json()
+        assert found["count"] == 1 and found["events"][0]["metadata"] == {"x": 1}
+        assert emu.store.count() == 1
