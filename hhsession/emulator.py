@@ -113,7 +113,9 @@ GUESSES = (
     "A field of the wrong type in a session (session_name not a string, metadata not an object, "
     "children_ids not an array of strings, duration not a number) is a 400; the vendor documents "
     "only the silent fallbacks for session_id and the times.",
-    "A session event carries end_time and duration null when they were not sent, and echoes session_name.",
+    "A session event carries end_time and duration null when they were not sent, and echoes session_name; "
+    "read back (GET /v1/events/{event_id}, export, search) it leaves out parent_id, end_time, duration and "
+    "any other field the Event schema types as string or number instead of null.",
     "org_id, workspace_id and project_id are fixed placeholders (org_emulator, ws_emulator, proj_emulator).",
     'A successful PUT /v1/events/{event_id} or PUT /events answers 200 {"success": true} '
     "(the body is undocumented; the Python SDK only needs it to be JSON).",
@@ -820,7 +822,7 @@ class Emulator:
         event = self.store.get(event_id)
         if event is None:
             raise BadRequest(404, f"Event {event_id} not found")
-        return 200, {"event": event}, ""
+        return 200, {"event": read_back(event)}, ""
 
     def _update_event(self, match: re.Match[str], body: bytes) -> Answer:
         return self._update(_event_id(match["event_id"]), parse_json_object(body))
@@ -845,7 +847,8 @@ class Emulator:
 
     def _find(self, query: EventQuery) -> Answer:
         events, count = self.store.find(query)
-        return 200, {"events": events, "count": count}, f"{len(events)} of {count} event(s)"
+        return 200, {"events": [read_back(event) for event in events], "count": count}, \
+            f"{len(events)} of {count} event(s)"
 
     def log_request(self, client: str, method: str, path: str, status: int, note: str, took: float) -> None:
         """One line per request (``status`` 0: the request was never answered)."""
@@ -860,6 +863,18 @@ class Emulator:
                 return
             self.log.write(f"{time.strftime('%H:%M:%S')} {one_line(text)}\n")  # a path may hold escape codes
             self.log.flush()
+
+
+#: Fields the vendor's Event schema types as a string or a number, never null (``openapi-events.yaml``;
+#: the start's answer, ``PostSessionStartResponse``, allows null in them).
+NOT_NULL_WHEN_READ = ("parent_id", "event_type", "event_name", "source", "start_time", "end_time", "duration")
+
+
+def read_back(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event as reads answer it: a field the schema types as string or number is left out rather
+    than null (a session not ended has no end_time nor duration; a session has no parent_id), so
+    clients that validate against the schema (the TypeScript SDK) take it."""
+    return {key: value for key, value in event.items() if not (value is None and key in NOT_NULL_WHEN_READ)}
 
 
 def _event_id(value: Any) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from hhsession.emulator import GUESSES, ROUTES, Emulator, Faults, server_event
+from hhsession.emulator import GUESSES, NOT_NULL_WHEN_READ, ROUTES, Emulator, Faults, read_back, server_event
 from tests.emulator_http import AUTH, SID, assert_error_body, error, get, post, put
 
 OTHER = "8d1c2b3a-4e5f-4a6b-9c7d-0e1f2a3b4c5d"
@@ -215,7 +215,7 @@ def test_updates_persist_across_a_restart(tmp_path: Path) -> None:
         post(emu, START)
         put(emu, f"/v1/events/{SID}", {"outputs": {"final": True}, "metrics": {"m": 1}})
         put(emu, "/events", {"event_id": SID, "metrics": {"n": 2}, "end_time": 1764151300000})
-        expected = updated_event(emu)
+        expected = read_back(updated_event(emu))
     with Emulator(port=0, db=db) as emu:
         event = get(emu, f"/v1/events/{SID}").json()["event"]
         assert event == expected
@@ -229,8 +229,11 @@ def test_updates_persist_across_a_restart(tmp_path: Path) -> None:
 def test_get_event_answers_the_stored_event_wrapped(started: Emulator) -> None:
     response = get(started, f"/v1/events/{SID}")
     assert response.status_code == 200
-    assert response.json() == {"event": updated_event(started)}
+    assert response.json() == {"event": read_back(updated_event(started))}
     assert response.json()["event"]["event_id"] == SID
+    # Read back, a field the Event schema types as string or number is left out, never null.
+    assert "parent_id" not in response.json()["event"] and "duration" not in response.json()["event"]
+    assert all(response.json()["event"].get(key, "left out") is not None for key in NOT_NULL_WHEN_READ)
     # GET /v1/sessions/{id} keeps answering the bare event.
     assert get(started, f"/v1/sessions/{SID}").json() == updated_event(started)
 
@@ -266,7 +269,8 @@ def three(shared_three: tuple[Emulator, Any]) -> Iterator[Emulator]:
 def test_events_of_one_session(three: Emulator, path: str) -> None:
     response = post(three, SDK_EXPORT, path=path)
     assert response.status_code == 200
-    assert response.json() == {"events": [three.store.get(SID)], "count": 1}
+    assert response.json() == {"events": [read_back(three.store.get(SID) or {})], "count": 1}
+    assert not {"parent_id", "end_time", "duration"} & set(response.json()["events"][0])  # not ended
     by_event = {"filters": [{"field": "event_id", "operator": "is", "value": OTHER}]}
     assert [e["session_name"] for e in post(three, by_event, path=path).json()["events"]] == ["latest"]
     nobody = {"filters": [{"field": "session_id", "operator": "is", "value": str(uuid.uuid4()), "type": "string"}]}
