@@ -38,8 +38,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 
+from .errors import InvalidInput
 from .payload import FIELDS, MAX_INPUT_BYTES, OBJECT_FIELDS, is_uuid
 from .redact import one_line
+from .times import parse_time
 from .urls import is_loopback_host
 
 ORG_ID = "org_emulator"
@@ -127,8 +129,12 @@ GUESSES = (
     "(documented for search), newest first on ties; count is the number of matches over all pages; "
     "limit is 1..1000 for search (documented) and 1..7500 for export (the SDK's docstring); "
     "export ignores a project field and refuses fields it does not know.",
-    "Only the operator \"is\" on session_id, event_id, event_type, event_name or source, with a string "
-    "value, is served; any other filter, dateRange, projections or evaluation_id is a 400 naming it.",
+    "Only the operator \"is\" on session_id, event_id, event_type, event_name or source is served (a "
+    "string, number or boolean value; a string matches a stored number or boolean it spells); any other "
+    "filter is a 400 naming it. dateRange (either {\"$gte\", \"$lte\"} or {\"start_time\", \"end_time\"}, "
+    "ISO 8601 or milliseconds) bounds start_time, both ends included; evaluation_id matches an event's "
+    "evaluation_id or metadata.evaluation_id; projections keeps the fields named; ignore_order changes "
+    "nothing; the answer carries totalEvents (what the TypeScript SDK reads) beside count.",
     "The health checks answer {\"ok\": true, \"sessions\": N}.",
     "A body that is not JSON (NaN and Infinity included) is a 400; a body over 16 MiB is a 413.",
     "A fractional start_time or end_time is stored as sent; the real server reads times as int64 and "
@@ -303,17 +309,34 @@ def apply_update(event: dict[str, Any], changes: Mapping[str, Any]) -> dict[str,
 class EventQuery:
     """What an export or search asks for: ``equals`` pairs that must all match, and one page."""
 
-    equals: tuple[tuple[str, str], ...]
+    equals: tuple[tuple[str, Any], ...]
     limit: int
     page: int
+    start_range: tuple[float, float] | None = None  # start_time from, to (ms, both included)
+    evaluation_id: str | None = None
+    projections: tuple[str, ...] | None = None
 
     def matches(self, event: Mapping[str, Any]) -> bool:
-        return all(event.get(field) == (value.lower() if field in _ID_FIELDS else value) for field, value in self.equals)
+        if self.start_range is not None:
+            start = event.get("start_time")
+            if not isinstance(start, int | float) or not self.start_range[0] <= start <= self.start_range[1]:
+                return False
+        if self.evaluation_id is not None:
+            raw = event.get("metadata")
+            metadata = raw if isinstance(raw, dict) else {}
+            if self.evaluation_id not in (event.get("evaluation_id"), metadata.get("evaluation_id")):
+                return False
+        return all(_same(event.get(field), value.lower() if field in _ID_FIELDS and isinstance(value, str) else value)
+                   for field, value in self.equals)
+
+    def shown(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The fields ``projections`` asks for (all without it)."""
+        return event if self.projections is None else {k: v for k, v in event.items() if k in self.projections}
 
     def lookup_id(self) -> str | None:
         """A session id every match must have (so the store can look it up instead of scanning)."""
         for field, value in self.equals:
-            if field in ("session_id", "event_id"):
+            if field in ("session_id", "event_id") and isinstance(value, str):
                 return value
         return None
 
@@ -324,15 +347,19 @@ def parse_query(document: Mapping[str, Any], *, search: bool) -> EventQuery:
     Anything it cannot answer exactly is a 400 naming it, never a wrong answer.
     """
     route = "search" if search else "export"
-    known = ("filters", "dateRange", "limit", "page") + (
-        ("ignore_order", "evaluation_id") if search else ("project", "projections")
+    # Every field of the vendor SDK's request models (LegacyExportEventsRequest, SearchEventsRequest).
+    known = ("filters", "dateRange", "limit", "page", "ignore_order", "evaluation_id") + (
+        () if search else ("project", "projections")
     )
     unknown = sorted(key for key in document if key not in known)
     if unknown:
         raise BadRequest(400, f"Invalid {route} request: unknown field(s) {', '.join(unknown)}")
-    unsupported = [key for key in ("dateRange", "projections", "evaluation_id") if key in document]
-    if unsupported:
-        raise BadRequest(400, f"{', '.join(unsupported)} is not supported by the emulator; filter by session_id instead")
+    evaluation_id = document.get("evaluation_id")
+    if evaluation_id is not None and not isinstance(evaluation_id, str):
+        raise BadRequest(400, f"Invalid {route} request: evaluation_id must be a string")
+    projections = document.get("projections")
+    if projections is not None and not (isinstance(projections, list) and all(isinstance(p, str) for p in projections)):
+        raise BadRequest(400, f"Invalid {route} request: projections must be an array of field names")
     if "project" in document and not isinstance(document["project"], str):
         raise BadRequest(400, f"Invalid {route} request: project must be a string")
     if "ignore_order" in document and not isinstance(document["ignore_order"], bool):
@@ -347,7 +374,28 @@ def parse_query(document: Mapping[str, Any], *, search: bool) -> EventQuery:
     filters = document.get("filters", [])
     if not isinstance(filters, list):
         raise BadRequest(400, f"Invalid {route} request: filters must be an array")
-    return EventQuery(equals=tuple(_parse_filter(f, route) for f in filters), limit=limit, page=page)
+    return EventQuery(equals=tuple(_parse_filter(f, route) for f in filters), limit=limit, page=page,
+                      start_range=_date_range(document.get("dateRange"), route), evaluation_id=evaluation_id,
+                      projections=tuple(projections) if projections is not None else None)
+
+
+def _date_range(value: Any, route: str) -> tuple[float, float] | None:
+    """A dateRange in either shape the SDKs send: ``{"$gte", "$lte"}`` (export) or ``{"start_time",
+    "end_time"}`` (search); each bound ISO 8601 or Unix milliseconds (a number or its digits)."""
+    if value is None:
+        return None
+    shapes = (("$gte", "$lte"), ("start_time", "end_time"))
+    keys = next((shape for shape in shapes if isinstance(value, dict) and set(value) == set(shape)), None)
+    if keys is None:
+        raise BadRequest(400, f'Invalid {route} request: dateRange must be {{"$gte": ..., "$lte": ...}} or '
+                              f'{{"start_time": ..., "end_time": ...}}')
+    bounds = []
+    for key in keys:
+        try:
+            bounds.append(float(parse_time(value[key], f"dateRange.{key}")))
+        except InvalidInput as exc:
+            raise BadRequest(400, f"Invalid {route} request: {exc.message}") from None
+    return bounds[0], bounds[1]
 
 
 def _parse_filter(item: Any, route: str) -> tuple[str, str]:
@@ -371,8 +419,8 @@ def _parse_filter(item: Any, route: str) -> tuple[str, str]:
         )
     if operator != "is":
         raise BadRequest(400, f"Filter operator {operator!r} is not supported by the emulator (supported: 'is')")
-    if kind != "string" or not isinstance(value, str):
-        raise BadRequest(400, f"Filter on {field} is supported only with a string value and type 'string'")
+    if isinstance(value, dict | list) or value is None:
+        raise BadRequest(400, f"Invalid {route} request: filter value for {field} must be a string, number or boolean")
     return field, value
 
 
@@ -847,8 +895,9 @@ class Emulator:
 
     def _find(self, query: EventQuery) -> Answer:
         events, count = self.store.find(query)
-        return 200, {"events": [read_back(event) for event in events], "count": count}, \
-            f"{len(events)} of {count} event(s)"
+        # count is what the Python SDK reads, totalEvents what the TypeScript SDK 1.0.42 reads.
+        shown = [query.shown(read_back(event)) for event in events]
+        return 200, {"events": shown, "count": count, "totalEvents": count}, f"{len(events)} of {count} event(s)"
 
     def log_request(self, client: str, method: str, path: str, status: int, note: str, took: float) -> None:
         """One line per request (``status`` 0: the request was never answered)."""
@@ -875,6 +924,16 @@ def read_back(event: Mapping[str, Any]) -> dict[str, Any]:
     than null (a session not ended has no end_time nor duration; a session has no parent_id), so
     clients that validate against the schema (the TypeScript SDK) take it."""
     return {key: value for key, value in event.items() if not (value is None and key in NOT_NULL_WHEN_READ)}
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    """A filter's value against a stored one: equal (a boolean only to a boolean), or a string that
+    spells the stored number or boolean as JSON does ("5", "true")."""
+    if isinstance(stored, bool) or isinstance(wanted, bool):
+        return stored is wanted or (isinstance(wanted, str) and isinstance(stored, bool) and json.dumps(stored) == wanted)
+    if stored == wanted:
+        return True
+    return isinstance(wanted, str) and _number(stored) and json.dumps(stored) == wanted
 
 
 def _event_id(value: Any) -> str:

@@ -269,12 +269,12 @@ def three(shared_three: tuple[Emulator, Any]) -> Iterator[Emulator]:
 def test_events_of_one_session(three: Emulator, path: str) -> None:
     response = post(three, SDK_EXPORT, path=path)
     assert response.status_code == 200
-    assert response.json() == {"events": [read_back(three.store.get(SID) or {})], "count": 1}
+    assert response.json() == {"events": [read_back(three.store.get(SID) or {})], "count": 1, "totalEvents": 1}
     assert not {"parent_id", "end_time", "duration"} & set(response.json()["events"][0])  # not ended
     by_event = {"filters": [{"field": "event_id", "operator": "is", "value": OTHER}]}
     assert [e["session_name"] for e in post(three, by_event, path=path).json()["events"]] == ["latest"]
     nobody = {"filters": [{"field": "session_id", "operator": "is", "value": str(uuid.uuid4()), "type": "string"}]}
-    assert post(three, nobody, path=path).json() == {"events": [], "count": 0}
+    assert post(three, nobody, path=path).json() == {"events": [], "count": 0, "totalEvents": 0}
 
 
 def test_export_takes_the_sdk_body_with_a_project(three: Emulator) -> None:
@@ -290,10 +290,10 @@ def test_filters_all_match_results_newest_start_first_and_paged(three: Emulator,
     assert [e["session_name"] for e in post(three, ci, path=path).json()["events"]] == ["latest", "middle"]
     both = {"filters": [{"field": "session_id", "operator": "is", "value": SID},
                         {"field": "event_name", "operator": "is", "value": "latest"}]}
-    assert post(three, both, path=path).json() == {"events": [], "count": 0}
+    assert post(three, both, path=path).json() == {"events": [], "count": 0, "totalEvents": 0}
     page2 = post(three, {"limit": 2, "page": 2}, path=path).json()
     assert [e["session_name"] for e in page2["events"]] == ["earliest"] and page2["count"] == 3
-    assert post(three, {"limit": 2, "page": 3}, path=path).json() == {"events": [], "count": 3}
+    assert post(three, {"limit": 2, "page": 3}, path=path).json() == {"events": [], "count": 3, "totalEvents": 3}
 
 
 def _filter(**changes: Any) -> dict[str, Any]:
@@ -308,16 +308,16 @@ def _filter(**changes: Any) -> dict[str, Any]:
         (_filter(operator="like"), "Invalid {route} request: unknown filter operator 'like'"),
         (_filter(field="metadata.cost"), "Filter on field 'metadata.cost' is not supported by the emulator "
                                          "(supported: session_id, event_id, event_type, event_name, source)"),
-        (_filter(type="number"), "Filter on session_id is supported only with a string value and type 'string'"),
-        (_filter(value=3), "Filter on session_id is supported only with a string value and type 'string'"),
-        (_filter(value=None), "Filter on session_id is supported only with a string value and type 'string'"),
+        (_filter(value=None), "Invalid {route} request: filter value for session_id must be a string, number or boolean"),
+        (_filter(value={"a": 1}), "Invalid {route} request: filter value for session_id must be a string, number or boolean"),
         (_filter(type="id"), "Invalid {route} request: unknown filter type 'id' (one of string, number, boolean, datetime)"),
         (_filter(extra=1), "Invalid {route} request: filter unknown key(s) extra"),
         ({"filters": [{"field": "session_id", "operator": "is"}]}, "Invalid {route} request: filter missing value"),
         ({"filters": ["session_id"]}, "Invalid {route} request: each filter must be an object"),
         ({"filters": {"session_id": SID}}, "Invalid {route} request: filters must be an array"),
-        ({"dateRange": {"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-12-31T00:00:00Z"}},
-         "dateRange is not supported by the emulator; filter by session_id instead"),
+        ({"dateRange": {"from": "2026-01-01T00:00:00Z"}},
+         'Invalid {route} request: dateRange must be {{"$gte": ..., "$lte": ...}} or {{"start_time": ..., "end_time": ...}}'),
+        ({"evaluation_id": 5}, "Invalid {route} request: evaluation_id must be a string"),
         ({"limit": 0}, "Invalid {route} request: limit must be an integer from 1 to {max}"),
         ({"limit": "10"}, "Invalid {route} request: limit must be an integer from 1 to {max}"),
         ({"limit": True}, "Invalid {route} request: limit must be an integer from 1 to {max}"),
@@ -336,10 +336,10 @@ def test_each_route_has_its_own_fields_and_limits(three: Emulator) -> None:
     # Search is SearchEventsRequest (additionalProperties: false): no project, no projections.
     assert post(three, {"project": "p"}, path="/v1/events/search").json() == error(
         400, "Invalid search request: unknown field(s) project")
-    assert post(three, {"evaluation_id": "run-1"}, path="/v1/events/search").json() == error(
-        400, "evaluation_id is not supported by the emulator; filter by session_id instead")
-    assert post(three, {"projections": ["event_id"]}, path="/v1/events/export").json() == error(
-        400, "projections is not supported by the emulator; filter by session_id instead")
+    assert post(three, {"projections": ["event_id"]}, path="/v1/events/search").json() == error(
+        400, "Invalid search request: unknown field(s) projections")
+    assert post(three, {"projections": "event_id"}, path="/v1/events/export").json() == error(
+        400, "Invalid export request: projections must be an array of field names")
     assert post(three, {"project": 1}, path="/v1/events/export").json() == error(
         400, "Invalid export request: project must be a string")
     assert post(three, {"ignore_order": "yes"}, path="/v1/events/search").json() == error(
@@ -429,3 +429,25 @@ def test_ids_are_matched_whatever_their_case_and_stored_in_lower_case() -> None:
                      path="/v1/events/export").json()
         assert found["count"] == 1 and found["events"][0]["metadata"] == {"x": 1}
         assert emu.store.count() == 1
+
+
+@pytest.mark.parametrize("path", ["/v1/events/export", "/v1/events/search"])
+def test_every_field_of_the_sdk_request_models_is_taken(three: Emulator, path: str) -> None:
+    every = post(three, {}, path=path).json()["events"]
+    starts = sorted(event["start_time"] for event in every)
+    # Both date-range shapes, ISO 8601 or milliseconds: start_time within the bounds, both included.
+    for date_range in ({"$gte": str(starts[1]), "$lte": str(starts[2])},
+                       {"start_time": starts[1], "end_time": starts[2]}):
+        found = post(three, {"dateRange": date_range}, path=path).json()
+        assert sorted(event["start_time"] for event in found["events"]) == starts[1:] and found["totalEvents"] == 2
+    # Typed filter values, and a string that spells a stored number.
+    typed = {"filters": [{"field": "source", "operator": "is", "value": "ci", "type": "string"}], "ignore_order": True}
+    assert post(three, typed, path=path).json()["count"] == 2
+    number = {"filters": [{"field": "event_type", "operator": "is", "value": 5, "type": "number"}]}
+    assert post(three, number, path=path).json()["count"] == 0
+    assert post(three, {"evaluation_id": "run-1"}, path=path).json()["count"] == 0  # (no session of an evaluation)
+
+
+def test_export_projections_keep_only_the_fields_asked_for(three: Emulator) -> None:
+    found = post(three, {"projections": ["event_id", "session_name"]}, path="/v1/events/export").json()
+    assert found["count"] == 3 and all(set(event) == {"event_id", "session_name"} for event in found["events"])
