@@ -106,6 +106,13 @@ ROUTES = (
           'events by filter ("is" on session_id, event_id, ...): {"events": [...], "count": N}; '
           "the Python SDK reads back here"),
     Route("POST", "/v1/events/search", "_search", "the same, with SearchEventsRequest's fields"),
+    Route("POST", "/v1/events", "_create_event", 'one event (PostEventRequest): {"success": true, "event_id"}'),
+    Route("POST", "/events", "_create_event", "the same (the Python SDK's events.create, honeyhive-logger)"),
+    Route("POST", "/v1/events/batch", "_create_events",
+          'events (PostEventBatchRequest): {"success": true, "event_ids", "session_id"}'),
+    Route("POST", "/events/batch", "_create_events", "the same (legacy: is_single_session, session)"),
+    Route("POST", "/v1/sessions/{session_id}/events/batch", "_create_session_events",
+          "events into that session (SessionEventBatchRequest)"),
     *(Route("GET", path, "_health", "readiness: no bearer, no fault injection", needs_bearer=False)
       for path in HEALTH_PATHS),
 )
@@ -135,6 +142,11 @@ GUESSES = (
     "ISO 8601 or milliseconds) bounds start_time, both ends included; evaluation_id matches an event's "
     "evaluation_id or metadata.evaluation_id; projections keeps the fields named; ignore_order changes "
     "nothing; the answer carries totalEvents (what the TypeScript SDK reads) beside count.",
+    "An event inside a session (POST /events, /v1/events, the batch routes) gets an event_id when it has "
+    "none (or not a UUID), the session as parent_id, start_time now, end_time or duration from the other, "
+    "event_type generic, event_name and source unknown; one that names no session starts a session for "
+    "it (named after the event); one that names a session the emulator does not have starts that session. "
+    "Events are not updated by PUT (sessions are).",
     "The health checks answer {\"ok\": true, \"sessions\": N}.",
     "A body that is not JSON (NaN and Infinity included) is a 400; a body over 16 MiB is a 413.",
     "A fractional start_time or end_time is stored as sent; the real server reads times as int64 and "
@@ -333,12 +345,13 @@ class EventQuery:
         """The fields ``projections`` asks for (all without it)."""
         return event if self.projections is None else {k: v for k, v in event.items() if k in self.projections}
 
-    def lookup_id(self) -> str | None:
-        """A session id every match must have (so the store can look it up instead of scanning)."""
-        for field, value in self.equals:
-            if field in ("session_id", "event_id") and isinstance(value, str):
-                return value
-        return None
+    def lookup(self) -> tuple[str | None, str | None]:
+        """An id every match must have, and its field (so the store looks it up instead of scanning)."""
+        for field in ("event_id", "session_id"):
+            for name, value in self.equals:
+                if name == field and isinstance(value, str):
+                    return field, value.lower()
+        return None, None
 
 
 def parse_query(document: Mapping[str, Any], *, search: bool) -> EventQuery:
@@ -442,6 +455,12 @@ class SessionStore:
                 "CREATE TABLE IF NOT EXISTS sessions ("
                 " session_id TEXT PRIMARY KEY, event TEXT NOT NULL, created_ms INTEGER NOT NULL)"
             )
+            # The events inside sessions (a session's own event is its row in sessions).
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS events ("
+                " event_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, event TEXT NOT NULL)"
+            )
+            self._db.execute("CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id)")
             self._migrate()
         except BaseException:
             self._db.close()
@@ -517,15 +536,41 @@ class SessionStore:
             row = self._db.execute("SELECT event FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """A session's event, or an event inside a session."""
+        found = self.get(event_id)
+        if found is not None:
+            return found
+        with self._lock:
+            row = self._db.execute("SELECT event FROM events WHERE event_id = ?", (event_id.lower(),)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def add_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Store an event inside a session (the same event_id again: replaced, as a retry's is)."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO events (event_id, session_id, event) VALUES (?, ?, ?)",
+                             (event["event_id"], event["session_id"], json.dumps(event)))
+        return event
+
+    def events_of(self, session_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT event FROM events WHERE session_id = ? ORDER BY rowid",
+                                    (session_id.lower(),)).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
     def find(self, query: EventQuery) -> tuple[list[dict[str, Any]], int]:
         """One page of the events ``query`` matches, start_time descending, and the number of all matches."""
-        one = query.lookup_id()
-        if one is not None:
-            found = self.get(one)
+        field, one = query.lookup()
+        if field == "event_id" and one is not None:
+            found = self.get_event(one)
             candidates = [found] if found is not None else []
+        elif field == "session_id" and one is not None:  # the session and the events inside it
+            found = self.get(one)
+            candidates = ([found] if found is not None else []) + self.events_of(one)
         else:
             with self._lock:
                 rows = self._db.execute("SELECT event FROM sessions ORDER BY rowid DESC").fetchall()
+                rows += self._db.execute("SELECT event FROM events ORDER BY rowid DESC").fetchall()
             candidates = [json.loads(row[0]) for row in rows]
         matches = [event for event in candidates if query.matches(event)]
         # Stable: events with the same start_time stay newest first.
@@ -867,10 +912,61 @@ class Emulator:
 
     def _get_event(self, match: re.Match[str], body: bytes) -> Answer:
         event_id = _event_id(match["event_id"])
-        event = self.store.get(event_id)
+        event = self.store.get_event(event_id)
         if event is None:
             raise BadRequest(404, f"Event {event_id} not found")
         return 200, {"event": read_back(event)}, ""
+
+    # ------------------------------------------------------------------ events inside sessions
+
+    def _create_event(self, match: re.Match[str], body: bytes) -> Answer:
+        document = parse_json_object(body)
+        wrapped = document.get("event")  # ({"event": {...}}, as some clients send it)
+        event = self._add(wrapped if isinstance(wrapped, dict) else document, None)
+        return 200, {"success": True, "event_id": event["event_id"]}, f"event={event['event_id']} in {event['session_id']}"
+
+    def _create_events(self, match: re.Match[str], body: bytes) -> Answer:
+        document = parse_json_object(body)
+        events = document.get("events")
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise BadRequest(400, "Invalid batch: events must be an array of objects")
+        session = None
+        if document.get("single_session") or document.get("is_single_session"):
+            properties = document.get("session_properties") or document.get("session") or {}
+            if not isinstance(properties, dict):
+                raise BadRequest(400, "Invalid batch: session_properties must be an object")
+            session = self._start(dict(properties), strict_keys=False)[1]["session_id"]
+        added = [self._add(event, session) for event in events]
+        session_id = session or (added[0]["session_id"] if added else None)
+        return 200, {"success": True, "event_ids": [e["event_id"] for e in added], "session_id": session_id}, \
+            f"{len(added)} event(s)"
+
+    def _create_session_events(self, match: re.Match[str], body: bytes) -> Answer:
+        session_id = _event_id(match["session_id"])
+        if self.store.get(session_id) is None:
+            raise BadRequest(404, f"Session {session_id} not found")
+        document = parse_json_object(body)
+        events = document.get("events")
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise BadRequest(400, "Invalid batch: events must be an array of objects")
+        added = [self._add(event, session_id) for event in events]
+        return 200, {"success": True, "event_ids": [e["event_id"] for e in added], "session_id": session_id}, \
+            f"{len(added)} event(s) in {session_id}"
+
+    def _add(self, document: dict[str, Any], session_id: str | None) -> dict[str, Any]:
+        """An event with the server's defaults, stored: a session sent as an event is a session."""
+        if document.get("event_type") == "session":
+            session: dict[str, Any] = self._start(dict(document), strict_keys=False)[1]
+            return session
+        session_id = session_id or document.get("session_id")
+        if session_id is None:  # no session named: one is started for it (see GUESSES)
+            session_id = self._start({"session_name": document.get("event_name"), "source": document.get("source")},
+                                     strict_keys=False)[1]["session_id"]
+        session_id = _event_id(session_id)
+        if self.store.get(session_id) is None:
+            self._start({"session_id": session_id}, strict_keys=False)
+        event = child_event(document, session_id, now_ms=int(self.clock() * 1000))
+        return self.store.add_event(event)
 
     def _update_event(self, match: re.Match[str], body: bytes) -> Answer:
         return self._update(_event_id(match["event_id"]), parse_json_object(body))
@@ -912,6 +1008,45 @@ class Emulator:
                 return
             self.log.write(f"{time.strftime('%H:%M:%S')} {one_line(text)}\n")  # a path may hold escape codes
             self.log.flush()
+
+
+#: An event's object fields (PostEventRequest).
+EVENT_OBJECT_FIELDS = ("config", "inputs", "outputs", "metadata", "feedback", "metrics", "user_properties")
+
+
+def child_event(document: Mapping[str, Any], session_id: str, *, now_ms: int) -> dict[str, Any]:
+    """An event inside a session as the server stores it: an ``event_id`` when none (or not a UUID), the
+    session as its parent when none, ``start_time`` now when not a number, ``end_time`` and ``duration``
+    completed from each other; the type, name and source defaulted as a session's are."""
+    for key in EVENT_OBJECT_FIELDS:
+        if document.get(key) is not None and not isinstance(document[key], dict):
+            raise BadRequest(400, f"Invalid event: {key} must be an object")
+    event_id = document.get("event_id")
+    event_id = str(event_id).lower() if is_uuid(event_id) else str(uuid.uuid4())
+    parent = document.get("parent_id")
+    start = document["start_time"] if _number(document.get("start_time")) else now_ms
+    end = document.get("end_time") if _number(document.get("end_time")) else None
+    duration = document.get("duration") if _number(document.get("duration")) else None
+    if end is None and duration is not None:
+        end = start + duration
+    if duration is None and end is not None:
+        duration = end - start
+    event = {
+        "event_id": event_id,
+        "session_id": session_id,
+        "parent_id": str(parent).lower() if isinstance(parent, str) and parent else session_id,
+        "children_ids": [c for c in document.get("children_ids") or [] if isinstance(c, str)],
+        "event_type": document.get("event_type") if isinstance(document.get("event_type"), str) else "generic",
+        "event_name": document.get("event_name") or "unknown",
+        "source": document.get("source") or "unknown",
+        **{key: document.get(key) or {} for key in EVENT_OBJECT_FIELDS},
+        "error": document.get("error") if isinstance(document.get("error"), str) else None,
+        "start_time": start,
+        "end_time": end,
+        "duration": duration,
+        "project_id": PROJECT_ID,
+    }
+    return event
 
 
 #: Fields the vendor's Event schema types as a string or a number, never null (``openapi-events.yaml``;

@@ -190,7 +190,8 @@ def test_the_token_restricts_the_events_routes_too() -> None:
 
 def test_wrong_methods_are_405_with_allow(started: Emulator) -> None:
     answer = get(started, "/events")
-    assert answer.json() == error(405, "GET is not served on /events (it takes PUT)") and answer.headers["Allow"] == "PUT"
+    assert answer.json() == error(405, "GET is not served on /events (it takes POST, PUT)")
+    assert answer.headers["Allow"] == "POST, PUT"
     assert get(started, "/v1/events/export").json() == error(405, "GET is not served on /v1/events/export (it takes POST)")
     assert put(started, "/v1/events/search", {}).json() == error(405, "PUT is not served on /v1/events/search (it takes POST)")
     answer = post(started, {}, path=f"/v1/events/{SID}")
@@ -451,3 +452,40 @@ def test_every_field_of_the_sdk_request_models_is_taken(three: Emulator, path: s
 def test_export_projections_keep_only_the_fields_asked_for(three: Emulator) -> None:
     found = post(three, {"projections": ["event_id", "session_name"]}, path="/v1/events/export").json()
     assert found["count"] == 3 and all(set(event) == {"event_id", "session_name"} for event in found["events"])
+
+
+# ----------------------------------------------------------------------------- events inside sessions
+
+CHILD = "5a0c8f3e-1d2b-4c6e-8f90-a1b2c3d4e5f6"
+
+
+@pytest.mark.parametrize("path", ["/events", "/v1/events"])
+def test_one_event_gets_the_servers_defaults_and_is_read_back(started: Emulator, path: str) -> None:
+    answer = post(started, {"session_id": SID.upper(), "event_type": "tool", "event_name": "grep", "inputs": {"q": 1},
+                            "start_time": 1764151200000, "duration": 250}, path=path)
+    assert answer.status_code == 200 and answer.json()["success"] is True
+    event_id = answer.json()["event_id"]
+    event = get(started, f"/v1/events/{event_id}").json()["event"]
+    assert event["session_id"] == SID and event["parent_id"] == SID  # the session is its parent by default
+    assert event["end_time"] == 1764151200250 and event["inputs"] == {"q": 1} and event["source"] == "unknown"
+    session_and_children = post(started, SDK_EXPORT, path="/v1/events/export").json()
+    assert {e["event_id"] for e in session_and_children["events"]} == {SID, event_id}
+
+
+def test_a_batch_into_one_new_session_and_into_a_named_one(started: Emulator) -> None:
+    batch = {"events": [{"event_type": "model", "event_name": "llm", "inputs": {}},
+                        {"event_id": CHILD, "event_type": "tool", "inputs": {}, "parent_id": CHILD}],
+             "single_session": True, "session_properties": {"session_name": "batch"}}
+    answer = post(started, batch, path="/v1/events/batch").json()
+    assert answer["success"] is True and len(answer["event_ids"]) == 2 and answer["event_ids"][1] == CHILD
+    assert started.store.get(answer["session_id"])["session_name"] == "batch"  # type: ignore[index]
+    into = post(started, {"events": [{"event_type": "chain", "inputs": {}}]}, path=f"/v1/sessions/{SID}/events/batch").json()
+    assert into["session_id"] == SID and len(into["event_ids"]) == 1
+    assert post(started, {"events": []}, path=f"/v1/sessions/{CHILD}/events/batch").status_code == 404
+    assert post(started, {"events": "x"}, path="/events/batch").status_code == 400
+
+
+def test_a_session_sent_as_an_event_is_a_session(emulator: Emulator) -> None:
+    answer = post(emulator, {"event_type": "session", "session_id": CHILD, "session_name": "as an event"}, path="/events")
+    assert answer.json()["event_id"] == CHILD
+    assert emulator.store.get(CHILD)["session_name"] == "as an event"  # type: ignore[index]

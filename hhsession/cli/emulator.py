@@ -37,10 +37,13 @@ def emulator(
 
     Serves POST /v1/sessions and POST /session/start with the server's rules
     (silent fallbacks included; a session's event_id is its session_id),
-    GET /v1/sessions/{id}, GET and PUT /v1/events/{event_id}, PUT /events,
-    POST /v1/events/export and /v1/events/search ("is" filters on session_id,
-    event_id, event_type, event_name, source; any other filter is a 400 naming
-    it), GET /healthz and /healthcheck. The vendor's Python SDK runs against it.
+    GET /v1/sessions/{id} (and /session/{id}), GET and PUT /v1/events/{event_id},
+    PUT /events, POST /events and /v1/events (an event inside a session), the
+    batch routes (POST /events/batch, /v1/events/batch,
+    /v1/sessions/{session_id}/events/batch), POST /v1/events/export and
+    /v1/events/search ("is" filters on session_id, event_id, event_type,
+    event_name, source; dateRange; any other filter is a 400 naming it), GET
+    /healthz and /healthcheck. The vendor's Python SDK runs against it.
 
     Prints export lines for HH_API_URL, HH_DATA_PLANE_URL, HH_PROJECT_API_KEY
     and HH_API_KEY, then one line per request on stderr. The token is never
