@@ -179,3 +179,21 @@ def test_hhsession_never_imports_the_sdk() -> None:
                               capture_output=True, text=True, timeout=60, env=env)
     assert help_run.returncode == 0
     assert "honeyhive" not in help_run.stderr and "hhsession.cli" in help_run.stderr
+
+
+def test_the_sdk_logs_events_into_a_session_and_reads_them_back(sdk: HoneyHive) -> None:
+    from honeyhive.models import PostEventBatchRequest, PostEventRequest
+
+    sdk.sessions.start(StartSessionRequest(session={"session_id": SID, "session_name": "with steps"}))
+    one = sdk.events.create(PostEventRequest(event={"session_id": SID, "event_type": "tool", "event_name": "search",
+                                                    "inputs": {"q": "x"}, "duration": 12}))
+    assert one.success and one.event_id
+    batch = sdk.events.create_batch(PostEventBatchRequest(events=[
+        {"event_id": "5a0c8f3e-1d2b-4c6e-8f90-a1b2c3d4e5f6", "session_id": SID, "event_type": "model", "event_name": "llm"},
+        {"event_id": "6b1d9a4f-2e3c-4d7f-9a01-b2c3d4e5f6a7", "session_id": SID, "event_type": "chain", "event_name": "plan"},
+    ]))
+    assert batch.success and len(batch.event_ids) == 2
+    with pytest.warns(DeprecationWarning, match="get_by_session_id"):
+        found = sdk.events.get_by_session_id(SID)
+    names = sorted(event.model_dump()["event_name"] for event in found.events)
+    assert names == ["llm", "plan", "search", "with steps"] and found.total_events == 4
