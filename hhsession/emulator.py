@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -718,14 +719,34 @@ class _Handler(BaseHTTPRequestHandler):
             return 500, body, headers, repr(exc)
 
     def _read_body(self) -> bytes:
+        """The request's body (Content-Length or chunked), gunzipped when Content-Encoding says gzip."""
+        body = self._read_framed_body()
+        encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding in ("", "identity"):
+            return body
+        if encoding != "gzip":
+            raise BadRequest(415, f"Content-Encoding {encoding!r} is not supported (gzip is)")
+        decompressor = zlib.decompressobj(wbits=31)  # gzip framing
+        try:
+            plain = decompressor.decompress(body, MAX_INPUT_BYTES + 1)
+        except zlib.error:
+            raise BadRequest(400, "The body is not valid gzip") from None
+        if len(plain) > MAX_INPUT_BYTES or decompressor.unconsumed_tail:
+            raise BadRequest(413, "Request body larger than 16 MiB once unzipped")
+        return plain
+
+    def _read_framed_body(self) -> bytes:
         # RFC 9112 §6.3: several Content-Length values that differ (in several fields or one list), or
         # one beside Transfer-Encoding, is a request whose end cannot be told: 400, and the connection closed.
         values = {value.strip() for field in self.headers.get_all("Content-Length") or () for value in field.split(",")}
         if not values:
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            encoding = self.headers.get("Transfer-Encoding")
+            if encoding is None:
+                return b""
+            if encoding.strip().lower() != "chunked":
                 self.close_connection = True
-                raise BadRequest(411, "Chunked request bodies are not supported; send Content-Length")
-            return b""
+                raise BadRequest(501, f"Transfer-Encoding {encoding!r} is not supported (chunked is)")
+            return self._read_chunked()
         if len(values) > 1 or self.headers.get("Transfer-Encoding") is not None:
             self.close_connection = True
             raise BadRequest(400, "Conflicting Content-Length headers (or Content-Length with Transfer-Encoding)")
@@ -744,6 +765,35 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) < length:
             raise _HungUp(f"{len(body)} of {length} body bytes received")
         return body
+
+    def _read_chunked(self) -> bytes:
+        """A chunked body (RFC 9112 §7.1): chunks up to the zero chunk, trailers read and dropped."""
+        body = bytearray()
+        try:
+            while True:
+                line = self.rfile.readline(1026)
+                if not line.endswith(b"\n"):
+                    raise _HungUp("the chunked body ended early") if not line else BadRequest(400, "Bad chunk size line")
+                size_text = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise BadRequest(400, "Bad chunk size line") from None
+                if size == 0:
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return bytes(body)
+                if len(body) + size > MAX_INPUT_BYTES + 1024:
+                    self.close_connection = True
+                    raise BadRequest(413, "Request body larger than 16 MiB")
+                chunk = self.rfile.read(size)
+                if len(chunk) < size:
+                    raise _HungUp(f"{len(body) + len(chunk)} body bytes received, the chunk cut short")
+                body += chunk
+                self.rfile.readline(3)  # the chunk's CRLF
+        except (ConnectionError, TimeoutError) as exc:
+            raise _HungUp(type(exc).__name__) from None
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

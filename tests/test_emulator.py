@@ -501,3 +501,35 @@ def test_equal_content_lengths_are_one() -> None:
         sock.sendall(b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 2\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
         assert sock.makefile("rb").read().startswith(b"HTTP/1.1 200 ")
+
+
+def _answer_to(emu: Emulator, head: bytes, body: bytes) -> bytes:
+    with raw_connection(emu) as sock:
+        sock.sendall(b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nConnection: close\r\n"
+                     b"Content-Type: application/json\r\n" + head + b"\r\n" + body)
+        return sock.makefile("rb").read()
+
+
+def test_a_chunked_body_is_read_as_vendor_tracers_send_it() -> None:
+    document = json.dumps({"session_id": SID, "session_name": "chunked"}).encode()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (document[:10], document[10:])) + b"0\r\n\r\n"
+    with Emulator(port=0) as emu:
+        answer = _answer_to(emu, b"Transfer-Encoding: chunked\r\n", chunks)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+        assert emu.store.get(SID)["session_name"] == "chunked"  # type: ignore[index]
+
+
+def test_a_gzipped_body_is_unzipped_and_what_cannot_be_read_is_said() -> None:
+    import gzip
+
+    document = json.dumps({"session_id": SID, "session_name": "zipped"}).encode()
+    packed = gzip.compress(document)
+    with Emulator(port=0) as emu:
+        ok = _answer_to(emu, b"Content-Encoding: gzip\r\nContent-Length: %d\r\n" % len(packed), packed)
+        assert ok.startswith(b"HTTP/1.1 200 ") and emu.store.get(SID)["session_name"] == "zipped"  # type: ignore[index]
+        bad = _answer_to(emu, b"Content-Encoding: gzip\r\nContent-Length: 4\r\n", b"nope")
+        assert bad.startswith(b"HTTP/1.1 400 ") and b"not valid gzip" in bad
+        other = _answer_to(emu, b"Content-Encoding: br\r\nContent-Length: 2\r\n", b"{}")
+        assert other.startswith(b"HTTP/1.1 415 ")
+        framing = _answer_to(emu, b"Transfer-Encoding: gzip\r\n", b"")
+        assert framing.startswith(b"HTTP/1.1 501 ") and b"application/json" in framing
