@@ -114,6 +114,8 @@ ROUTES = (
     Route("POST", "/events/batch", "_create_events", "the same (legacy: is_single_session, session)"),
     Route("POST", "/v1/sessions/{session_id}/events/batch", "_create_session_events",
           "events into that session (SessionEventBatchRequest)"),
+    Route("POST", "/opentelemetry/v1/traces", "_traces",
+          "an OTLP/HTTP trace export, JSON or protobuf: each span an event of the session it names"),
     *(Route("GET", path, "_health", "readiness: no bearer, no fault injection", needs_bearer=False)
       for path in HEALTH_PATHS),
 )
@@ -171,12 +173,14 @@ _FILTER_TYPES = ("string", "number", "boolean", "datetime")
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, message: str, injected: bool = False, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, injected: bool = False, headers: dict[str, str] | None = None,
+                 otlp: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.injected = injected
         self.headers = headers or {}
+        self.otlp = otlp  # answered in OTLP's error shape (google.rpc.Status), not the API's
 
 
 class _HungUp(Exception):
@@ -681,7 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
                 self.send_header("Content-Length", str(len(body)))
                 for key, value in headers.items():
                     self.send_header(key, value)
@@ -706,12 +710,15 @@ class _Handler(BaseHTTPRequestHandler):
                     fail = emulator.faults.fail_status
                     raise BadRequest(fail, f"Injected failure ({fail})", injected=True)
             status, payload, note = emulator.route(method, path, self.headers.get("Authorization"), body_bytes)
+            if isinstance(payload, bytes):  # an OTLP/protobuf answer
+                return status, payload, {**headers, "Content-Type": "application/x-protobuf"}, note
             return status, json.dumps(payload).encode(), headers, note
         except BadRequest as exc:
             headers.update(exc.headers)
             if exc.injected and emulator.faults.retry_after is not None:
                 headers["Retry-After"] = f"{emulator.faults.retry_after:g}"
-            return exc.status, json.dumps(error_body(exc.status, exc.message)).encode(), headers, exc.message
+            shape = {"code": 3, "message": exc.message} if exc.otlp else error_body(exc.status, exc.message)
+            return exc.status, json.dumps(shape).encode(), headers, exc.message
         except _HungUp:
             raise
         except Exception as exc:  # noqa: BLE001 - a stand-in server must answer, not die
@@ -1017,6 +1024,27 @@ class Emulator:
             self._start({"session_id": session_id}, strict_keys=False)
         event = child_event(document, session_id, now_ms=int(self.clock() * 1000))
         return self.store.add_event(event)
+
+    def _traces(self, match: re.Match[str], body: bytes) -> Answer:
+        """OTLP/HTTP: JSON or protobuf (told by the first byte: a JSON export is an object), each span an
+        event of the session its attributes name; a span that names none is rejected (partialSuccess)."""
+        from .otlp import MalformedExport, events_from_spans, spans_from_json, spans_from_protobuf
+
+        protobuf = body.lstrip()[:1] != b"{"
+        try:
+            spans = spans_from_protobuf(body) if protobuf else spans_from_json(parse_json_object(body))
+            events, rejected = events_from_spans(spans)
+            for session_id, document in events:
+                self._add(document, session_id)
+        except (MalformedExport, BadRequest) as exc:  # OTLP's error shape: a google.rpc.Status
+            message = exc.message if isinstance(exc, BadRequest) else str(exc)
+            raise BadRequest(400, f"Invalid OTLP export: {message}", otlp=True) from None
+        note = f"{len(events)} span(s) as events" + (f", {rejected} naming no session" if rejected else "")
+        if protobuf:
+            return 200, b"", note  # an ExportTraceServiceResponse with nothing to report is empty
+        partial = ({"rejectedSpans": rejected, "errorMessage": "a span named no session (honeyhive.session_id)"}
+                   if rejected else {})
+        return 200, {"partialSuccess": partial}, note
 
     def _update_event(self, match: re.Match[str], body: bytes) -> Answer:
         return self._update(_event_id(match["event_id"]), parse_json_object(body))

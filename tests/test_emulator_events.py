@@ -3,6 +3,7 @@ and POST /v1/events/export and /v1/events/search, over real HTTP on loopback."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 import uuid
@@ -489,3 +490,70 @@ def test_a_session_sent_as_an_event_is_a_session(emulator: Emulator) -> None:
     answer = post(emulator, {"event_type": "session", "session_id": CHILD, "session_name": "as an event"}, path="/events")
     assert answer.json()["event_id"] == CHILD
     assert emulator.store.get(CHILD)["session_name"] == "as an event"  # type: ignore[index]
+
+
+# ----------------------------------------------------------------------------- OTLP traces
+
+TRACE = "5b8efff798038103d269b633813fc60c"
+
+
+def _otlp_json(*spans: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "t"}, "spans": list(spans)}]}]}
+
+
+def _span(span_id: str, parent: str = "", session: str | None = SID, **attributes: Any) -> dict[str, Any]:
+    attrs = ({"honeyhive.session_id": session} if session else {}) | attributes
+    kinds = {str: "stringValue", bool: "boolValue", int: "intValue", float: "doubleValue"}
+    return {"traceId": TRACE, "spanId": span_id, "parentSpanId": parent, "name": f"span-{span_id[:4]}",
+            "startTimeUnixNano": "1764151200000000000", "endTimeUnixNano": "1764151200250000000",
+            "attributes": [{"key": k, "value": {kinds[type(v)]: str(v) if type(v) is int else v}} for k, v in attrs.items()]}
+
+
+def test_an_otlp_json_export_becomes_events_of_the_sessions_its_spans_name(started: Emulator) -> None:
+    export = _otlp_json(
+        _span("eee19b7ec3c1b174", **{"honeyhive_event_type": "chain"}),
+        _span("eee19b7ec3c1b175", parent="eee19b7ec3c1b174", **{"honeyhive_event_type": "model",
+              "honeyhive_inputs.query": "hi", "honeyhive_metadata": '{"k": 1}'}),
+        _span("eee19b7ec3c1b176", session=None),
+    )
+    answer = post(started, export, path="/opentelemetry/v1/traces")
+    assert answer.status_code == 200 and answer.json()["partialSuccess"]["rejectedSpans"] == 1
+    events = post(started, SDK_EXPORT, path="/v1/events/export").json()["events"]
+    by_type = {e["event_type"]: e for e in events}
+    assert set(by_type) == {"session", "chain", "model"}  # the span that named no session: not stored
+    chain, model = by_type["chain"], by_type["model"]
+    assert chain["parent_id"] == SID and model["parent_id"] == chain["event_id"]  # the trace's shape
+    assert model["inputs"] == {"query": "hi"} and model["metadata"] == {"k": 1}
+    assert model["start_time"] == 1764151200000 and model["end_time"] == 1764151200250 and model["duration"] == 250
+    # The same export again: the same events (their ids come from the trace and span ids), none added.
+    post(started, export, path="/opentelemetry/v1/traces")
+    assert len(post(started, SDK_EXPORT, path="/v1/events/export").json()["events"]) == 3
+
+
+def test_an_otlp_protobuf_export_gzipped_is_taken_too(started: Emulator) -> None:
+    import gzip
+
+    from google.protobuf.json_format import ParseDict
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    document = _otlp_json(_span("abcdef0123456789", **{"honeyhive_event_type": "tool"}))
+    for span in document["resourceSpans"][0]["scopeSpans"][0]["spans"]:  # (protobuf's JSON form: ids in base64)
+        for key in ("traceId", "spanId"):
+            span[key] = base64.b64encode(bytes.fromhex(span[key])).decode()
+        del span["parentSpanId"]
+    message = ParseDict(document, ExportTraceServiceRequest()).SerializeToString()
+    answer = requests.post(f"{started.url}/opentelemetry/v1/traces", data=gzip.compress(message), timeout=10,
+                           headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip",
+                                    "Authorization": "Bearer k"})
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/x-protobuf"
+    tools = [e for e in post(started, SDK_EXPORT, path="/v1/events/export").json()["events"] if e["event_type"] == "tool"]
+    assert len(tools) == 1 and tools[0]["parent_id"] == SID
+
+
+@pytest.mark.parametrize("body", [b'{"resourceSpans": 5}', b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "zz"}]}]}]}',
+                                  b"\x0a\xff\xff\xff"])
+def test_a_malformed_otlp_export_is_a_400_in_otlps_error_shape(started: Emulator, body: bytes) -> None:
+    answer = requests.post(f"{started.url}/opentelemetry/v1/traces", data=body, timeout=10,
+                           headers={"Authorization": "Bearer k"})
+    assert answer.status_code == 400
+    assert answer.json()["code"] == 3 and answer.json()["message"].startswith("Invalid OTLP export: ")
