@@ -36,7 +36,7 @@ from honeyhive.utils.error_handler import APIError
 from honeyhive.utils.retry import RetryConfig
 
 from hhsession.emulator import Emulator, Faults, export_lines
-from tests.emulator_http import SID, get
+from tests.emulator_http import SID, get, post
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -197,3 +197,26 @@ def test_the_sdk_logs_events_into_a_session_and_reads_them_back(sdk: HoneyHive) 
         found = sdk.events.get_by_session_id(SID)
     names = sorted(event.model_dump()["event_name"] for event in found.events)
     assert names == ["llm", "plan", "search", "with steps"] and found.total_events == 4
+
+
+def test_the_vendors_tracer_sends_its_spans_as_events_of_its_session(emulator: Emulator) -> None:
+    from honeyhive import HoneyHiveTracer, trace
+
+    tracer = HoneyHiveTracer.init(api_key="k", server_url=emulator.url, session_name="traced", source="test")
+    session_id = tracer.session_id
+
+    @trace(event_type="tool")
+    def double(x: int) -> int:
+        return x * 2
+
+    assert double(21) == 42
+    tracer.enrich_session(metadata={"run": 1})
+    tracer.flush()
+    found = post(emulator, {"filters": [{"field": "session_id", "operator": "is", "value": session_id}]},
+                 path="/v1/events/export").json()
+    by_type = {event["event_type"]: event for event in found["events"]}
+    assert set(by_type) == {"session", "tool"} and found["totalEvents"] == 2  # one session: the tracer's
+    assert by_type["session"]["session_name"] == "traced" and by_type["session"]["metadata"]["run"] == 1
+    tool = by_type["tool"]
+    assert tool["event_name"].endswith("double") and tool["inputs"] == {"x": 21} and tool["outputs"] == {"result": 42}
+    assert tool["parent_id"] == session_id
