@@ -156,10 +156,13 @@ def key_env(fake: FakeServer) -> dict[str, str]:
 
 
 @pytest.fixture
-def free_port() -> int:
+def free_port() -> Iterator[int]:
+    """A loopback port that refuses every connection for the whole test: bound, never listening. (A
+    port merely free when the test began may be taken meanwhile by a server of a test running beside
+    it, which would then answer what was meant to be refused.)"""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 def load_contract(name: str) -> dict[str, Any]:
