@@ -199,6 +199,8 @@ def test_the_sdk_logs_events_into_a_session_and_reads_them_back(sdk: HoneyHive) 
     assert names == ["llm", "plan", "search", "with steps"] and found.total_events == 4
 
 
+# The tracer's own calls into its SDK and OpenTelemetry are deprecated there (not ours to fix): hidden here.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:honeyhive")
 def test_the_vendors_tracer_sends_its_spans_as_events_of_its_session(emulator: Emulator) -> None:
     from honeyhive import HoneyHiveTracer, trace
 
