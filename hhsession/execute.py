@@ -89,6 +89,7 @@ def run_in_session(
         if failure is None and started is not None:
             try:
                 child_env.update(started.variables())  # inside another exec, the inner session wins
+                child_env.update(tracer_variables(started.session_id, child_env.get("BAGGAGE")))
             except HHSessionError as exc:
                 failure = exc
         if failure is not None:
@@ -96,7 +97,7 @@ def run_in_session(
                 raise failure
             started = None
             # The command's session was not recorded: an outer one's ids are not its own to end.
-            for name in SESSION_VARIABLES:
+            for name in (*SESSION_VARIABLES, "SESSION_ID"):
                 child_env.pop(name, None)
             say(f"not recorded: the session was not started ({failure.message}); running the command anyway")
 
@@ -120,6 +121,25 @@ def run_in_session(
             if strict and status == 0:
                 execution.status = int(exc.exit_code)
         return execution
+
+
+def tracer_variables(session_id: str, baggage: str | None = None) -> dict[str, str]:
+    """What tracers in the command read to join its session, beside ``HH_SESSION_ID``:
+
+    - ``SESSION_ID``: the vendor's Python tracer (its settings field ``session_id`` has that alias, so
+      the ``HH_`` prefix does not apply);
+    - ``TRACEPARENT`` and ``BAGGAGE``, OpenTelemetry's environment carriers (W3C Trace Context and
+      Baggage): the trace id is the session id's 32 hex digits, the parent span the session's root
+      (its first 16), and ``session_id=<id>`` joins whatever baggage the command was given.
+    """
+    digits = session_id.replace("-", "").lower()
+    members = [item for item in (baggage or "").split(",") if item.strip() and
+               item.split("=", 1)[0].strip() != "session_id"]
+    return {
+        "SESSION_ID": session_id,
+        "TRACEPARENT": f"00-{digits}-{digits[:16]}-01",
+        "BAGGAGE": ",".join([f"session_id={session_id}", *members]),
+    }
 
 
 #: Signals passed on to the command when they were sent to hhsession alone.

@@ -441,3 +441,15 @@ def test_exec_help_shows_the_values_exec_uses(cli: Invoker) -> None:
     shown = " ".join(cli("exec", "--help").stdout.split())
     assert "default for exec without --strict: 5; with it: 30" in shown
     assert "default for exec without --strict: 1; with it: 3" in shown
+
+
+def test_tracers_in_the_command_are_given_what_they_read_to_join_its_session(fake: FakeServer, env: dict[str, str]) -> None:
+    code = "import os; print(os.environ['SESSION_ID'], os.environ['TRACEPARENT'], os.environ['BAGGAGE'])"
+    result = hhsession("exec", "--", PY, "-c", code, env={**env, "BAGGAGE": "user=ann,session_id=old"})
+    assert result.returncode == 0, result.stderr
+    session_id, traceparent, baggage = result.stdout.split()
+    start, _ = the_session(fake)
+    digits = start["session_id"].replace("-", "")
+    assert session_id == start["session_id"]  # the vendor's Python tracer reads SESSION_ID
+    assert traceparent == f"00-{digits}-{digits[:16]}-01"  # W3C trace context: the session's trace
+    assert baggage == f"session_id={session_id},user=ann"  # the command's own baggage kept, its session_id replaced

@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -222,3 +223,34 @@ def test_the_vendors_tracer_sends_its_spans_as_events_of_its_session(emulator: E
     tool = by_type["tool"]
     assert tool["event_name"].endswith("double") and tool["inputs"] == {"x": 21} and tool["outputs"] == {"result": 42}
     assert tool["parent_id"] == session_id
+
+
+TRACED_PROGRAM = """
+from honeyhive import HoneyHiveTracer, trace
+
+tracer = HoneyHiveTracer.init()  # no session arguments: it joins the one exec gives it
+
+@trace(event_type="tool")
+def work(x):
+    return x + 1
+
+work(1)
+tracer.flush()
+"""
+
+
+def test_a_traced_program_under_exec_joins_exec_s_session(emulator: Emulator, tmp_path: Path) -> None:
+    program = tmp_path / "traced.py"
+    program.write_text(TRACED_PROGRAM)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))},
+           "HH_API_URL": emulator.url, "HH_API_KEY": "emulator-key"}
+    result = subprocess.run([sys.executable, "-m", "hhsession", "exec", "--name", "traced-job", "--", sys.executable,
+                             str(program)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert emulator.store.count() == 1  # exactly one session: exec's, not a second one of the tracer's
+    found = post(emulator, {}, path="/v1/events/export").json()["events"]
+    by_type = {event["event_type"]: event for event in found}
+    session = by_type["session"]
+    assert session["session_name"] == "traced-job" and session["outputs"] == {"exit_code": 0}  # ended by exec
+    tool = by_type["tool"]
+    assert tool["session_id"] == session["session_id"] and tool["inputs"] == {"x": 1} and tool["outputs"] == {"result": 2}
