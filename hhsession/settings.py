@@ -35,6 +35,11 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "max_retries": ("HH_MAX_RETRIES",),
     "source": ("HH_SOURCE",),
 }
+
+#: Names the vendor's SDK 1.7 still reads but warns are deprecated: taken, and said so.
+DEPRECATED_VARIABLES = {"HONEYHIVE_API_KEY": "HH_API_KEY", "HONEYHIVE_SERVER_URL": "HH_API_URL",
+                        "HH_SERVER_URL": "HH_API_URL"}
+
 FLAG_NAMES = {key: "--" + key.replace("_", "-") for key in KEYS}
 DEFAULTS: dict[str, Any] = {
     "api_key": None,

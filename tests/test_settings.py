@@ -382,3 +382,14 @@ def test_a_url_without_its_scheme_gets_the_likely_one(cli: Invoker, url: str, me
     result = cli("start", "-o", "id", "--api-url", url, env={"HH_API_KEY": "k"})
     assert result.exit_code == 2
     assert result.stderr == f"hhsession: error: flag --api-url: {url!r} has no scheme; did you mean {meant}?\n"
+
+
+@pytest.mark.parametrize(("variable", "value", "instead"), [("HONEYHIVE_API_KEY", API_KEY, "HH_API_KEY"),
+                                                            ("HONEYHIVE_SERVER_URL", "http://127.0.0.1:9", "HH_API_URL"),
+                                                            ("HH_SERVER_URL", "http://127.0.0.1:9", "HH_API_URL")])
+def test_a_deprecated_variable_is_taken_and_said_so(cli: Invoker, variable: str, value: str, instead: str) -> None:
+    result = cli("start", "--dry-run", "-o", "id", env={"HH_API_KEY": API_KEY, variable: value} if variable != "HONEYHIVE_API_KEY"
+                 else {variable: value})
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (f"hhsession: warning: {variable} is deprecated (the vendor's SDK warns so too): set {instead} "
+                             f"instead\n")

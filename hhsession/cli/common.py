@@ -112,9 +112,14 @@ def resolve(
 ) -> Settings:
     """Settings (flag > environment > profile > default), then a command's own ``adjust``; the key
     becomes a secret to mask; with --verbose, each setting as used and where it came from."""
-    from ..settings import resolve_settings
+    from ..settings import DEPRECATED_VARIABLES, resolve_settings
 
     settings = resolve_settings(flags, env.env, load_config(env), profile=profile)
+    for name in ("api_key", "api_url"):
+        variable = settings.origin(name).removeprefix("environment ")
+        if variable in DEPRECATED_VARIABLES:  # as the vendor's SDK 1.7 warns
+            env.warn(f"{variable} is deprecated (the vendor's SDK warns so too): set {DEPRECATED_VARIABLES[variable]} "
+                     f"instead")
     if adjust is not None:
         settings = adjust(settings)
     if settings.api_key:
