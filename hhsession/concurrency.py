@@ -82,10 +82,10 @@ class AdaptiveLimit:
         self.slow_start = True
         self._cond = threading.Condition()
         self._latencies: list[float] = []
-        self._started = self._round_started = clock()
+        self._started = clock()
         self._delivered: deque[float] = deque()  # when each delivered answer came, over the last window
         self._base_windows: list[float | None] = [None, None]  # (the window before, this window)
-        self._window_started = self._round_started
+        self._window_started = self._started
         self._quiet_until = 0.0
         self._next_probe: float | None = None  # set once throttled: growth is probing from then on
         self._measuring: float | None = None  # the limit to go back to once the unloaded latency is measured
@@ -189,7 +189,7 @@ class AdaptiveLimit:
             self.limit = min(float(self.ceiling), self.limit * 2)
         else:
             self.limit = min(float(self.ceiling), self.limit + 1)
-        self._latencies, self._round_started = [], now
+        self._latencies = []
         self._changed(before, why)
 
     def _cut(self, now: float) -> None:
@@ -205,7 +205,7 @@ class AdaptiveLimit:
         self._timed_from = self._quiet_until  # (requests that waited out the server's Retry-After)
         self._next_probe = now + PROBE_SECONDS
         self.slow_start = False
-        self._latencies, self._round_started = [], now
+        self._latencies = []
         self._changed(before, "the server throttled or failed")
 
     def _changed(self, before: float, why: str) -> None:

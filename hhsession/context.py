@@ -28,25 +28,20 @@ class _Output:
     def write(self, text: str) -> int:
         if self._stream is None:
             raise self._failed("it is closed")
+        return int(self._guarded(self._stream.write, text))
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            self._guarded(self._stream.flush)
+
+    def _guarded(self, call: Any, *args: Any) -> Any:
         try:
-            return self._stream.write(text)
+            return call(*args)
         except BrokenPipeError:
             raise
         except OSError as exc:
             raise self._failed(exc.strerror or str(exc)) from None
         except ValueError:  # "I/O operation on closed file"
-            raise self._failed("it is closed") from None
-
-    def flush(self) -> None:
-        if self._stream is None:
-            return
-        try:
-            self._stream.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise self._failed(exc.strerror or str(exc)) from None
-        except ValueError:
             raise self._failed("it is closed") from None
 
     def _failed(self, why: str) -> LocalWriteError:
