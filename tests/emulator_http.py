@@ -8,12 +8,44 @@ import socket
 import threading
 from typing import Any
 
+import pytest
 import requests
 
 from hhsession.emulator import Emulator
 
 AUTH = {"Authorization": "Bearer anything"}
 SID = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def only_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on in this process, connecting to or resolving anything but loopback fails the test
+    (a vendor's client under test may reach the emulator and nothing else)."""
+    connect, resolve = socket.socket.connect, socket.getaddrinfo
+
+    def guarded_connect(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and address[0] not in LOOPBACK:
+            raise AssertionError(f"the client tried to reach {address!r}")
+        return connect(self, address)
+
+    def guarded_resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is not None and (host.decode() if isinstance(host, bytes) else str(host)) not in LOOPBACK:
+            raise AssertionError(f"the client tried to resolve {host!r}")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_resolve)
+
+
+def export_by_session(emu: Emulator, session_id: str) -> dict[str, Any]:
+    """What export answers for one session: the session and the events inside it."""
+    filters = [{"field": "session_id", "operator": "is", "value": session_id, "type": "string"}]
+    response = post(emu, {"filters": filters}, path="/v1/events/export")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
 
 
 def _data(body: Any) -> bytes:

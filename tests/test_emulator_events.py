@@ -557,3 +557,42 @@ def test_a_malformed_otlp_export_is_a_400_in_otlps_error_shape(started: Emulator
                            headers={"Authorization": "Bearer k"})
     assert answer.status_code == 400
     assert answer.json()["code"] == 3 and answer.json()["message"].startswith("Invalid OTLP export: ")
+
+
+@pytest.mark.parametrize("path", [f"/v1/events/{CHILD}", "/events"])
+def test_an_event_inside_a_session_is_updated_as_a_session_is(started: Emulator, path: str) -> None:
+    child = {"event_id": CHILD, "session_id": SID, "event_type": "tool", "inputs": {"q": 1}, "outputs": {"old": 1},
+             "metadata": {"a": 1, "b": 1}, "config": {"c": 1}, "start_time": 1764151200000, "duration": 5}
+    assert post(started, child, path="/events").status_code == 200
+    before = started.store.get_event(CHILD)
+    session = updated_event(started)
+    body = {**FULL_UPDATE, "event_id": CHILD.upper()} if path == "/events" else FULL_UPDATE
+    assert put(started, path, body).json() == {"success": True}
+    assert started.store.get_event(CHILD) == {
+        **before,  # type: ignore[dict-item]
+        "metadata": {"a": 1, "b": 2, "c": 3}, "feedback": {"rating": 5}, "metrics": {"num_words": 2},
+        "config": {"c": 1, "d": 4}, "user_properties": {"v": 2}, "outputs": {"role": "assistant", "content": "Hello"},
+        "children_ids": ["c1", "c2"], "duration": 42, "end_time": 1764151260000,
+    }
+    assert updated_event(started) == session  # its session is left alone
+    assert put(started, f"/v1/events/{CHILD}", {"metadata": "x"}).status_code == 400
+
+
+def test_updates_of_an_event_inside_a_session_persist_and_lose_no_merge(tmp_path: Path) -> None:
+    db = str(tmp_path / "events.sqlite")
+    with Emulator(port=0, db=db) as emu:
+        post(emu, {"event_id": CHILD, "session_id": SID, "event_type": "tool"}, path="/v1/events")
+
+        def one(index: int) -> None:
+            with requests.Session() as http:
+                for round_ in range(3):
+                    body = {"event_id": CHILD, "metadata": {f"k{index}-{round_}": index}}
+                    assert http.put(f"{emu.url}/events", json=body, headers=AUTH, timeout=30).status_code == 200
+
+        pool = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+    with Emulator(port=0, db=db) as emu:
+        assert len(get(emu, f"/v1/events/{CHILD}").json()["event"]["metadata"]) == 8 * 3

@@ -22,7 +22,6 @@ fails the test if anything here tries to leave the machine.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -37,28 +36,13 @@ from honeyhive.utils.error_handler import APIError
 from honeyhive.utils.retry import RetryConfig
 
 from hhsession.emulator import Emulator, Faults, export_lines
-from tests.emulator_http import SID, get, post
-
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+from tests.emulator_http import SID, export_by_session, get, only_loopback, post
 
 
 @pytest.fixture(autouse=True)
 def no_network_but_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever the SDK does, it may reach the emulator and nothing else."""
-    connect, resolve = socket.socket.connect, socket.getaddrinfo
-
-    def guarded_connect(self: socket.socket, address: Any) -> None:
-        if isinstance(address, tuple) and address[0] not in _LOOPBACK:
-            raise AssertionError(f"the SDK tried to reach {address!r}")
-        return connect(self, address)
-
-    def guarded_resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host is not None and (host.decode() if isinstance(host, bytes) else str(host)) not in _LOOPBACK:
-            raise AssertionError(f"the SDK tried to resolve {host!r}")
-        return resolve(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-    monkeypatch.setattr(socket, "getaddrinfo", guarded_resolve)
+    only_loopback(monkeypatch)
 
 
 @pytest.fixture
@@ -254,3 +238,27 @@ def test_a_traced_program_under_exec_joins_exec_s_session(emulator: Emulator, tm
     assert session["session_name"] == "traced-job" and session["outputs"] == {"exit_code": 0}  # ended by exec
     tool = by_type["tool"]
     assert tool["session_id"] == session["session_id"] and tool["inputs"] == {"x": 1} and tool["outputs"] == {"result": 2}
+
+
+def test_the_sdk_updates_an_event_inside_a_session(sdk: HoneyHive, emulator: Emulator) -> None:
+    # PUT /events takes any event's id, not only a session's: the same merges apply to a child event.
+    from honeyhive.models import PostEventRequest
+
+    sdk.sessions.start(StartSessionRequest(session={"session_id": SID, "metadata": {"s": 1}}))
+    child = sdk.events.create(PostEventRequest(event={
+        "session_id": SID, "event_type": "model", "event_name": "llm", "inputs": {"q": "x"},
+        "outputs": {"draft": 1}, "metadata": {"a": 1, "b": 1}, "metrics": {"m": 1}, "start_time": 1764151200000,
+    })).event_id
+    assert sdk.events.update(UpdateEventRequest(
+        event_id=child.upper(), metadata={"b": 2, "c": 3}, outputs={"answer": "42"}, metrics={"n": 2},
+        feedback={"rating": 5}, duration=250,
+    )) is None  # (a 2xx; the SDK raises on anything else)
+    found = export_by_session(emulator, SID)
+    by_id = {event["event_id"]: event for event in found["events"]}
+    assert set(by_id) == {SID, child} and found["count"] == 2
+    event = by_id[child]
+    assert event["metadata"] == {"a": 1, "b": 2, "c": 3} and event["metrics"] == {"m": 1, "n": 2}  # merged
+    assert event["outputs"] == {"answer": "42"} and event["feedback"] == {"rating": 5}  # replaced, set
+    assert event["duration"] == 250 and event["inputs"] == {"q": "x"} and event["parent_id"] == SID
+    assert by_id[SID]["metadata"] == {"s": 1}  # the session is left as it was
+    assert get(emulator, f"/v1/events/{child}").json()["event"] == event

@@ -120,7 +120,8 @@ GUESSES = (
     "none (or not a UUID), the session as parent_id, start_time now, end_time or duration from the other, "
     "event_type generic, event_name and source unknown; one that names no session starts a session for "
     "it (named after the event); one that names a session the emulator does not have starts that session. "
-    "Events are not updated by PUT (sessions are).",
+    "An update (PUT) applies to an event inside a session by the rules it applies to a session: duration "
+    "does not recompute end_time, nor end_time duration.",
     "The health checks answer {\"ok\": true, \"sessions\": N}.",
     "A body that is not JSON (NaN and Infinity included) is a 400; a body over 16 MiB is a 413.",
     "A fractional start_time or end_time is stored as sent; the real server reads times as int64 and "

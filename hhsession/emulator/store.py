@@ -98,12 +98,19 @@ class SessionStore:
             return merged, False
 
     def update(self, event_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Apply ``changes`` (from ``parse_update``) to a stored event; None if there is no such event."""
+        """Apply ``changes`` (from ``parse_update``) to a stored event, a session's or one inside a session,
+        by the same rules (the server's update route takes any event id); None if there is no such event."""
         with self._editing(event_id) as (stored, write):
-            if stored is None:
+            if stored is not None:
+                updated = apply_update(stored, changes)
+                write(updated)
+                return updated
+            # Not a session: an event inside one, read, merged and written in the same transaction.
+            row = self._db.execute("SELECT event FROM events WHERE event_id = ?", (event_id,)).fetchone()
+            if row is None:
                 return None
-            updated = apply_update(stored, changes)
-            write(updated)
+            updated = apply_update(json.loads(row[0]), changes)
+            self._db.execute("UPDATE events SET event = ? WHERE event_id = ?", (json.dumps(updated), event_id))
             return updated
 
     def get(self, session_id: str) -> dict[str, Any] | None:
