@@ -21,6 +21,7 @@ _hhsession_takes_value() {
         "start|--file"|"start|-f") return 0 ;;
         "start|--output"|"start|-o") return 0 ;;
         "start|--api-key"|"start|--project-api-key") return 0 ;;
+        "start|--ingestion-api-key") return 0 ;;
         "start|--api-url"|"start|--data-plane-url") return 0 ;;
         "start|--profile") return 0 ;;
         "start|--timeout") return 0 ;;
@@ -39,10 +40,58 @@ _hhsession_takes_value() {
         "end|--file"|"end|-f") return 0 ;;
         "end|--output"|"end|-o") return 0 ;;
         "end|--api-key"|"end|--project-api-key") return 0 ;;
+        "end|--ingestion-api-key") return 0 ;;
         "end|--api-url"|"end|--data-plane-url") return 0 ;;
         "end|--profile") return 0 ;;
         "end|--timeout") return 0 ;;
         "end|--max-retries") return 0 ;;
+        "update|--outputs") return 0 ;;
+        "update|--metadata"|"update|-m") return 0 ;;
+        "update|--feedback") return 0 ;;
+        "update|--metrics") return 0 ;;
+        "update|--config") return 0 ;;
+        "update|--user-properties"|"update|-u") return 0 ;;
+        "update|--child") return 0 ;;
+        "update|--children-ids") return 0 ;;
+        "update|--file"|"update|-f") return 0 ;;
+        "update|--output"|"update|-o") return 0 ;;
+        "update|--api-key"|"update|--project-api-key") return 0 ;;
+        "update|--ingestion-api-key") return 0 ;;
+        "update|--api-url"|"update|--data-plane-url") return 0 ;;
+        "update|--profile") return 0 ;;
+        "update|--timeout") return 0 ;;
+        "update|--max-retries") return 0 ;;
+        "event|--session-id"|"event|-s") return 0 ;;
+        "event|--type"|"event|-t") return 0 ;;
+        "event|--name"|"event|-n") return 0 ;;
+        "event|--event-id") return 0 ;;
+        "event|--parent") return 0 ;;
+        "event|--source") return 0 ;;
+        "event|--start-time") return 0 ;;
+        "event|--end-time") return 0 ;;
+        "event|--duration") return 0 ;;
+        "event|--inputs") return 0 ;;
+        "event|--outputs") return 0 ;;
+        "event|--config") return 0 ;;
+        "event|--metadata"|"event|-m") return 0 ;;
+        "event|--metrics") return 0 ;;
+        "event|--feedback") return 0 ;;
+        "event|--user-properties"|"event|-u") return 0 ;;
+        "event|--error") return 0 ;;
+        "event|--file"|"event|-f") return 0 ;;
+        "event|--output"|"event|-o") return 0 ;;
+        "event|--api-key"|"event|--project-api-key") return 0 ;;
+        "event|--ingestion-api-key") return 0 ;;
+        "event|--api-url"|"event|--data-plane-url") return 0 ;;
+        "event|--profile") return 0 ;;
+        "event|--timeout") return 0 ;;
+        "event|--max-retries") return 0 ;;
+        "get|--output"|"get|-o") return 0 ;;
+        "get|--api-key"|"get|--project-api-key") return 0 ;;
+        "get|--api-url"|"get|--data-plane-url") return 0 ;;
+        "get|--profile") return 0 ;;
+        "get|--timeout") return 0 ;;
+        "get|--max-retries") return 0 ;;
         "exec|--name"|"exec|-n"|"exec|--session-name") return 0 ;;
         "exec|--event-name") return 0 ;;
         "exec|--source") return 0 ;;
@@ -58,6 +107,7 @@ _hhsession_takes_value() {
         "exec|--end-outputs") return 0 ;;
         "exec|--end-metadata") return 0 ;;
         "exec|--api-key"|"exec|--project-api-key") return 0 ;;
+        "exec|--ingestion-api-key") return 0 ;;
         "exec|--api-url"|"exec|--data-plane-url") return 0 ;;
         "exec|--profile") return 0 ;;
         "exec|--timeout") return 0 ;;
@@ -82,6 +132,7 @@ _hhsession_takes_value() {
         "replay|--shard") return 0 ;;
         "replay|--output"|"replay|-o") return 0 ;;
         "replay|--api-key"|"replay|--project-api-key") return 0 ;;
+        "replay|--ingestion-api-key") return 0 ;;
         "replay|--api-url"|"replay|--data-plane-url") return 0 ;;
         "replay|--profile") return 0 ;;
         "replay|--timeout") return 0 ;;
@@ -124,7 +175,7 @@ _hhsession_complete() {
             -*) _hhsession_takes_value "$path" "$word" && skip=1 ;;
             *)
                 case "$path" in
-                    "") case " start end exec replay config schema emulator " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
+                    "") case " start end update event get exec replay config schema emulator " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
                     "config") case " set get unset list path use " in *" $word "*) path="${path:+$path }$word"; npos=0; continue ;; esac ;;
                 esac
                 npos=$((npos + 1)) ;;
@@ -150,6 +201,15 @@ _hhsession_complete() {
             "end|--file"|"end|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "end|--output"|"end|-o") COMPREPLY=($(compgen -W "pretty json none" -- "$cur")) ;;
             "end|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
+            "update|--file"|"update|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+            "update|--output"|"update|-o") COMPREPLY=($(compgen -W "pretty json none" -- "$cur")) ;;
+            "update|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
+            "event|--type"|"event|-t") COMPREPLY=($(compgen -W "tool model chain generic" -- "$cur")) ;;
+            "event|--file"|"event|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+            "event|--output"|"event|-o") COMPREPLY=($(compgen -W "pretty json id none" -- "$cur")) ;;
+            "event|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
+            "get|--output"|"get|-o") COMPREPLY=($(compgen -W "pretty json jsonl" -- "$cur")) ;;
+            "get|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
             "exec|--file"|"exec|-f") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
             "exec|--profile") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
             "replay|--journal") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -166,11 +226,14 @@ _hhsession_complete() {
         return 0
     fi
     case "$path" in
-        "") opts="--version -V --install-completion --show-completion -h --help"; subs="start end exec replay config schema emulator" ;;
-        "start") opts="--name -n --session-name --event-name --source --session-id --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
-        "end") opts="--end-time --start-time --duration --outputs --metadata -m --feedback --metrics --config --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
-        "exec") opts="--name -n --session-name --event-name --source --session-id --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --lenient --end-outputs --end-metadata --strict --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
-        "replay") opts="--name -n --session-name --event-name --source --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --workers --rate --journal --no-journal --failures --shard --new-ids --fail-fast --dry-run --lenient --output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "") opts="--version -V --install-completion --show-completion -h --help"; subs="start end update event get exec replay config schema emulator" ;;
+        "start") opts="--name -n --session-name --event-name --source --session-id --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --ingestion-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "end") opts="--end-time --start-time --duration --outputs --metadata -m --feedback --metrics --config --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --ingestion-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "update") opts="--outputs --metadata -m --feedback --metrics --config --user-properties -u --child --children-ids --file -f --dry-run --lenient --output -o --api-key --project-api-key --ingestion-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "event") opts="--session-id -s --type -t --name -n --event-id --parent --source --start-time --end-time --duration --inputs --outputs --config --metadata -m --metrics --feedback --user-properties -u --error --file -f --dry-run --lenient --output -o --api-key --project-api-key --ingestion-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "get") opts="--output -o --api-key --project-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "exec") opts="--name -n --session-name --event-name --source --session-id --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --file -f --lenient --end-outputs --end-metadata --strict --api-key --project-api-key --ingestion-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
+        "replay") opts="--name -n --session-name --event-name --source --start-time --end-time --duration --config --inputs --outputs --metadata -m --user-properties -u --child --children-ids --workers --rate --journal --no-journal --failures --shard --new-ids --fail-fast --dry-run --lenient --output -o --api-key --project-api-key --ingestion-api-key --api-url --data-plane-url --profile --timeout --max-retries --allow-http --verbose -v -h --help"; subs="" ;;
         "config") opts="-h --help"; subs="set get unset list path use" ;;
         "config set") opts="--profile -h --help"; subs="" ;;
         "config get") opts="--profile -h --help"; subs="" ;;
@@ -188,9 +251,9 @@ _hhsession_complete() {
     else
         case "$path|$npos" in
             "replay|"*) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
-            "config set|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;
-            "config get|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;
-            "config unset|0") COMPREPLY=($(compgen -W "api_key api_url source timeout max_retries" -- "$cur")) ;;
+            "config set|0") COMPREPLY=($(compgen -W "api_key ingestion_api_key api_url source timeout max_retries" -- "$cur")) ;;
+            "config get|0") COMPREPLY=($(compgen -W "api_key ingestion_api_key api_url source timeout max_retries" -- "$cur")) ;;
+            "config unset|0") COMPREPLY=($(compgen -W "api_key ingestion_api_key api_url source timeout max_retries" -- "$cur")) ;;
             "config use|0") COMPREPLY=($(compgen -W "$(_hhsession_profiles)" -- "$cur")) ;;
         esac
     fi

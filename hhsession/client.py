@@ -34,19 +34,21 @@ from .payload import (
     Overrides,
     build_session,
     build_update,
+    canonical_id,
     encode_payload,
     is_uuid,
     merge_documents,
     new_session_id,
 )
-from .redact import mask_secret, one_line, redact
+from .redact import Secrets, mask_secret, one_line, redact
 from .retry import Gate, RetryPolicy, parse_retry_after
-from .sessions import EndedSession, StartedSession
+from .sessions import EndedSession, LoggedEvents, StartedSession
 from .settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, NO_KEY_HINT, Settings, resolve_settings
 from .times import Number, format_duration
 from .urls import DEFAULT_API_URL, check_plain_http
 
 if TYPE_CHECKING:
+    from .events import BuiltEvent
     from .inputs import Record
     from .replay import Outcome, ReplaySummary
     from .transport import Attempt, Transport
@@ -63,7 +65,7 @@ class Answer:
 
     __slots__ = ("status", "body", "attempts", "elapsed", "secret")
 
-    def __init__(self, status: int, body: bytes, attempts: int, elapsed: float, secret: str | None = None) -> None:
+    def __init__(self, status: int, body: bytes, attempts: int, elapsed: float, secret: Secrets = None) -> None:
         self.status, self.body, self.attempts, self.elapsed = status, body, attempts, elapsed
         self.secret = secret  # masked in what is read from the body; never in a repr
 
@@ -119,10 +121,11 @@ class Client:
         warn: Log | None = None,
         environ: Mapping[str, str] | None = None,
         ca_bundle: str | None = None,
+        ingestion_api_key: str | None = None,
     ) -> None:
         # A Python caller's values enter here, and are checked here, once.
         settings = Settings.of(api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries,
-                               source=source)
+                               source=source, ingestion_api_key=ingestion_api_key)
         self._configure(settings, allow_http=allow_http, retry=retry, log=log, warn=warn, environ=environ,
                         ca_bundle=ca_bundle)
 
@@ -130,6 +133,11 @@ class Client:
                    warn: Log | None, environ: Mapping[str, str] | None, ca_bundle: str | None) -> None:
         self.settings = settings
         self.api_key = settings.api_key
+        #: What writes (start, end, update, events, replay) are sent with: the ingestion key when one is
+        #: set, else the project key. Reads (``get``) always go with the project key.
+        self.write_key = settings.ingestion_api_key or settings.api_key
+        #: Every key this client holds: masked in whatever it shows.
+        self.secrets = tuple(key for key in (settings.api_key, settings.ingestion_api_key) if key)
         self.api_url = settings.api_url
         self.source = settings.source
         self.allow_http = allow_http
@@ -216,11 +224,11 @@ class Client:
     def say(self, message: str) -> None:
         """A line for ``--verbose`` (the ``log`` callback); nothing without one."""
         if self._log is not None:
-            self._log(redact(message, self.api_key))
+            self._log(redact(message, self.secrets))
 
     def warn(self, message: str) -> None:
         """A warning for a person: to the ``warn`` callback, else Python's ``warnings``."""
-        message = redact(message, self.api_key)
+        message = redact(message, self.secrets)
         if self._warn is not None:
             self._warn(message)
         else:
@@ -233,8 +241,11 @@ class Client:
         ``connections`` kept alive (one per worker of a replay)."""
         self._ready(connections)
 
-    def _ready(self, pool_size: int = 1) -> Transport:
-        if not self.api_key:
+    def _ready(self, pool_size: int = 1, read: bool = False) -> Transport:
+        if read and not self.api_key and self.write_key:
+            raise AuthError("reading needs the project API key (an ingestion key only writes): set "
+                            f"HH_PROJECT_API_KEY (or HH_API_KEY), or pass {self.setting('api_key')}")
+        if not self.write_key:
             raise AuthError(NO_KEY_HINT)
         with self._lock:
             self._pool_size = max(self._pool_size, pool_size)
@@ -256,7 +267,7 @@ class Client:
                         "User-Agent": f"hhsession/{__version__}",
                         "Accept": "application/json",
                         "Accept-Encoding": "identity",
-                        "Authorization": f"Bearer {self.api_key}",
+                        "Authorization": f"Bearer {self.write_key}",
                     },
                 )
                 if self._transport is not None:
@@ -278,26 +289,31 @@ class Client:
         takes: str = "requests",
         not_found: str | None = None,
         maybe_stored: str | None = None,
+        read: bool = False,
     ) -> Answer:
         """Send one request, retrying what is safe to retry, with the same bytes every attempt.
 
         ``what`` names the object for messages ("the session"), ``takes`` what the
         path is for ("sessions"); ``not_found`` replaces the message for a 404, ``maybe_stored``
         the advice when giving up after an attempt the server may have carried out (its answer
-        lost). Returns a 2xx ``Answer``; raises
+        lost). ``read``: sent with the project key, not the ingestion key. Returns a 2xx ``Answer``; raises
         ``AuthError`` (401/403), ``RejectedError`` (other 4xx), ``NetworkError``
         (connection, timeout, 5xx, 429, a redirect, after retries).
         """
-        transport = self._ready()
+        transport = self._ready(read=read)
         data = body if isinstance(body, bytes) or body is None else encode_payload(body)
         url = self.api_url + path
         headers = {"Content-Type": "application/json"} if data is not None else {}
+        key = self.write_key
+        if read and key != self.api_key:
+            key = self.api_key
+            headers["Authorization"] = f"Bearer {key}"
         policy = self.retry
         started = policy.clock()
         verbose = self._log is not None  # (the lines are not even built otherwise: a replay sends thousands)
         if verbose:
             self.say(f"{method} {url}")
-            self.say(f"  Authorization: Bearer {mask_secret(self.api_key)}")
+            self.say(f"  Authorization: Bearer {mask_secret(key)}")
             if data is not None:
                 self.say(f"  Content-Type: application/json; Content-Length: {len(data)}")
         attempt = 0
@@ -326,9 +342,9 @@ class Client:
             refused_for = self._note_refusal(reply.unreachable)
             if reply.ok:
                 assert reply.status is not None
-                return Answer(reply.status, reply.body, attempt, policy.clock() - started, self.api_key)
+                return Answer(reply.status, reply.body, attempt, policy.clock() - started, self.secrets)
             if not reply.retryable:
-                raise self._final_error(reply, method, url, what, takes, not_found)
+                raise self._final_error(reply, method, url, what, takes, not_found, ingestion=key != self.api_key)
 
             header = reply.headers.get("Retry-After") if reply.headers is not None else None
             retry_after = parse_retry_after(header, policy.wall_clock())
@@ -382,11 +398,12 @@ class Client:
 
     def _detail(self, reply: Attempt) -> str:
         """The server's message as ": message", or "" when there was no answer or no message."""
-        message = server_message(reply.body, self.api_key)
+        message = server_message(reply.body, self.secrets)
         return f": {message}" if message else ""
 
     def _final_error(
-        self, reply: Attempt, method: str, url: str, what: str, takes: str, not_found: str | None
+        self, reply: Attempt, method: str, url: str, what: str, takes: str, not_found: str | None,
+        ingestion: bool = False,
     ) -> HHSessionError:
         status = reply.status
         detail = self._detail(reply)
@@ -395,8 +412,15 @@ class Client:
         if 300 <= status < 400:
             location = (reply.headers or {}).get("Location", "(no Location header)")
             return NetworkError(
-                f"the server answered {reply.problem} redirecting to {redact(location, self.api_key)}; "
+                f"the server answered {reply.problem} redirecting to {redact(location, self.secrets)}; "
                 f"redirects are not followed (the API key would go along); set {self.setting('api_url')} to the final address",
+                status=status,
+            )
+        if status in (401, 403) and ingestion:
+            return AuthError(
+                f"the server refused the ingestion API key for {method} {url} ({reply.problem}{detail}); check "
+                f"HH_INGESTION_API_KEY, {self.setting('ingestion_api_key')}"
+                + (" or `hhsession config set ingestion_api_key`" if self.naming == "flag" else ""),
                 status=status,
             )
         if status in (401, 403):
@@ -533,7 +557,7 @@ class Client:
         ``start_time`` (any time the grammar reads) gives the duration; it is
         known without it for a session this client started.
         """
-        session_id = session.session_id if isinstance(session, StartedSession) else session
+        session_id = session.session_id if isinstance(session, StartedSession) else canonical_id(session)
         if start_time is None:
             if isinstance(session, StartedSession):
                 start_time = session.start_time
@@ -566,6 +590,37 @@ class Client:
             self.warn(warning)
         return self.send_end(built)
 
+    def build_update(
+        self,
+        session: str | StartedSession,
+        document: Mapping[str, Any] | None = None,
+        /,
+        *,
+        origin: str = "update()",
+        overrides: Overrides | None = None,
+        lenient: bool = False,
+        **fields: Any,
+    ) -> BuiltUpdate:
+        """The update ``update`` would send (no ``end_time``, no ``duration``); nothing is sent, no key needed."""
+        session_id = session.session_id if isinstance(session, StartedSession) else session
+        _check_document(document, "update")
+        if fields:
+            document = merge_documents(document, fields)
+        return build_update(session_id, document=document, origin=origin, overrides=overrides, lenient=lenient,
+                            ending=False)
+
+    def update(
+        self, session: str | StartedSession, document: Mapping[str, Any] | None = None, /, *, lenient: bool = False,
+        **fields: Any,
+    ) -> EndedSession:
+        """Enrich a session and leave it running: any of ``outputs``, ``metadata``, ``feedback``,
+        ``metrics``, ``config``, ``user_properties``, ``children_ids``, merged by the server as for
+        ``end`` (``PUT /v1/events/{session_id}``), without ``end_time`` or ``duration``."""
+        built = self.build_update(session, document, lenient=lenient, **fields)
+        for warning in built.warnings:
+            self.warn(warning)
+        return self.send_end(built)
+
     def send_end(self, built: BuiltUpdate) -> EndedSession:
         """Send a built update: ``PUT /v1/events/{session_id}``, the same body on every attempt."""
         session_id = built.session_id
@@ -588,6 +643,74 @@ class Client:
             attempts=answer.attempts,
             elapsed=answer.elapsed,
         )
+
+    # ------------------------------------------------------------------ inside a session
+
+    def build_event(
+        self, session: str | StartedSession, document: Mapping[str, Any] | None = None, /, *,
+        origin: str = "event()", overrides: Overrides | None = None, lenient: bool = False, **fields: Any,
+    ) -> BuiltEvent:
+        """The event ``event`` would log into a session; nothing is sent, no key needed."""
+        from .events import build_event
+
+        _check_document(document, "event")
+        if fields:
+            document = merge_documents(document, fields)
+        session_id = session.session_id if isinstance(session, StartedSession) else session
+        return build_event(session_id, defaults={"source": self.source} if self.source else None,
+                           document=document, origin=origin, overrides=overrides, lenient=lenient)
+
+    def event(self, session: str | StartedSession, document: Mapping[str, Any] | None = None, /, *,
+              lenient: bool = False, **fields: Any) -> LoggedEvents:
+        """Log one event into a session (``event_type=``, ``event_name=``, ``inputs=``, ``outputs=``,
+        ``metadata=``, ``metrics=``, ``duration=``, ``parent_id=``, ``error=``, ...). Its ``event_id`` is
+        chosen before the first attempt, so a retry never logs it twice."""
+        return self.events(session, [merge_documents(document, fields)], lenient=lenient)
+
+    def events(self, session: str | StartedSession, documents: Iterable[Mapping[str, Any] | Record], *,
+               lenient: bool = False, overrides: Overrides | None = None,
+               on_sent: Callable[[list[BuiltEvent]], None] | None = None) -> LoggedEvents:
+        """Log many events into a session: every one is checked first (a bad one is ``InvalidInput``
+        and nothing is sent), then they go in batches (``POST /v1/sessions/{id}/events/batch``)."""
+        from .events import send_events
+
+        built = self.build_events(session, documents, overrides=overrides, lenient=lenient)
+        for event in built:
+            for warning in event.warnings:
+                self.warn(warning)
+        session_id = session.session_id if isinstance(session, StartedSession) else canonical_id(session)
+        if built:
+            send_events(self, session_id, built, on_sent)
+        return LoggedEvents(session_id=session_id, events=[event.payload for event in built])
+
+    def build_events(self, session: str | StartedSession, documents: Iterable[Mapping[str, Any] | Record], *,
+                     overrides: Overrides | None = None, lenient: bool = False) -> list[BuiltEvent]:
+        """Every event ``events`` would log, built and checked; nothing is sent, no key needed."""
+        from .inputs import Record
+
+        if isinstance(documents, str | bytes | Mapping) or not isinstance(documents, Iterable):
+            raise InvalidInput(f"events(documents): expected an iterable of dicts, got {type(documents).__name__}")
+        built = []
+        for index, document in enumerate(documents):
+            origin = f"events[{index}]"
+            if isinstance(document, Record):
+                origin, value = document.location, document.value
+                if document.error is not None:
+                    raise InvalidInput(f"{origin}: {document.error}")
+                document = value
+            if not isinstance(document, Mapping):
+                raise InvalidInput(f'{origin}: expected an object of event fields, e.g. {{"event_name": "tests"}}, '
+                                   f"got {type(document).__name__}")
+            built.append(self.build_event(session, document, origin=origin, overrides=overrides, lenient=lenient))
+        return built
+
+    def get(self, session: str | StartedSession) -> dict[str, Any]:
+        """A session as the server holds it, with ``events``: every other event in it, oldest first
+        (``GET /v1/events/{id}``, then ``POST /v1/events/search`` by ``session_id``, every page).
+        An unknown session is ``RejectedError`` (exit code 4)."""
+        from .events import read_session
+
+        return read_session(self, session.session_id if isinstance(session, StartedSession) else session)
 
     # ------------------------------------------------------------------ replay
 
@@ -679,7 +802,7 @@ def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any], 
     )
 
 
-def server_message(body: bytes, secret: str | None = None) -> str:
+def server_message(body: bytes, secret: Secrets = None) -> str:
     """The ``message`` of the documented error body, else the start of the body; masked, then cut."""
     text = redact(body.decode("utf-8", "replace"), secret).strip()
     try:
@@ -697,7 +820,7 @@ def server_message(body: bytes, secret: str | None = None) -> str:
     return one_line(" ".join(text[:200].split()))
 
 
-def _shown(body: bytes, secret: str | None) -> str:
+def _shown(body: bytes, secret: Secrets) -> str:
     return one_line(redact(body.decode("utf-8", "replace"), secret))[:200]
 
 

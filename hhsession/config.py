@@ -23,7 +23,9 @@ from .errors import InvalidInput
 _T = TypeVar("_T")
 
 APP_NAME = "hhsession"
-KEYS = ("api_key", "api_url", "source", "timeout", "max_retries")
+KEYS = ("api_key", "ingestion_api_key", "api_url", "source", "timeout", "max_retries")
+#: Keys whose values are secrets: prompted for, masked, and a reason to keep the file private.
+SECRET_KEYS = ("api_key", "ingestion_api_key")
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
@@ -35,6 +37,7 @@ def check_key(key: str) -> str:
     if folded in KEYS:
         return folded
     aliases = {"key": "api_key", "apikey": "api_key", "token": "api_key", "url": "api_url",
+               "ingestion_key": "ingestion_api_key", "ingestionkey": "ingestion_api_key",
                "server_url": "api_url", "retries": "max_retries", "host": "api_url"}
     hint = aliases.get(folded.replace("_", "")) or aliases.get(folded)
     if hint is None:
@@ -104,7 +107,8 @@ class ConfigFile:
         """True when a file holding a key can be read by group or others."""
         if not self.exists or os.name != "posix":
             return False
-        if not any("api_key" in values for values in self.profiles.values() if isinstance(values, dict)):
+        if not any(key in values for values in self.profiles.values() if isinstance(values, dict)
+                   for key in SECRET_KEYS):
             return False
         return bool(self.path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
 

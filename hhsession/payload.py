@@ -98,6 +98,11 @@ def new_session_id() -> str:
     return str(uuid.uuid4())
 
 
+def canonical_id(value: Any) -> Any:
+    """A UUID in lower case, as the vendor's tracers send ids (SPEC §2); anything else as it is."""
+    return value.lower() if is_uuid(value) else value
+
+
 class Shape:
     """The fields of one request body and what type each must be.
 
@@ -106,10 +111,13 @@ class Shape:
     dataclass, which the callers build.)
     """
 
-    __slots__ = ("fields", "strings", "objects")
+    __slots__ = ("fields", "strings", "objects", "hints")
 
-    def __init__(self, fields: tuple[str, ...], strings: tuple[str, ...], objects: tuple[str, ...]) -> None:
+    def __init__(self, fields: tuple[str, ...], strings: tuple[str, ...], objects: tuple[str, ...],
+                 hints: Mapping[str, str] | None = None) -> None:
         self.fields, self.strings, self.objects = fields, strings, objects
+        #: Mistaken keys of this body, before the common ``SUGGESTIONS``.
+        self.hints = hints or {}
 
     def suggest(self, key: str) -> str | None:
         """The field a mistaken key most likely meant, if any."""
@@ -117,7 +125,8 @@ class Shape:
         if folded in self.fields:
             return folded
         compact = folded.replace("_", "")
-        hint = SUGGESTIONS.get(folded) or SUGGESTIONS.get(compact)
+        hint = (self.hints.get(folded) or self.hints.get(compact) or SUGGESTIONS.get(folded)
+                or SUGGESTIONS.get(compact))
         if hint in self.fields:
             return hint
         import difflib  # only on the way to an error message
@@ -150,13 +159,16 @@ class Overrides:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     children_ids: list[str] | None = None
     add_children: list[str] = field(default_factory=list)
+    #: How a field's flag is spelled where it is not ``--field-name`` (``event``'s ``--type``).
+    flags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """An empty flag is an unset shell variable (`--name "$UNSET"`): refused once, before any record."""
         for key in ("session_name", "event_name", "source"):
             value = self.fields.get(key)
             if value is not None and not str(value).strip():
-                flag = "--name (session_name)" if key == "session_name" else "--" + key.replace("_", "-")
+                flag = self.flags.get(key) or ("--name (session_name)" if key == "session_name"
+                                               else "--" + key.replace("_", "-"))
                 raise InvalidInput(
                     f"{flag} is empty: an unset shell variable? give it a value, or leave the flag out for its default"
                 )
@@ -195,7 +207,7 @@ def unwrap_legacy(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def _check_document(
+def check_document(
     document: Mapping[str, Any], shape: Shape, origin: str, lenient: bool, warnings: list[str]
 ) -> dict[str, Any]:
     """Type-check a layer-2 document; drop nulls (a null field counts as absent)."""
@@ -215,7 +227,7 @@ def _check_document(
             if lenient:
                 warnings.append(f"{where}: unknown field dropped ({advice})")
                 continue
-            ignored = " (the server would silently ignore it)" if shape is UPDATE else ""
+            ignored = " (the server would silently ignore it)" if shape is not SESSION else ""
             raise InvalidInput(f"{where}: unknown field{ignored}; {advice} (or pass --lenient, lenient=True in Python, to drop it)")
         if value is None:
             continue
@@ -233,7 +245,7 @@ def _check_document(
     return checked
 
 
-def _merge_layers(
+def merge_layers(
     shape: Shape,
     defaults: Mapping[str, Any] | None,
     document: Mapping[str, Any],
@@ -253,7 +265,7 @@ def _merge_layers(
         if value is None:
             continue
         merged[key] = value
-        origin_of[key] = f"--{key.replace('_', '-')}"
+        origin_of[key] = overrides.flags.get(key) or f"--{key.replace('_', '-')}"
     for key, value in overrides.objects.items():
         if value:
             merged[key] = {**merged.get(key, {}), **value}
@@ -261,6 +273,8 @@ def _merge_layers(
         merged["children_ids"] = list(overrides.children_ids)
     if overrides.add_children:
         merged["children_ids"] = list(merged.get("children_ids", [])) + overrides.add_children
+    if "children_ids" in merged:
+        merged["children_ids"] = [canonical_id(child) for child in merged["children_ids"]]
 
     def where(key: str) -> str:
         label = origin_of.get(key, origin)
@@ -306,8 +320,8 @@ def build_session(
 ) -> BuiltSession:
     """Merge the three layers, fill the server's defaults, refuse what it would mangle."""
     warnings: list[str] = []
-    layer2 = _check_document(unwrap_legacy(dict(document or {})), SESSION, origin, lenient, warnings)
-    merged, where = _merge_layers(SESSION, defaults, layer2, origin, overrides or Overrides())
+    layer2 = check_document(unwrap_legacy(dict(document or {})), SESSION, origin, lenient, warnings)
+    merged, where = merge_layers(SESSION, defaults, layer2, origin, overrides or Overrides())
 
     # session_id: refuse what the server would silently replace.
     session_id = merged.get("session_id")
@@ -323,6 +337,8 @@ def build_session(
             f"{where('session_id')}: {session_id!r} is not a UUID; using {replacement} instead"
         )
         merged["session_id"] = replacement
+    elif session_id is not None:
+        merged["session_id"] = session_id.lower()  # canonical, as the vendor's tracers send ids (SPEC §2)
     for key, fallback in (("event_name", "the session name or \"unknown\""), ("source", '"unknown"')):
         if merged.get(key) == "":
             # The server treats an empty value as missing and silently falls back.
@@ -331,7 +347,31 @@ def build_session(
                 f"give a value or leave the field out"
             )
 
-    # Times: strings and numbers become whole Unix milliseconds (the server reads int64).
+    times, duration, start_defaulted = resolve_times(merged, where, clock)
+
+    payload: dict[str, Any] = {}
+    for key in FIELDS:
+        if key in times:
+            payload[key] = times[key]
+        elif key == "duration":
+            if duration is not None:
+                payload[key] = duration
+        elif key in merged:
+            payload[key] = merged[key]
+    payload.setdefault("session_id", make_id())
+    payload.setdefault("event_name", payload.get("session_name") or "unknown")
+    payload.setdefault("source", "unknown")
+    payload = _ordered(payload, FIELDS)
+    return BuiltSession(payload=payload, warnings=warnings, body=encode_payload(payload, origin),
+                        defaulted=("start_time",) if start_defaulted else ())
+
+
+def resolve_times(
+    merged: Mapping[str, Any], where: Callable[[str], str], clock: Clock
+) -> tuple[dict[str, int], Number | None, bool]:
+    """``start_time`` and ``end_time`` as whole Unix milliseconds (the server reads int64), ``duration``
+    in ms, and whether the start defaulted to now: the start from ``end_time - duration`` or now when
+    not given, the duration from the times; times out of order, or three that disagree, refused."""
     times: dict[str, int] = {}
     for key in TIME_FIELDS:
         if key in merged:
@@ -370,22 +410,7 @@ def build_session(
                 f"{where('duration')}: duration {duration} ms does not match "
                 f"end_time - start_time = {end - start} ms; drop one of the three"
             )
-
-    payload: dict[str, Any] = {}
-    for key in FIELDS:
-        if key in times:
-            payload[key] = times[key]
-        elif key == "duration":
-            if duration is not None:
-                payload[key] = duration
-        elif key in merged:
-            payload[key] = merged[key]
-    payload.setdefault("session_id", make_id())
-    payload.setdefault("event_name", payload.get("session_name") or "unknown")
-    payload.setdefault("source", "unknown")
-    payload = _ordered(payload, FIELDS)
-    return BuiltSession(payload=payload, warnings=warnings, body=encode_payload(payload, origin),
-                        defaulted=("start_time",) if start_defaulted else ())
+    return times, duration, start_defaulted
 
 
 # --------------------------------------------------------------------------- ending a session
@@ -417,35 +442,52 @@ def build_update(
     start_origin: str = "start time",
     lenient: bool = False,
     clock: Clock = time.time,
+    ending: bool = True,
 ) -> BuiltUpdate:
-    """An update that ends a session, by the server's ``UpdateEventRequest`` rules.
+    """An update by the server's ``UpdateEventRequest`` rules: one that ends a session, or (``ending``
+    false: ``update``) one that enriches it and leaves it running.
 
-    ``end_time`` defaults to now; ``duration`` to end minus ``start_time`` when
-    the start is known. The server silently ignores unknown fields and an empty
+    Ending, ``end_time`` defaults to now; ``duration`` to end minus ``start_time`` when
+    the start is known. Not ending, neither is sent (given, they are refused: that is ``end``), and an
+    update with nothing in it is refused. The server silently ignores unknown fields and an empty
     ``children_ids``, so both are refused here (unknown fields are dropped with a
-    warning when ``lenient``). Times are whole milliseconds.
+    warning when ``lenient``). Times are whole milliseconds; the id is sent in lower case.
     """
     if not is_uuid(session_id):
         raise InvalidInput(
             f"session id {session_id!r} is not a UUID (like 3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17); give the "
             f"id that `hhsession start` printed (-o env exports it as HH_SESSION_ID)"
         )
+    session_id = session_id.lower()
+    verb = "ended" if ending else "updated"
     warnings: list[str] = []
     document = dict(document or {})
     for id_key in ("event_id", "session_id"):  # the legacy PUT /events form carries the id in the body
         value = document.pop(id_key, None)
-        if value is not None and value != session_id:
+        if value is not None and canonical_id(value) != session_id:
             raise InvalidInput(
-                f"{origin}: {id_key} {value!r} is not the session being ended ({session_id}); "
-                f"drop it from the document or end that session instead"
+                f"{origin}: {id_key} {value!r} is not the session being {verb} ({session_id}); "
+                f"drop it from the document or give that session's id instead"
             )
-    layer2 = _check_document(document, UPDATE, origin, lenient, warnings)
-    merged, where = _merge_layers(UPDATE, None, layer2, origin, overrides or Overrides())
+    layer2 = check_document(document, UPDATE, origin, lenient, warnings)
+    merged, where = merge_layers(UPDATE, None, layer2, origin, overrides or Overrides())
     if "children_ids" in merged and not merged["children_ids"]:
         raise InvalidInput(
             f"{where('children_ids')}: is empty; the server ignores an empty children_ids (it only "
             f"replaces them with a non-empty list); leave it out or give at least one id"
         )
+    if not ending:
+        for key in ("end_time", "duration"):
+            if key in merged:
+                raise InvalidInput(f"{where(key)}: an update leaves the session running, so it sends no {key}; "
+                                   f"drop it, or end the session with `hhsession end` (Client.end in Python)")
+        if not merged:
+            raise InvalidInput("nothing to update: give at least one of outputs, metadata, feedback, metrics, "
+                               "config, user_properties, children_ids (the flags --outputs, -m, --feedback, "
+                               "--metrics, --config, -u, --child, or -f)")
+        payload = _ordered(merged, UPDATE_FIELDS)
+        return BuiltUpdate(session_id=session_id, payload=payload, warnings=warnings,
+                           body=encode_payload(payload, origin))
     end = whole_ms(parse_time(merged.get("end_time", "now"), where("end_time"), clock=clock))
     start = None if start_time is None else whole_ms(parse_time(start_time, start_origin, clock=clock))
     if start is not None and end < start:

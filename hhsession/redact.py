@@ -7,7 +7,8 @@ or stored (answers are compared with what was sent before anything is masked).
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Union
 from urllib.parse import unquote
 
 #: A key shorter than this is not treated as a secret where it appears in what is shown: development
@@ -28,23 +29,43 @@ _INVISIBLE = re.compile(
 )
 
 
+#: A typed HoneyHive key (the vendor's SDK 1.7, ``config/resolved.py``): its kind's prefix, a
+#: 24-character id and a 64-character secret. The app shows one as ``hh_ingst_<id>_******``.
+TYPED_KEY = re.compile(r"(hh_ingst_|hh_fgdp_)([A-Za-z0-9]{24})_([A-Za-z0-9_-]{64})")
+TYPED_PREFIXES = ("hh_ingst_", "hh_fgdp_")
+
+#: One secret, or several (a client holds the project key and the ingestion key).
+Secrets = Union[str, Iterable[str], None]
+
+
 def mask_secret(secret: str | None) -> str:
-    """At most the first 3 and last 4 characters; short keys are hidden whole."""
+    """A typed key as the app shows it (its kind and id, not its secret); any other key at most its
+    first 3 and last 4 characters; short keys hidden whole."""
     if not secret:
         return "(none)"
+    typed = TYPED_KEY.fullmatch(secret)
+    if typed:
+        return f"{typed[1]}{typed[2]}_******"
     if len(secret) < MIN_SECRET:
         return "****"
     return f"{secret[:3]}…{secret[-4:]}"
 
 
-def redact(text: str, secret: str | None) -> str:
-    """Remove a secret from text that is about to be shown (a server may echo it, whole, in part,
-    percent-encoded, or with invisible characters between its characters). Keys shorter than
-    ``MIN_SECRET`` are left alone."""
+def redact(text: str, secret: Secrets) -> str:
+    """Remove a secret (or several) from text that is about to be shown (a server may echo it, whole,
+    in part, percent-encoded, or with invisible characters between its characters). Keys shorter than
+    ``MIN_SECRET`` are left alone; of a typed key only its secret part is hidden."""
+    if secret is not None and not isinstance(secret, str):
+        for one in secret:
+            text = redact(text, one)
+        return text
     if not secret or len(secret) < MIN_SECRET:
         return text
     if secret in text:
         text = text.replace(secret, mask_secret(secret))
+    typed = TYPED_KEY.fullmatch(secret)
+    if typed:  # what the mask shows (the kind and the id) is not hidden: the secret after it is
+        secret = typed[3]
     if has_fragment(text, secret):
         text = _mask_fragments(text, secret)
     if "%" in text:
@@ -125,7 +146,7 @@ def escaped_json(text: str) -> str:
     return _CONTROL_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text) if _CONTROL_IN_JSON.search(text) else text
 
 
-def redact_value(value: Any, secret: str | None) -> Any:
+def redact_value(value: Any, secret: Secrets) -> Any:
     """A JSON value with the secret masked in every string (keys included)."""
     if not secret:
         return value

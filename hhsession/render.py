@@ -161,11 +161,103 @@ def ended_json(session_id: str, update: dict[str, Any]) -> str:
     return dumps_json({"session_id": session_id, "update": update})
 
 
-def render_ended(ended: EndedSession, fmt: EndOutput, stream: IO[str], secrets: Iterable[str] = ()) -> None:
-    """An ended session: ``json`` is ``{"session_id", "update"}`` (the server's answer carries nothing more)."""
+def render_ended(ended: EndedSession, fmt: EndOutput, stream: IO[str], secrets: Iterable[str] = (),
+                 title: str = "HoneyHive session ended") -> None:
+    """An ended (or updated) session: ``json`` is ``{"session_id", "update"}`` (the server's answer carries
+    nothing more)."""
     update = masked(ended.update, secrets)
     if fmt is EndOutput.json:
         stream.write(ended_json(ended.session_id, update) + "\n")
     elif fmt is EndOutput.pretty:
-        render_pretty(update, stream, ended.session_id, title="HoneyHive session ended")
+        render_pretty(update, stream, ended.session_id, title=title)
     stream.flush()
+
+
+# --------------------------------------------------------------------------- inside a session
+
+#: Names, types and errors are cut to this many characters in the tree of ``get``.
+_CUT = 80
+
+
+def _cut(value: Any, limit: int = _CUT) -> str:
+    text = one_line(str(value))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _event_label(event: dict[str, Any], session: bool = False) -> Any:
+    """One line of the tree: type, name, duration, status (an error in red)."""
+    from rich.text import Text
+
+    from .times import format_duration
+
+    label = Text()
+    kind = "session" if session else (event.get("event_type") or "event")
+    label.append(f"{_cut(kind, 20)} ", style="cyan")
+    name = (event.get("session_name") if session else None) or event.get("event_name") or "unnamed"
+    label.append(_cut(name), style="bold")
+    duration = event.get("duration")
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        label.append(f"  {format_duration(duration)}", style="dim")
+    elif session:
+        label.append("  running (no end yet)", style="dim")
+    error = event.get("error")
+    if error:
+        label.append(f"  ✗ {_cut(error)}", style="bold red")
+    else:
+        label.append("  ✓", style="green")
+    if session:
+        label.append(f"  {_cut(event.get('session_id') or event.get('event_id'), 40)}", style="dim")
+    return label
+
+
+def render_session_tree(session: dict[str, Any], stream: IO[str], secrets: Iterable[str] = ()) -> None:
+    """A session and its events as a tree by ``parent_id``; an event whose parent is not in the
+    session (or whose parents go round in a circle) is shown under the session."""
+    from rich.console import Console
+    from rich.text import Text
+    from rich.tree import Tree
+
+    session = masked(session, secrets)
+    root_id = str(session.get("session_id") or session.get("event_id") or "").lower()
+    events = [event for event in session.get("events") or [] if isinstance(event, dict)]
+    ids = {str(event.get("event_id")).lower() for event in events} | {root_id}
+    children: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        parent = str(event.get("parent_id") or root_id).lower()
+        children.setdefault(parent if parent in ids else root_id, []).append(event)
+    tree = Tree(_event_label(session, session=True))
+    placed: set[str] = set()
+
+    def grow(node: Any, parent: str) -> None:
+        stack = [(node, parent)]  # a loop, not recursion: a server's chain of parents may be deep
+        while stack:
+            at, key = stack.pop()
+            for event in children.get(key, []):
+                event_id = str(event.get("event_id")).lower()
+                if event_id in placed:
+                    continue
+                placed.add(event_id)
+                stack.append((at.add(_event_label(event)), event_id))
+
+    grow(tree, root_id)
+    for event in events:  # in a circle of parents: not reached from the session
+        event_id = str(event.get("event_id")).lower()
+        if event_id not in placed:
+            placed.add(event_id)
+            grow(tree.add(_event_label(event)), event_id)
+    if not events:
+        tree.add(Text("no events yet (log some with `hhsession event`)", style="dim"))
+    Console(file=stream, highlight=False).print(tree)
+
+
+def render_events(session_id: str, events: list[dict[str, Any]], stream: IO[str]) -> None:
+    """Events just logged: a line each, under their session."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(file=stream, highlight=False)
+    console.print(Text(f"{len(events)} event(s) logged into session {session_id}", style="bold green"))
+    for event in events:
+        line = _event_label(event)
+        line.append(f"  {_cut(event.get('event_id'), 40)}", style="dim")
+        console.print(Text("  ") + line)

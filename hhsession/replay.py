@@ -52,7 +52,7 @@ from .sessions import StartedSession
 class Sender(Protocol):
     """What a replay uses of ``hhsession.Client``: its public API, and nothing else."""
 
-    api_key: str | None
+    secrets: tuple[str, ...]  # the keys it holds: masked in what a run writes
     refused_deadline: float | None
     naming: str  # "flag" (the command line) or "python": how messages name what to do
     on_attempt: Callable[[int | None, float, bool], None] | None
@@ -206,7 +206,7 @@ class ReplayOptions:
 class _Results:
     """The one place a run's outcomes are written: the journal, the failures file, the caller."""
 
-    def __init__(self, journal: Journal | None, failures: IO[str] | None, secret: str | None,
+    def __init__(self, journal: Journal | None, failures: IO[str] | None, secret: tuple[str, ...],
                  on_result: Callable[[Outcome], None] | None, dry_run: bool) -> None:
         self.journal = journal
         self.failures = failures
@@ -285,7 +285,7 @@ def run_replay(
             run_journal.close()
         raise
     before = _input_states(records)
-    results = _Results(run_journal, failures_file, client.api_key, on_result, options.dry_run)
+    results = _Results(run_journal, failures_file, client.secrets, on_result, options.dry_run)
     replay = Replay(client, options, run_journal, RateLimiter(options.rate) if options.rate else None)
     attempts_before = client.on_attempt
     if options.workers == "auto" and not options.dry_run:
@@ -612,9 +612,11 @@ class Replay:
         threads: list[threading.Thread] = []
 
         def worker() -> None:
+            holding = False  # a slot kept from the record before
             try:
                 while True:
-                    if adaptive is not None and not adaptive.acquire(lambda: self.stop.is_set() or exhausted[0]):
+                    if adaptive is not None and not holding and \
+                            not adaptive.acquire(lambda: self.stop.is_set() or exhausted[0]):
                         break
                     slot_started = time.monotonic()
                     outcome = None
@@ -628,7 +630,8 @@ class Replay:
                     finally:
                         if adaptive is not None:
                             ok = outcome is not None and outcome.status == "ok"
-                            adaptive.release(time.monotonic() - slot_started if ok else None)
+                            holding = adaptive.release(time.monotonic() - slot_started if ok else None,
+                                                       keep=outcome is not None)
                     deliver(outcome)
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                 errors.append(exc)

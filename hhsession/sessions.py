@@ -77,6 +77,18 @@ class EndedSession:
     elapsed: float = 0.0
 
 
+@dataclass(frozen=True)
+class LoggedEvents:
+    """Events logged into a session: the bodies sent (each a ``PostEventRequest``), in order."""
+
+    session_id: str
+    events: list[dict[str, Any]]
+
+    @property
+    def event_ids(self) -> list[str]:
+        return [str(event["event_id"]) for event in self.events]
+
+
 def plain_uuid(value: Any, name: str) -> str:
     """``value`` if it is a plain UUID, else a server failure: it would be printed as a line."""
     if is_uuid(value):

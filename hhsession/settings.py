@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import KEYS, ConfigFile, open_config
 from .errors import InvalidInput
-from .redact import mask_secret, one_line
+from .redact import TYPED_KEY, TYPED_PREFIXES, mask_secret, one_line
 from .urls import DEFAULT_API_URL, split_authority, validate_api_url
 
 DEFAULT_TIMEOUT = 30.0
@@ -30,6 +30,7 @@ MAX_RETRIES_LIMIT = 100
 #: Python SDK's, which are still in use. A variable set to "" counts as unset.
 ENV_NAMES: dict[str, tuple[str, ...]] = {
     "api_key": ("HH_PROJECT_API_KEY", "HH_API_KEY", "HONEYHIVE_API_KEY"),
+    "ingestion_api_key": ("HH_INGESTION_API_KEY",),
     "api_url": ("HH_DATA_PLANE_URL", "HH_API_URL", "HONEYHIVE_SERVER_URL", "HH_SERVER_URL"),
     "timeout": ("HH_API_TIMEOUT",),
     "max_retries": ("HH_MAX_RETRIES",),
@@ -43,6 +44,7 @@ DEPRECATED_VARIABLES = {"HONEYHIVE_API_KEY": "HH_API_KEY", "HONEYHIVE_SERVER_URL
 FLAG_NAMES = {key: "--" + key.replace("_", "-") for key in KEYS}
 DEFAULTS: dict[str, Any] = {
     "api_key": None,
+    "ingestion_api_key": None,
     "api_url": DEFAULT_API_URL,
     "timeout": DEFAULT_TIMEOUT,
     "max_retries": DEFAULT_MAX_RETRIES,
@@ -56,7 +58,7 @@ NO_KEY_HINT = (
 
 def shown_value(key: str, value: Any) -> Any:
     """A setting as it may be shown: the API key masked, a password in a URL hidden, anything else as is."""
-    if key == "api_key":
+    if key in ("api_key", "ingestion_api_key"):
         return mask_secret(str(value))
     if key == "api_url" and isinstance(value, str):  # a password written by hand: refused everywhere else
         before, authority, after = split_authority(value)
@@ -67,18 +69,20 @@ def shown_value(key: str, value: Any) -> Any:
 
 def validate_value(key: str, raw: Any, where: str) -> Any:
     """Check and convert one setting. ``where`` names its origin for the message."""
-    if key == "api_key":
+    if key in ("api_key", "ingestion_api_key"):
+        label = "the ingestion API key" if key == "ingestion_api_key" else "the API key"
         if not isinstance(raw, str):
-            raise InvalidInput(f"{where}: the API key must be a string, got {type(raw).__name__}")
+            raise InvalidInput(f"{where}: {label} must be a string, got {type(raw).__name__}")
         if not raw.strip():
-            raise InvalidInput(f"{where}: the API key is empty; paste the key from HoneyHive's settings")
+            raise InvalidInput(f"{where}: {label} is empty; paste the key from HoneyHive's settings")
         key_text = raw.strip()
+        # Never echo the value: it is a secret.
         if any(not (0x21 <= ord(ch) <= 0x7E) for ch in key_text):
-            # Never echo the value: it is a secret.
             raise InvalidInput(
-                f"{where}: the API key contains spaces, control or non-ASCII characters; "
+                f"{where}: {label} contains spaces, control or non-ASCII characters; "
                 f"copy it again without extra characters"
             )
+        check_typed_key(key, key_text, where, label)
         return key_text
     if key == "api_url":
         return validate_api_url(raw, where)
@@ -107,6 +111,21 @@ def validate_value(key: str, raw: Any, where: str) -> Any:
     raise InvalidInput(f"{where}: unknown setting {key!r}")  # pragma: no cover
 
 
+def check_typed_key(setting: str, key: str, where: str, label: str) -> None:
+    """A typed key (``hh_ingst_``, ``hh_fgdp_``) must have its whole shape, and the ingestion key must be
+    one, as the vendor's SDK 1.7 checks them (a cut or mangled key is refused before anything is sent,
+    never echoed). A project key has no shape rule."""
+    typed = key.startswith(TYPED_PREFIXES)
+    if typed and not TYPED_KEY.fullmatch(key):
+        raise InvalidInput(f"{where}: {label} begins with {key[:key.index('_', 3) + 1]!r} but is not a whole "
+                           f"key of that kind (the prefix, a 24-character id, '_', a 64-character secret); "
+                           f"copy it again from HoneyHive's settings")
+    if setting == "ingestion_api_key" and not key.startswith("hh_ingst_"):
+        kind = ("a different kind of HoneyHive key" if key.startswith("hh_") else "not a HoneyHive key")
+        raise InvalidInput(f"{where}: {label} must begin with 'hh_ingst_' (an ingestion key); this is {kind}; "
+                           f"give the ingestion key, or leave it out to write with the project key")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Checked settings, and where each came from (``-v`` says so; messages name it)."""
@@ -116,20 +135,23 @@ class Settings:
     timeout: float
     max_retries: int
     source: str | None
+    #: Writes (start, end, update, event, replay, exec) go with it when set; reads with ``api_key``.
+    ingestion_api_key: str | None = field(default=None, repr=False)
     profile: str = ""
     config_path: Path | None = None
     origins: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, *, api_key: Any = None, api_url: Any = DEFAULT_API_URL, timeout: Any = DEFAULT_TIMEOUT,
-           max_retries: Any = DEFAULT_MAX_RETRIES, source: Any = None) -> Settings:
+           max_retries: Any = DEFAULT_MAX_RETRIES, source: Any = None, ingestion_api_key: Any = None) -> Settings:
         """Settings from a Python caller's values (``Client(api_key=..., ...)``), each checked as a flag's is."""
-        given = {"api_key": api_key, "api_url": api_url, "timeout": timeout, "max_retries": max_retries,
-                 "source": source}
+        given = {"api_key": api_key, "ingestion_api_key": ingestion_api_key, "api_url": api_url,
+                 "timeout": timeout, "max_retries": max_retries, "source": source}
         values = {key: DEFAULTS[key] if raw is None else validate_value(key, raw, f"Client({key}=...)")
                   for key, raw in given.items()}
         return cls(api_key=values["api_key"], api_url=values["api_url"], timeout=values["timeout"],
                    max_retries=values["max_retries"], source=values["source"],
+                   ingestion_api_key=values["ingestion_api_key"],
                    origins={key: f"Client({key}=...)" for key, raw in given.items() if raw is not None})
 
     def origin(self, key: str) -> str:
@@ -224,6 +246,7 @@ def resolve_settings(
         timeout=values["timeout"],
         max_retries=values["max_retries"],
         source=values["source"],
+        ingestion_api_key=values["ingestion_api_key"],
         profile=name,
         config_path=config.path,
         origins=origins,

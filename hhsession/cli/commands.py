@@ -38,6 +38,8 @@ EPILOG = (
     "  hhsession start --name nightly-eval -m branch=main\n"
     "  echo '{\"session_name\": \"etl\"}' | hhsession start -f - -o id\n"
     "  hhsession exec --name build -- make test\n"
+    "  hhsession event --name tests -m failed:=3\n"
+    "  hhsession get \"$HH_SESSION_ID\"\n"
     "  hhsession end \"$HH_SESSION_ID\" --outputs result=passed\n"
     "  hhsession replay recorded.jsonl --journal replay.journal\n"
     "  hhsession emulator --port 8787"
@@ -189,6 +191,9 @@ def _config_group() -> Any:
 COMMANDS: dict[str, Callable[[], Any]] = {
     "start": _command("start", "start", "start"),
     "end": _command("end", "end", "end"),
+    "update": _command("update", "update", "update"),
+    "event": _command("event", "event", "event"),
+    "get": _command("get", "get", "get"),
     # Options before the command are exec's; from the first word of the command on, all is the command's.
     "exec": _command("exec", "exec_command", "exec", context_settings={"allow_interspersed_args": False}),
     "replay": _command("replay", "replay", "replay"),

@@ -122,8 +122,7 @@ def resolve(
                      f"instead")
     if adjust is not None:
         settings = adjust(settings)
-    if settings.api_key:
-        env.secrets.append(settings.api_key)
+    env.secrets.extend(key for key in (settings.api_key, settings.ingestion_api_key) if key)
     if verbose:
         for line in settings.describe():
             env.info(line)
@@ -153,6 +152,15 @@ ApiKey = Annotated[
         "--api-key",
         "--project-api-key",
         help="API key (default: HH_PROJECT_API_KEY, HH_API_KEY, HONEYHIVE_API_KEY, the profile). Prefer the environment: argv is visible to other users.",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
+]
+IngestionApiKey = Annotated[
+    Optional[str],
+    typer.Option(
+        "--ingestion-api-key",
+        help="Ingestion key (hh_ingst_...) for writes (default: HH_INGESTION_API_KEY, the profile, else the API key); reads use the API key.",
         show_default=False,
         rich_help_panel=CONNECTION,
     ),
@@ -223,8 +231,10 @@ def overrides(
     objects: dict[str, Optional[list[str]]],
     child: Optional[list[str]] = None,
     children_ids: Optional[str] = None,
+    flags: Optional[dict[str, str]] = None,
 ) -> Overrides:
-    """Layer 3 of the payload builder, from the field flags."""
+    """Layer 3 of the payload builder, from the field flags (``flags``: how a field's flag is spelled
+    where it is not ``--field-name``)."""
     from ..payload import Overrides
 
     given = {key: values for key, values in objects.items() if values}
@@ -236,8 +246,10 @@ def overrides(
             objects={key: parse_object_args(key, values) for key, values in given.items()},
             children_ids=parse_children_json(children_ids) if children_ids is not None else None,
             add_children=list(child or []),
+            flags=dict(flags or {}),
         )
-    return Overrides(fields={k: v for k, v in fields.items() if v is not None}, add_children=list(child or []))
+    return Overrides(fields={k: v for k, v in fields.items() if v is not None}, add_children=list(child or []),
+                     flags=dict(flags or {}))
 
 
 def read_document(env: Environment, file: Any, what: str = "a session object") -> tuple[dict[str, Any] | None, str]:

@@ -24,7 +24,7 @@ ConfigProfile = Annotated[
     Optional[str],
     typer.Option("--profile", help="Profile to act on (default: HHSESSION_PROFILE, default_profile, 'default').", show_default=False),
 ]
-KEY_HELP = "One of: api_key, api_url, source, timeout, max_retries."
+KEY_HELP = "One of: api_key, ingestion_api_key, api_url, source, timeout, max_retries."
 
 
 def config_keys() -> list[str]:
@@ -49,7 +49,7 @@ def config_target(env: Environment, key: str, profile: Optional[str]) -> tuple[s
 def config_set(
     ctx: typer.Context,
     key: ConfigKey,
-    value: Annotated[Optional[str], typer.Argument(help="The value. For api_key, leave it out to be prompted (or pipe it in).", show_default=False)] = None,
+    value: Annotated[Optional[str], typer.Argument(help="The value. For api_key and ingestion_api_key, leave it out to be prompted (or pipe it in).", show_default=False)] = None,
     profile: ConfigProfile = None,
 ) -> None:
     """Store a setting in a profile of the config file.
@@ -64,8 +64,7 @@ def config_set(
     """
 
     def body(env: Environment) -> None:
-
-        from ..config import change_config
+        from ..config import SECRET_KEYS, change_config
         from ..settings import shown_value, validate_value
         from ..urls import check_plain_http
 
@@ -77,11 +76,11 @@ def config_set(
                 f"--help (see hhsession config set --help)"
             )
         if raw is None:
-            if name != "api_key":
+            if name not in SECRET_KEYS:
                 raise InvalidInput(f"config set {name}: give a value, e.g. hhsession config set {name} VALUE")
-            raw = read_secret(env)
-        elif name == "api_key":
-            env.warn("the key given on the command line may stay in your shell history; next time run `hhsession config set api_key` and paste it at the prompt")
+            raw = read_secret(env, name)
+        elif name in SECRET_KEYS:
+            env.warn(f"the key given on the command line may stay in your shell history; next time run `hhsession config set {name}` and paste it at the prompt")
         checked = validate_value(name, raw, f"config set {name}")
         if name == "api_url" and check_plain_http(checked, allow_http=True) is not None:  # the rule sending follows
             env.warn(f"{checked} is plain http: hhsession will refuse to send the key there unless given --allow-http")
@@ -93,15 +92,16 @@ def config_set(
     run_command(ctx, False, body)
 
 
-def read_secret(env: Environment) -> str:
+def read_secret(env: Environment, name: str = "api_key") -> str:
     if env.stdin_isatty:
         import getpass
 
-        return getpass.getpass("API key (input hidden): ", stream=env.stderr)  # type: ignore[arg-type]
+        label = "Ingestion API key" if name == "ingestion_api_key" else "API key"
+        return getpass.getpass(f"{label} (input hidden): ", stream=env.stderr)  # type: ignore[arg-type]
     line = env.stdin.readline(4096)  # a key is a line, not whatever standard input holds
     text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
     if not text.strip():
-        raise InvalidInput("config set api_key: nothing on standard input; pipe the key in or run it in a terminal to be prompted")
+        raise InvalidInput(f"config set {name}: nothing on standard input; pipe the key in or run it in a terminal to be prompted")
     return text
 
 
@@ -110,7 +110,7 @@ def config_get(
     key: ConfigKey,
     profile: ConfigProfile = None,
 ) -> None:
-    """Print a stored setting (api_key is shown masked).
+    """Print a stored setting (the keys are shown masked).
 
     Example: hhsession config get api_url --profile staging
     """

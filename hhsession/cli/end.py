@@ -17,6 +17,7 @@ from .common import (
     Child,
     ChildrenIds,
     ConfigValues,
+    IngestionApiKey,
     MaxRetries,
     MetadataValues,
     OutputsValues,
@@ -78,6 +79,7 @@ def end(
     lenient: EndLenient = False,
     output: Output = None,
     api_key: ApiKey = None,
+    ingestion_api_key: IngestionApiKey = None,
     api_url: ApiUrl = None,
     profile: Profile = None,
     timeout: Timeout = None,
@@ -100,7 +102,7 @@ def end(
         warn_bare_duration(env, duration)
         if file is None:
             notice_unread_stdin(env)
-        client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
+        client = connect(env, profile, verbose, allow_http, api_key=api_key, ingestion_api_key=ingestion_api_key, api_url=api_url, timeout=timeout,
                          max_retries=max_retries)
         document, origin = read_document(env, file, "an update (UpdateEventRequest)")
         built = client.build_end(target, document, origin=origin, overrides=flags, start_time=start,

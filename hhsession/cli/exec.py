@@ -25,6 +25,7 @@ from .common import (
     CommandExit,
     ConfigValues,
     EventName,
+    IngestionApiKey,
     InputsValues,
     Lenient,
     MetadataValues,
@@ -110,6 +111,7 @@ def exec_command(
     end_metadata: EndMetadata = None,
     strict: Strict = False,
     api_key: ApiKey = None,
+    ingestion_api_key: IngestionApiKey = None,
     api_url: ApiUrl = None,
     profile: Profile = None,
     timeout: ExecTimeout = None,
@@ -149,7 +151,7 @@ def exec_command(
         )
         at_end = overrides({}, {"outputs": end_outputs, "metadata": end_metadata})
         client = connect(env, profile, verbose, allow_http, None if strict else do_no_harm,
-                         api_key=api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
+                         api_key=api_key, ingestion_api_key=ingestion_api_key, api_url=api_url, timeout=timeout, max_retries=max_retries)
         if not strict:
             client.retry.max_retry_after = DO_NO_HARM_RETRY_AFTER
         built = client.build_start(document, origin=origin, overrides=flags, lenient=lenient)

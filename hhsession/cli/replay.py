@@ -22,6 +22,7 @@ from .common import (
     Duration,
     EndTime,
     EventName,
+    IngestionApiKey,
     InputsValues,
     Lenient,
     MaxRetries,
@@ -97,6 +98,7 @@ def replay(
     lenient: Lenient = False,
     output: Output = None,
     api_key: ApiKey = None,
+    ingestion_api_key: IngestionApiKey = None,
     api_url: ApiUrl = None,
     profile: Profile = None,
     timeout: Timeout = None,
@@ -124,7 +126,7 @@ def replay(
         warn_bare_duration(env, duration)
         if rate is not None and not rate > 0:  # nan: click's min= lets it through
             raise InvalidInput(f"--rate {rate}: must be a number of sessions per second above 0, e.g. 50")
-        client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
+        client = connect(env, profile, verbose, allow_http, api_key=api_key, ingestion_api_key=ingestion_api_key, api_url=api_url, timeout=timeout,
                          max_retries=max_retries)
         inputs_list = [str(p) for p in paths] if paths else ["-"]
         check_inputs(inputs_list)
@@ -132,7 +134,7 @@ def replay(
             raise InvalidInput("--journal and --no-journal: give one of them")
         kept = journal
         if kept is None and not no_journal:
-            kept = default_journal(inputs_list, client.api_url, client.api_key, new_ids=new_ids, environ=env.env)
+            kept = default_journal(inputs_list, client.api_url, client.write_key, new_ids=new_ids, environ=env.env)
             if not dry_run:
                 prepare_default_journal(kept)
             if verbose:

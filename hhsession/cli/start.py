@@ -19,6 +19,7 @@ from .common import (
     Duration,
     EndTime,
     EventName,
+    IngestionApiKey,
     InputsValues,
     Lenient,
     MaxRetries,
@@ -79,6 +80,7 @@ def start(
     lenient: Lenient = False,
     output: Output = None,
     api_key: ApiKey = None,
+    ingestion_api_key: IngestionApiKey = None,
     api_url: ApiUrl = None,
     profile: Profile = None,
     timeout: Timeout = None,
@@ -101,7 +103,7 @@ def start(
         warn_bare_duration(env, duration)
         if file is None:  # JSON piped in and no --name: -f - forgotten, not a session with no name meant
             notice_unread_stdin(env, refuse="a session with no name" if name is None else None)
-        client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
+        client = connect(env, profile, verbose, allow_http, api_key=api_key, ingestion_api_key=ingestion_api_key, api_url=api_url, timeout=timeout,
                          max_retries=max_retries)
         document, origin = read_document(env, file)
         built = client.build_start(document, origin=origin, overrides=flags, lenient=lenient)

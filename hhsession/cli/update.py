@@ -1,0 +1,105 @@
+"""``hhsession update``: enrich a running session, ``PUT /v1/events/{session_id}`` without an end."""
+
+from __future__ import annotations
+
+import typer
+
+from ..context import Environment
+from ..errors import InvalidInput
+from ..render import EndOutput
+from .common import (
+    AllowHttp,
+    ApiKey,
+    ApiUrl,
+    Child,
+    ChildrenIds,
+    ConfigValues,
+    IngestionApiKey,
+    MaxRetries,
+    MetadataValues,
+    OutputsValues,
+    Profile,
+    Timeout,
+    UserPropertiesValues,
+    Verbose,
+    connect,
+    notice_unread_stdin,
+    overrides,
+    read_document,
+    run_command,
+)
+from .end import DryRun, EndLenient, FeedbackValues, File, MetricsValues, Output, SessionIdArgument
+
+EPILOG = """Examples:
+
+\b
+  hhsession update -m stage=tests --metrics passed:=41
+  hhsession update "$ID" --feedback rating:=4 --outputs summary="3 failed"
+  hhsession update --child "$EVENT_ID" --dry-run   # print it, send nothing
+
+The server merges metadata, feedback, metrics, config and user_properties
+into the session; outputs and children_ids replace. No end time nor duration
+is sent: the session keeps running until `hhsession end`.
+"""
+
+
+def update(
+    ctx: typer.Context,
+    session_id: SessionIdArgument = None,
+    outputs: OutputsValues = None,
+    metadata: MetadataValues = None,
+    feedback: FeedbackValues = None,
+    metrics: MetricsValues = None,
+    config: ConfigValues = None,
+    user_properties: UserPropertiesValues = None,
+    child: Child = None,
+    children_ids: ChildrenIds = None,
+    file: File = None,
+    dry_run: DryRun = False,
+    lenient: EndLenient = False,
+    output: Output = None,
+    api_key: ApiKey = None,
+    ingestion_api_key: IngestionApiKey = None,
+    api_url: ApiUrl = None,
+    profile: Profile = None,
+    timeout: Timeout = None,
+    max_retries: MaxRetries = None,
+    allow_http: AllowHttp = False,
+    verbose: Verbose = False,
+) -> None:
+    """Enrich a running session: outputs, metadata, feedback, metrics; no end."""
+
+    def body(env: Environment) -> None:
+        from ..render import ended_json, masked, render_ended
+
+        target = session_id or env.env.get("HH_SESSION_ID")
+        if not target:
+            raise InvalidInput(
+                "no session to update: give SESSION_ID, or set HH_SESSION_ID (`hhsession start -o env` exports it)"
+            )
+        flags = overrides(
+            {},
+            {"outputs": outputs, "metadata": metadata, "feedback": feedback, "metrics": metrics,
+             "config": config, "user_properties": user_properties},
+            child, children_ids,
+        )
+        if file is None:
+            notice_unread_stdin(env)
+        client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
+                         max_retries=max_retries, ingestion_api_key=ingestion_api_key)
+        document, origin = read_document(env, file, "an update (UpdateEventRequest)")
+        built = client.build_update(target, document, origin=origin, overrides=flags, lenient=lenient)
+        for warning in built.warnings:
+            env.warn(warning)
+        if dry_run:
+            if output is not EndOutput.none:
+                env.stdout.write(ended_json(built.session_id, masked(built.payload, env.secrets)) + "\n")
+            return
+        with client:
+            updated = client.send_end(built)
+        if verbose:
+            env.info(f"session {updated.session_id} updated ({updated.attempts} attempt(s), {updated.elapsed:.2f} s)")
+        fmt = output or (EndOutput.pretty if env.stdout_isatty else EndOutput.json)
+        render_ended(updated, fmt, env.stdout, env.secrets, title="HoneyHive session updated")
+
+    run_command(ctx, verbose, body)
