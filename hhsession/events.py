@@ -151,10 +151,10 @@ def build_event(
     }
     if duration is not None:
         payload["duration"] = duration
-    payload["inputs"] = {}  # PostEventRequest requires it
     for key in EVENT_FIELDS:
         if key not in payload and key in merged:
             payload[key] = merged[key]
+    payload.setdefault("inputs", {})  # PostEventRequest requires it
     payload = {key: payload[key] for key in EVENT_FIELDS if key in payload}
     if payload["event_id"] == session_id:
         raise InvalidInput(f"{where('event_id')}: is the session's own id; an event inside it needs its own "

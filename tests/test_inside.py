@@ -1,0 +1,280 @@
+"""What goes on inside a session (SPEC §3 ``event``, ``get``, ``update``): against the emulator (the
+whole loop) and the recording fake server (exact bodies, hostile answers)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hhsession import Client
+from hhsession.emulator import Emulator
+from hhsession.errors import InvalidInput, RejectedError
+from hhsession.events import CHUNK_EVENTS, PAGE_SIZE
+from tests.conftest import API_KEY, Invoker
+from tests.fakeserver import FakeServer, Reply
+
+SID = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
+
+
+@pytest.fixture
+def emu_env(emulator: Emulator) -> dict[str, str]:
+    return {"HH_API_URL": emulator.url, "HH_API_KEY": API_KEY, "HH_MAX_RETRIES": "0"}
+
+
+def started(cli: Invoker, env: dict[str, str], *args: str) -> str:
+    result = cli("start", "--name", "ci run", "-o", "id", *args, env=env)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.strip()
+
+
+def batches(fake: FakeServer) -> list[list[dict[str, Any]]]:
+    return [r.json()["events"] for r in fake.requests if r.path.endswith("/events/batch")]
+
+
+# ------------------------------------------------------------------------------------------ the loop
+
+
+def test_start_event_update_get_end_on_the_emulator(cli: Invoker, emu_env: dict[str, str]) -> None:
+    sid = started(cli, emu_env)
+    env = {**emu_env, "HH_SESSION_ID": sid}
+    tests = cli("event", "--name", "unit tests", "-m", "failed:=3", "--duration", "41s", "-o", "id", env=env)
+    assert tests.exit_code == 0, tests.stderr
+    build = cli("event", "-t", "chain", "--name", "build", "-o", "id", env=env).stdout.strip()
+    model = cli("event", "-t", "model", "--name", "summarize", "--parent", build.upper(), "--error", "rate limited",
+                "--inputs", "prompt=hi", "-o", "json", env=env)
+    assert model.exit_code == 0, model.stderr
+    assert cli("update", "--metrics", "passed:=41", "-o", "none", env=env).exit_code == 0
+
+    read = cli("get", "-o", "json", env=env)
+    assert read.exit_code == 0, read.stderr
+    session = json.loads(read.stdout)
+    assert session["session_id"] == sid and session["metrics"] == {"passed": 41}
+    assert "end_time" not in session  # updated, still running
+    events = {e["event_name"]: e for e in session["events"]}
+    assert set(events) == {"unit tests", "build", "summarize"}
+    assert events["unit tests"]["event_id"] == tests.stdout.strip()
+    assert events["unit tests"]["duration"] == 41000 and events["unit tests"]["metadata"] == {"failed": 3}
+    assert events["unit tests"]["event_type"] == "tool" and events["unit tests"]["parent_id"] == sid
+    assert events["summarize"]["parent_id"] == build  # sent in lower case
+    assert events["summarize"]["error"] == "rate limited" and events["summarize"]["inputs"] == {"prompt": "hi"}
+
+    tree = cli("get", sid, "-o", "pretty", env=emu_env).stdout
+    lines = tree.splitlines()
+    assert "ci run" in lines[0] and "running" in lines[0]
+    nested = [i for i, line in enumerate(lines) if "summarize" in line]
+    assert nested and "build" in lines[nested[0] - 1] and "✗ rate limited" in lines[nested[0]]
+    assert lines[nested[0]].index("summarize") > lines[nested[0] - 1].index("build")  # one level deeper
+
+    jsonl = cli("get", sid, "-o", "jsonl", env=emu_env).stdout.splitlines()
+    assert [json.loads(line)["event_id"] for line in jsonl][0] == sid and len(jsonl) == 4
+
+    assert cli("end", "-o", "none", env=env).exit_code == 0
+    ended = json.loads(cli("get", "-o", "json", env=env).stdout)
+    assert isinstance(ended["end_time"], int) and len(ended["events"]) == 3
+
+
+def test_events_from_a_file_go_in_bounded_batches_and_read_back_across_pages(emulator: Emulator) -> None:
+    count = PAGE_SIZE + CHUNK_EVENTS + 7  # two pages to read, a dozen batches to send
+    with Client(api_key=API_KEY, api_url=emulator.url) as hh:
+        sid = hh.start(session_name="many").session_id
+        logged = hh.events(sid, ({"event_name": f"step {n}", "start_time": 1795687200000 + n} for n in range(count)))
+        session = hh.get(sid)
+    assert len(logged.event_ids) == count == len(set(logged.event_ids))
+    assert [e["event_id"] for e in session["events"]] == logged.event_ids  # every one, oldest first
+
+
+def test_events_from_json_lines_on_stdin_with_flags_over_each(cli: Invoker, fake: FakeServer,
+                                                              key_env: dict[str, str]) -> None:
+    lines = "\n".join(json.dumps({"event_name": f"e{n}", "metadata": {"n": n}}) for n in range(CHUNK_EVENTS + 1))
+    result = cli("event", "-s", SID, "-f", "-", "-m", "run=7", "-t", "model", "-o", "id", input=lines, env=key_env)
+    assert result.exit_code == 0, result.stderr
+    sent = batches(fake)
+    assert [len(b) for b in sent] == [CHUNK_EVENTS, 1]
+    assert result.stdout.split() == [e["event_id"] for b in sent for e in b]
+    first = sent[0][0]
+    assert first["metadata"] == {"n": 0, "run": "7"} and first["event_type"] == "model"
+    assert fake.requests[0].path == f"/v1/sessions/{SID}/events/batch"
+
+
+def test_one_event_as_the_server_would_default_it(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    result = cli("event", "-s", SID.upper(), "--name", "lint", "--start-time", "1795687200000", "--duration", "1.5s",
+                 "-o", "json", env=key_env)
+    assert result.exit_code == 0, result.stderr
+    ((event,),) = batches(fake)
+    assert uuid.UUID(event["event_id"]).version == 4 and event["event_id"] == event["event_id"].lower()
+    assert event == {
+        "event_id": event["event_id"], "session_id": SID, "parent_id": SID, "event_type": "tool",
+        "event_name": "lint", "source": "unknown", "start_time": 1795687200000, "end_time": 1795687201500,
+        "duration": 1500, "inputs": {},
+    }
+    assert json.loads(result.stdout) == {"session_id": SID, "events": [event]}
+
+
+def test_a_retry_sends_the_same_event_ids(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    fake.script = [Reply(status=503)]
+    result = cli("event", "-s", SID, "--name", "flaky", "-o", "id", env={**key_env, "HH_MAX_RETRIES": "1"})
+    assert result.exit_code == 0, result.stderr
+    first, second = batches(fake)
+    assert first == second and result.stdout.strip() == first[0]["event_id"]
+
+
+def test_a_failed_batch_says_what_was_stored_before_it(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    fake.script = [Reply(), Reply(status=400, body={"message": "too big"})]
+    path = tmp_path / "steps.json"
+    path.write_text(json.dumps([{"event_name": f"s{n}"} for n in range(CHUNK_EVENTS + 5)]))
+    result = cli("event", "-s", SID, "-f", str(path), "-o", "id", env=key_env)
+    assert result.exit_code == 4
+    assert f"the {CHUNK_EVENTS} event(s) before them were stored" in result.stderr
+    assert result.stderr.count("\n") == 1 and "too big" in result.stderr
+    assert result.stdout.split() == [e["event_id"] for e in batches(fake)[0]]  # what landed, printed
+
+
+# ------------------------------------------------------------------------------------------ refusals
+
+
+@pytest.mark.parametrize(("args", "document", "says"), [
+    ((), None, "no session to log into"),
+    (("-s", "not-a-uuid"), None, "--session-id 'not-a-uuid' is not a UUID"),
+    (("-s", SID, "--parent", "build"), None, "--parent: 'build' is not a UUID"),
+    (("-s", SID, "--event-id", "12"), None, "--event-id: '12' is not a UUID"),
+    (("-s", SID, "--event-id", SID), None, "is the session's own id"),
+    (("-s", SID, "--name", ""), None, "--name is empty"),
+    (("-s", SID, "--start-time", "now", "--end-time", "now-1h"), None, "is before start_time"),
+    (("-s", SID, "-f", "-"), '{"event_name": "a"}\n{"name": "b"}\n', "-:2: name: unknown field"),
+    (("-s", SID, "-f", "-"), '{"event_type": "session"}\n', "a session is started with `hhsession start`"),
+    (("-s", SID, "-f", "-"), '[{"session_id": "00000000-0000-4000-8000-000000000001"}]',
+     "is not the session the events go into"),
+    (("-s", SID, "-f", "-"), '{"inputs": "x"}\n', 'inputs: expected an object'),
+    (("-s", SID, "-f", "-"), "", "holds no events"),
+    (("-s", SID, "-f", "-", "--event-id", SID), "{}", "--event-id names one event, and -f reads many"),
+])
+def test_bad_events_are_refused_and_nothing_is_sent(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                                    args: tuple[str, ...], document: str | None, says: str) -> None:
+    result = cli("event", *args, input=document, env=key_env)
+    assert result.exit_code == 2, result.stderr
+    assert says in result.stderr and result.stderr.count("\n") == 1
+    assert fake.requests == []
+
+
+def test_type_is_a_choice(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    result = cli("event", "-s", SID, "--type", "session", env=key_env)
+    assert result.exit_code == 2 and "'session' is not one of" in result.stderr and fake.requests == []
+
+
+def test_an_event_into_an_unknown_session_is_exit_4(cli: Invoker, emu_env: dict[str, str]) -> None:
+    result = cli("event", "-s", SID, "--name", "x", env=emu_env)
+    assert result.exit_code == 4 and f"session {SID} was not found" in result.stderr
+
+
+def test_dry_run_sends_nothing_and_needs_no_key(cli: Invoker, fake: FakeServer) -> None:
+    result = cli("event", "-s", SID, "--name", "x", "--dry-run", "-o", "json", env={"HH_API_URL": fake.url})
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["events"][0]["event_name"] == "x" and fake.requests == []
+
+
+# ------------------------------------------------------------------------------------------ update
+
+
+def test_update_sends_neither_end_time_nor_duration(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    fake.sessions[SID] = {"session_id": SID, "event_id": SID}
+    result = cli("update", SID.upper(), "-m", "stage=tests", "--child", SID.upper(), "-o", "json",
+                 env={**key_env, "HH_SESSION_START_TIME": "1795687200000"})
+    assert result.exit_code == 0, result.stderr
+    (request,) = fake.requests
+    assert request.method == "PUT" and request.path == f"/v1/events/{SID}"
+    assert request.json() == {"metadata": {"stage": "tests"}, "children_ids": [SID]}
+
+
+@pytest.mark.parametrize(("args", "document", "says"), [
+    ((SID,), None, "nothing to update"),
+    ((SID, "-f", "-"), '{"end_time": 1795687200000}', "an update leaves the session running, so it sends no end_time"),
+    ((SID, "-f", "-"), '{"duration": 5}', "sends no duration"),
+    (("nope", "-m", "a=1"), None, "is not a UUID"),
+    (("-m", "a=1"), None, "no session to update"),
+])
+def test_bad_updates_are_refused(cli: Invoker, fake: FakeServer, key_env: dict[str, str], args: tuple[str, ...],
+                                 document: str | None, says: str) -> None:
+    result = cli("update", *args, input=document, env=key_env)
+    assert result.exit_code == 2 and says in result.stderr and result.stderr.count("\n") == 1
+    assert fake.requests == []
+
+
+# ------------------------------------------------------------------------------------------ get
+
+
+def test_get_an_unknown_session_is_exit_4(cli: Invoker, emu_env: dict[str, str]) -> None:
+    result = cli("get", SID, env=emu_env)
+    assert result.exit_code == 4 and f"session {SID} was not found" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [((), "no session to read"), (("x",), "SESSION_ID 'x' is not a UUID")])
+def test_get_without_a_good_id_sends_nothing(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                             args: tuple[str, ...], says: str) -> None:
+    result = cli("get", *args, env=key_env)
+    assert result.exit_code == 2 and says in result.stderr and fake.requests == []
+
+
+def _event(n: int, **fields: Any) -> dict[str, Any]:
+    return {"event_id": str(uuid.UUID(int=n + 1)), "session_id": SID, "parent_id": SID, "event_name": f"e{n}",
+            "start_time": n, **fields}
+
+
+def test_a_server_that_repeats_its_pages_is_not_followed_forever(cli: Invoker, fake: FakeServer,
+                                                                 key_env: dict[str, str]) -> None:
+    page = {"events": [_event(n) for n in range(PAGE_SIZE)], "count": 10**9}
+    fake.script = [Reply(body={"event": _event(-1, event_id=SID)}), Reply(body=page), Reply(body=page)]
+    fake.default = Reply(status=500)
+    result = cli("get", SID, "-o", "json", env=key_env)
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(result.stdout)["events"]) == PAGE_SIZE and len(fake.requests) == 3
+    assert [r.json()["page"] for r in fake.requests[1:]] == [1, 2]
+
+
+def test_what_a_server_puts_in_events_is_shown_safely(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    hostile = _event(1, event_name="evil\x1b]0;owned\x07\nline", error=f"bad key {API_KEY}", parent_id=str(uuid.UUID(int=3)))
+    looping = _event(2, parent_id=str(uuid.UUID(int=2)))  # its own parent: reached from nowhere
+    fake.script = [Reply(body={"event": {"event_id": SID, "session_name": "s"}}),
+                   Reply(body={"events": [hostile, looping], "count": 2})]
+    result = cli("get", SID, "-o", "pretty", env=key_env)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout and API_KEY not in result.stdout
+    assert "e2" in result.stdout and "evil" in result.stdout  # both shown, under the session
+    for fmt in ("json", "jsonl"):
+        fake.script = [Reply(body={"event": {"event_id": SID}}), Reply(body={"events": [hostile], "count": 1})]
+        shown = cli("get", SID, "-o", fmt, env=key_env).stdout
+        assert API_KEY not in shown and "\x1b" not in shown and "\x07" not in shown
+
+
+def test_get_reads_with_the_project_key_and_an_ingestion_key_alone_cannot(cli: Invoker, fake: FakeServer,
+                                                                          key_env: dict[str, str]) -> None:
+    ingest = "hh_ingst_" + "A" * 24 + "_" + "b" * 64
+    fake.script = [Reply(body={"event": {"event_id": SID}}), Reply(body={"events": [], "count": 0})]
+    assert cli("get", SID, env={**key_env, "HH_INGESTION_API_KEY": ingest}).exit_code == 0
+    assert {r.headers["authorization"] for r in fake.requests} == {f"Bearer {API_KEY}"}
+    alone = cli("get", SID, env={"HH_API_URL": fake.url, "HH_INGESTION_API_KEY": ingest})
+    assert alone.exit_code == 3 and "reading needs the project API key" in alone.stderr
+    assert len(fake.requests) == 2
+
+
+# ------------------------------------------------------------------------------------------ Python
+
+
+def test_the_client_logs_updates_and_reads(emulator: Emulator) -> None:
+    with Client(api_key=API_KEY, api_url=emulator.url) as hh:
+        session = hh.start(session_name="py")
+        one = hh.event(session, event_name="step", metrics={"n": 1}, duration=5)
+        hh.update(session, feedback={"ok": True})
+        read = hh.get(session.session_id.upper())
+        with pytest.raises(InvalidInput, match="nothing to update"):
+            hh.update(session)
+        with pytest.raises(InvalidInput, match=r"events\[1\]: expected an object"):
+            hh.events(session, [{}, "x"])  # type: ignore[list-item]
+        with pytest.raises(RejectedError) as missing:
+            hh.get(str(uuid.uuid4()))
+    assert missing.value.exit_code == 4
+    assert read["feedback"] == {"ok": True} and [e["event_id"] for e in read["events"]] == one.event_ids
