@@ -147,6 +147,8 @@ def fake(request_schema: dict[str, Any], update_schema: dict[str, Any]) -> Itera
             assert_valid_request(recorded.body, request_schema)
         elif recorded.method == "PUT" and "/v1/events/" in recorded.path:
             assert_valid_request(recorded.body, update_schema)
+        elif recorded.method == "POST" and recorded.path.endswith("/events/batch"):
+            assert_valid_request(recorded.body, load_contract("SessionEventBatchRequest"))
 
 
 @pytest.fixture
