@@ -596,3 +596,32 @@ def test_updates_of_an_event_inside_a_session_persist_and_lose_no_merge(tmp_path
             thread.join()
     with Emulator(port=0, db=db) as emu:
         assert len(get(emu, f"/v1/events/{CHILD}").json()["event"]["metadata"]) == 8 * 3
+
+
+# ----------------------------------------------------------------------------- what the TypeScript SDK 1.0.42 showed
+
+
+def test_the_typescript_sdks_reads_get_session_and_legacy_export(started: Emulator) -> None:
+    # getSession parses GET /session/{id} as an Event (no null number), getEvents posts to /events/export.
+    assert get(started, f"/session/{SID}").json() == read_back(updated_event(started))
+    assert "end_time" not in get(started, f"/session/{SID}").json()
+    legacy = post(started, {**SDK_EXPORT, "project": "p"}, path="/events/export").json()
+    assert legacy == post(started, SDK_EXPORT, path="/v1/events/export").json() and legacy["totalEvents"] == 1
+
+
+def test_an_event_without_a_type_is_a_tool_and_a_computed_end_is_whole_ms(started: Emulator) -> None:
+    # The Event schema's types are model, tool, chain, session (the TypeScript SDK refuses another), and
+    # its end_time an integer: a duration measured by performance.now() has a fraction.
+    answer = post(started, {"session_id": SID, "start_time": 1764151200000, "duration": 12.6}, path="/events").json()
+    event = get(started, f"/v1/events/{answer['event_id']}").json()["event"]
+    assert event["event_type"] == "tool" and event["end_time"] == 1764151200013 and event["duration"] == 12.6
+
+
+def test_a_spans_source_may_come_from_its_association_property(started: Emulator) -> None:
+    # The Node tracer (Traceloop) names the source only there; honeyhive.source (the Python tracer's) wins.
+    post(started, _otlp_json(_span("eee19b7ec3c1b174", **{"traceloop.association.properties.source": "node"}),
+                             _span("eee19b7ec3c1b175", **{"traceloop.association.properties.source": "node",
+                                                          "honeyhive.source": "python"}),
+                             _span("eee19b7ec3c1b176")), path="/opentelemetry/v1/traces")
+    events = post(started, SDK_EXPORT, path="/v1/events/export").json()["events"]
+    assert sorted(e["source"] for e in events if e["event_type"] != "session") == ["node", "otel", "python"]

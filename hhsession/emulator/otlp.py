@@ -17,6 +17,9 @@ from typing import Any
 #: Where the vendor's tracers put the session of a span (an attribute; from their baggage).
 SESSION_ATTRIBUTES = ("honeyhive.session_id", "honeyhive_session_id", "traceloop.association.properties.session_id",
                       "session_id")
+#: Where they put its source: the Python tracer sets honeyhive.source, the Node tracer (on Traceloop) only
+#: the association property.
+SOURCE_ATTRIBUTES = ("honeyhive_source", "honeyhive.source", "traceloop.association.properties.source")
 #: The event's object fields, from attributes ``honeyhive_<field>`` (a JSON string, or flattened:
 #: ``honeyhive_inputs.query``) or ``honeyhive.<field>``.
 OBJECT_FIELDS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
@@ -103,7 +106,7 @@ def events_from_spans(spans: list[Span]) -> tuple[list[tuple[str, dict[str, Any]
                           if span.parent_span_id else None),
             "event_type": event_type if event_type in EVENT_TYPES else "tool",
             "event_name": _first(attributes, "event_name") or span.name or "unknown",
-            "source": _first(attributes, "source") or "otel",
+            "source": next((str(attributes[k]) for k in SOURCE_ATTRIBUTES if attributes.get(k)), "otel"),
             "start_time": (span.start_ns + 500_000) // 1_000_000,  # whole ms (ns do not fit a float)
             "end_time": (span.end_ns + 500_000) // 1_000_000,
             "error": _first(attributes, "error") or span.error,

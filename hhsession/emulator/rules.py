@@ -67,7 +67,8 @@ ROUTES = (
     Route("POST", "/session/start", "_start_session_legacy",
           'start a session (deprecated {"session": {...}} wrapper; the Python SDK sends it)'),
     Route("GET", "/v1/sessions/{id}", "_get_session", "the stored session event"),
-    Route("GET", "/session/{id}", "_get_session", "the same (the TypeScript SDK's getSession reads here)"),
+    Route("GET", "/session/{id}", "_get_session_legacy",
+          "the same event as reads answer it (the TypeScript SDK's getSession reads here, as an Event)"),
     Route("GET", "/v1/events/{event_id}", "_get_event", '{"event": the stored event}'),
     Route("PUT", "/v1/events/{event_id}", "_update_event",
           "UpdateEventRequest: merge metadata, feedback, metrics, config, user_properties; replace outputs, "
@@ -77,6 +78,7 @@ ROUTES = (
     Route("POST", "/v1/events/export", "_export",
           'events by filter ("is" on session_id, event_id, ...): {"events": [...], "count": N}; '
           "the Python SDK reads back here"),
+    Route("POST", "/events/export", "_export", "the same (the TypeScript SDK's getEvents)"),
     Route("POST", "/v1/events/search", "_search", "the same, with SearchEventsRequest's fields"),
     Route("POST", "/v1/events", "_create_event", 'one event (PostEventRequest): {"success": true, "event_id"}'),
     Route("POST", "/events", "_create_event", "the same (the Python SDK's events.create, honeyhive-logger)"),
@@ -117,8 +119,9 @@ GUESSES = (
     "evaluation_id or metadata.evaluation_id; projections keeps the fields named; ignore_order changes "
     "nothing; the answer carries totalEvents (what the TypeScript SDK reads) beside count.",
     "An event inside a session (POST /events, /v1/events, the batch routes) gets an event_id when it has "
-    "none (or not a UUID), the session as parent_id, start_time now, end_time or duration from the other, "
-    "event_type generic, event_name and source unknown; one that names no session starts a session for "
+    "none (or not a UUID), the session as parent_id, start_time now, end_time or duration from the other "
+    "(an end_time computed in whole ms), event_type tool (as the OTLP mapping), event_name and source "
+    "unknown; one that names no session starts a session for "
     "it (named after the event); one that names a session the emulator does not have starts that session. "
     "An update (PUT) applies to an event inside a session by the rules it applies to a session: duration "
     "does not recompute end_time, nor end_time duration.",
@@ -454,7 +457,9 @@ def child_event(document: Mapping[str, Any], session_id: str, *, now_ms: int) ->
     end = document.get("end_time") if is_number(document.get("end_time")) else None
     duration = document.get("duration") if is_number(document.get("duration")) else None
     if end is None and duration is not None:
-        end = start + duration
+        # Whole ms: the Event schema types end_time as an integer (the TypeScript SDK refuses a fraction),
+        # and a duration measured by a clock (performance.now()) has one.
+        end = round(start + duration)
     if duration is None and end is not None:
         duration = end - start
     event = {
@@ -462,7 +467,9 @@ def child_event(document: Mapping[str, Any], session_id: str, *, now_ms: int) ->
         "session_id": session_id,
         "parent_id": str(parent).lower() if isinstance(parent, str) and parent else session_id,
         "children_ids": [c for c in document.get("children_ids") or [] if isinstance(c, str)],
-        "event_type": document.get("event_type") if isinstance(document.get("event_type"), str) else "generic",
+        # Not "generic" (the Python SDK's EventType has it): the Event schema's enum is model, tool, chain,
+        # session, and the TypeScript SDK refuses to read an event of any other type.
+        "event_type": document.get("event_type") if isinstance(document.get("event_type"), str) else "tool",
         "event_name": document.get("event_name") or "unknown",
         "source": document.get("source") or "unknown",
         **{key: document.get(key) or {} for key in EVENT_OBJECT_FIELDS},
