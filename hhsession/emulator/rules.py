@@ -130,6 +130,9 @@ GUESSES = (
     "A fractional start_time or end_time is stored as sent; the real server reads times as int64 and "
     "does not document what it does with a fraction (hhsession never sends one).",
     "Without --token any non-empty bearer is accepted; the real server checks the key and its project.",
+    "A span's honeyhive_<field>.a.b attributes are unflattened as sent (the Node tracer's arguments stay under "
+    "inputs._params_, a return value under outputs.result); a span's event id is derived from its trace and "
+    "span ids, and its source is otel when no attribute names one.",
 )
 
 #: UpdateEventRequest's object fields that are merged key by key into the stored event.
