@@ -1,81 +1,47 @@
-"""Reading input (SPEC §2–3): files, standard input, JSON objects, JSON Lines, JSON arrays.
+"""Reading input (SPEC §2–3): files, standard input, JSON objects, JSON Lines, JSON arrays, JSONC, YAML.
 
 Everything that turns bytes from a user into JSON values lives here, with the
 errors a person can act on (line and column, the file, the fix). Records of a
-replay are streamed: one at a time, never the whole input at once.
+replay are streamed: one at a time, never the whole input at once. A file's
+format is told by its extension (``formats``: ``.jsonc``, ``.yaml``, ``.yml``;
+anything else, and standard input, is JSON).
 """
 
 from __future__ import annotations
 
 import codecs
 import json
-import math
 import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
+from io import BytesIO
 from typing import Any, BinaryIO
 
 from .errors import InvalidInput
+from .formats import (
+    JSON,
+    JSONC,
+    YAML,
+    Unreadable,
+    _finite_float,
+    _plain,
+    _reject_constant,
+    decode,
+    format_of,
+    line_column,
+    parse_document,
+    strip_jsonc,
+    yaml_units,
+)
+from .formats import parse_json as parse_json  # re-exported: this module's API (cli/flags.py)
 from .payload import MAX_INPUT_BYTES  # one bound, defined beside the body it also bounds
 from .times import json_type
 
 CHUNK = 256 * 1024
 
 
-# --------------------------------------------------------------------------- one JSON document
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (math.inf, -math.inf):
-        raise ValueError(f"{text} is too large for a number (it would be Infinity, which is not JSON)")
-    return value
-
-
-def parse_json(data: bytes | str, origin: str, quoting_hint: str | None = None) -> Any:
-    """Parse JSON text, with errors that give line and column; ``quoting_hint``: the flag it came from,
-    for the hint a shell that ate the quotes (``-m {"a":1}`` unquoted) needs."""
-    if isinstance(data, bytes):
-        if len(data) > MAX_INPUT_BYTES:
-            raise InvalidInput(f"{origin}: input is larger than 16 MiB; split it into smaller files")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(
-                f"{origin}: not UTF-8 (bad byte at offset {exc.start}); "
-                f"convert it, e.g. iconv -f latin1 -t utf-8"
-            ) from None
-    else:
-        text = data
-    try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-    except json.JSONDecodeError as exc:
-        hint = ""
-        if exc.msg == "Extra data":
-            hint = "; more than one JSON value: for JSON Lines (one object per line) use hhsession replay"
-        elif quoting_hint and text.lstrip()[:1] in ("{", "[") and '"' not in text:
-            hint = (f"; the shell may have removed its double quotes: put the whole value in single quotes, "
-                    f"e.g. {quoting_hint} '{{\"key\": \"value\"}}'")
-        raise InvalidInput(
-            f"{origin}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
-        ) from None
-    except RecursionError:
-        raise InvalidInput(f"{origin}: invalid JSON: nested too deep (at most about 900 levels)") from None
-    except ValueError as exc:  # NaN, Infinity, 1e400, a number of more than 4300 digits
-        raise InvalidInput(f"{origin}: invalid JSON: {_plain(exc)}") from None
-
-
-def _plain(exc: ValueError) -> str:
-    """Python's words for a refused number, as a user of a CLI needs them."""
-    text = str(exc)
-    if "digits" in text and "int" in text:
-        return "a number has more than 4300 digits"
-    return text
+# --------------------------------------------------------------------------- one document
 
 
 def open_input(path: str) -> BinaryIO:
@@ -106,12 +72,18 @@ def read_bytes(path: str, stdin: BinaryIO | None = None) -> bytes:
 
 
 def read_json_object(path: str, stdin: BinaryIO | None = None, several: str = "") -> dict[str, Any]:
-    """Read one JSON object from a file or ``-`` (standard input); ``several``: what to say to an array."""
+    """Read one object from a file (JSON, JSONC or YAML, by its extension) or ``-`` (standard input,
+    JSON); ``several``: what to say to an array."""
     origin = "standard input" if path == "-" else path
-    data = read_bytes(path, stdin)
-    if not data.strip():
-        raise InvalidInput(f"{origin}: empty input; expected one JSON object")
-    value = parse_json(data, origin)
+    kind = format_of(path)
+    found, value = parse_document(read_bytes(path, stdin), origin, kind)
+    one = "object (a YAML mapping of key: value)" if kind == YAML else "JSON object {...}"
+    if not found:
+        blank = "white space or comments" if kind != JSON else "white space"
+        raise InvalidInput(f"{origin}: empty input (nothing but {blank}); expected one {one}")
+    if kind == YAML and not isinstance(value, dict):
+        got = "a list" if isinstance(value, list) else json_type(value)
+        raise InvalidInput(f"{origin}: expected one {one}, got {got}" + (f"; {several}" if several and got == "a list" else ""))
     if isinstance(value, list) and several:
         raise InvalidInput(f"{origin}: expected one JSON object {{...}}, got an array; {several}")
     return expect_object(value, origin)
@@ -211,11 +183,13 @@ class InputRecords:
 def read_records(paths: Iterable[str], stdin: BinaryIO | None = None) -> InputRecords:
     """Every record of every input, in order, one at a time.
 
-    An input is JSON Lines or one JSON array (told by its first character that
-    is not white space). A record that cannot be read is yielded with its
-    ``error``; what cannot be read past (16 MiB without a record boundary, a
-    damaged array) ends that input with one such record, and the next input
-    follows.
+    A JSON input is JSON Lines or one JSON array (told by its first character
+    that is not white space). A ``.jsonc`` or ``.yaml``/``.yml`` file is one
+    document, read whole (at most 16 MiB): an array (a YAML list) of records,
+    or one record; each record is located at the line it starts on. A record
+    that cannot be read is yielded with its ``error``; what cannot be read past
+    (16 MiB without a record boundary, a damaged array, a YAML syntax error)
+    ends that input with one such record, and the next input follows.
     """
     return InputRecords(paths, stdin)
 
@@ -230,7 +204,9 @@ def _read_all(paths: list[str], stdin: BinaryIO | None) -> Iterator[Record]:
         else:
             stream, close = open_input(path), True
         try:
-            for record in _read_input(_Input(stream), path):
+            kind = format_of(path)
+            records = _read_input(_Input(stream), path) if kind == JSON else _read_document(stream, path, kind)
+            for record in records:
                 record.index = index
                 index += 1
                 yield record
@@ -297,6 +273,44 @@ def _read_input(stream: _Input, path: str) -> Iterator[Record]:
 
 def _unreadable(path: str, label: str, line: int, why: str) -> Record:
     return Record(0, f"{label}:{line}", path, line, None, "", error=why)
+
+
+def _read_document(stream: BinaryIO, path: str, kind: str) -> Iterator[Record]:
+    """A .jsonc or YAML input: one document, read whole; its top-level array's elements (a JSONC array
+    through the JSON array reader, its comments blanked), or the document as one record."""
+    data = stream.read(MAX_INPUT_BYTES + 1)
+    try:
+        if len(data) > MAX_INPUT_BYTES:
+            raise InvalidInput(f"{path}: a {kind} input is read whole, so at most 16 MiB; split it, or give "
+                               f"JSON Lines, which may be any size")
+        text = decode(data, path)
+        if kind == YAML:
+            for unit in yaml_units(text, split=True):
+                value, error, shown = unit.value, unit.error, unit.source  # (refused: the text written)
+                try:
+                    shown = shown if error else json.dumps(value, ensure_ascii=False)
+                except (ValueError, RecursionError):  # (aliases and depth are bounded: not expected)
+                    error = "nested too deep (at most about 900 levels)"
+                yield Record(0, f"{path}:{unit.line}", path, unit.line, unit.element, shown,
+                             value=None if error else value, error=error)
+            return
+        text = strip_jsonc(text)
+    except InvalidInput as exc:
+        yield _unreadable(path, path, 1, exc.message.removeprefix(f"{path}: "))
+        return
+    except Unreadable as exc:
+        yield _unreadable(path, path, exc.line, f"{exc.why}; the rest of the file is skipped")
+        return
+    body = text.lstrip(" \t\r\n")
+    if body.startswith("["):
+        yield from _read_input(_Input(BytesIO(text.encode("utf-8"))), path)
+    elif body:
+        line = line_column(text, len(text) - len(body))[0]
+        try:
+            value, error = parse_json(text, path, kind=JSONC), None
+        except InvalidInput as exc:
+            value, error = None, exc.message.removeprefix(f"{path}: ")
+        yield Record(0, f"{path}:{line}", path, line, None, body.rstrip(), value=value, error=error)
 
 
 def _read_lines(stream: _Input, path: str, label: str, line: int, run: int) -> Iterator[Record]:
@@ -484,7 +498,7 @@ def count_lines(paths: Iterable[str]) -> int | None:
     """Non-empty lines of JSON Lines files, for a progress bar's ETA; None when it cannot tell."""
     total = 0
     for path in paths:
-        if path == "-":
+        if path == "-" or format_of(path) != JSON:  # a .jsonc or YAML file: its records are not its lines
             return None
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe or a device: reading it would consume it
