@@ -256,7 +256,8 @@ def read_session(client: Requester, session_id: str) -> dict[str, Any]:
                 new += 1
         total = body.get("count", body.get("totalEvents"))
         # The last page: short, nothing new (a server that repeats a page), or all counted.
-        if len(listed) < PAGE_SIZE or not new or (isinstance(total, int) and page * PAGE_SIZE >= total):
+        counted = isinstance(total, int | float) and not isinstance(total, bool)
+        if len(listed) < PAGE_SIZE or not new or (counted and page * PAGE_SIZE >= total):
             break
         if len(events) >= MAX_EVENTS:
             raise NetworkError(f"session {session_id} holds more than {MAX_EVENTS} events as the server pages "
