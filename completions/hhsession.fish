@@ -110,7 +110,7 @@ complete -c hhsession -n '__fish_seen_subcommand_from event' -l metrics -x -d 'A
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l feedback -x -d 'Add to feedback: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -s u -l user-properties -x -d 'Add to user_properties: key=value, key:=JSON, a JSON object or @file.json (repeatable).'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l error -x -d 'error: what went wrong (shown in red by `get`).'
-complete -c hhsession -n '__fish_seen_subcommand_from event' -s f -l file -r -F -d 'Read events from a file: a JSON array or JSON Lines (\'-\' = standard input).'
+complete -c hhsession -n '__fish_seen_subcommand_from event' -s f -l file -r -F -d 'Read events from a file: a JSON array or JSON Lines; .jsonc and .yaml/.yml by extension (\'-\' = stand'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l dry-run -d 'Print the events that would be sent and exit; no key, no network.'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l lenient -d 'Mirror the server: replace an invalid event_id, drop unknown keys (with warnings).'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -s o -l output -x -a 'pretty json id none' -d 'pretty, json, id (the event ids, a line each) or none (default: pretty on a terminal, else json).'

@@ -80,7 +80,7 @@ Parent = Annotated[Optional[str], field_option("--parent", help="parent_id: the 
 Error = Annotated[Optional[str], field_option("--error", help="error: what went wrong (shown in red by `get`).")]
 FeedbackValues = Annotated[Optional[list[str]], field_option("--feedback", help=object_help("feedback"))]
 MetricsValues = Annotated[Optional[list[str]], field_option("--metrics", help=object_help("metrics"))]
-File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read events from a file: a JSON array or JSON Lines ('-' = standard input).", show_default=False, dir_okay=False)]
+File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read events from a file: a JSON array or JSON Lines; .jsonc and .yaml/.yml by extension ('-' = standard input, JSON).", show_default=False, dir_okay=False)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the events that would be sent and exit; no key, no network.")]
 Output = Annotated[Optional[EventOutput], typer.Option("--output", "-o", help="pretty, json, id (the event ids, a line each) or none (default: pretty on a terminal, else json).", show_default=False, case_sensitive=False)]
 Lenient = Annotated[bool, typer.Option("--lenient", help="Mirror the server: replace an invalid event_id, drop unknown keys (with warnings).")]
@@ -151,7 +151,7 @@ def event(
         else:
             built = client.build_events(target, _read_events(env, str(file)), overrides=flags, lenient=lenient)
         if not built:
-            raise InvalidInput(f"{file}: holds no events; give a JSON array of event objects or JSON Lines")
+            raise InvalidInput(f"{file}: holds no events; give a JSON array of event objects, JSON Lines, or a YAML list")
         for one in built:
             for warning in one.warnings:
                 env.warn(warning)

@@ -56,7 +56,7 @@ journal: by default in ~/.local/state/hhsession/replay/, --journal PATH names
 one, --no-journal keeps none).
 """
 
-Paths = Annotated[Optional[list[Path]], typer.Argument(help="JSON Lines files, or files holding one JSON array ('-' or none: standard input).", show_default=False, dir_okay=False)]
+Paths = Annotated[Optional[list[Path]], typer.Argument(help="JSON Lines files, or files holding one JSON array; .jsonc and .yaml/.yml by extension ('-' or none: standard input).", show_default=False, dir_okay=False)]
 Workers = Annotated[str, typer.Option("--workers", help="Requests in flight: auto (adapts to the server: grows while answers are fast, shrinks on 429, 503, timeouts and growing latency; at most 256) or a fixed number from 1 to 256.", metavar="auto|N")]
 Rate = Annotated[Optional[float], typer.Option("--rate", help="At most this many sessions per second.", min=0.001, show_default=False)]
 Journal = Annotated[Optional[Path], typer.Option("--journal", help="The journal of successes and ids that makes a rerun resume (default: one per inputs and destination in $XDG_STATE_HOME/hhsession/replay/).", show_default=False, dir_okay=False)]
