@@ -411,6 +411,20 @@ def test_the_docs_and_the_help_name_the_guesses() -> None:
     assert "docs/emulator.md lists them all" in " ".join(shown.split())
 
 
+def test_the_help_and_the_docs_list_every_route() -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from hhsession.cli import app
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "emulator.md").read_text()
+    shown = CliRunner().invoke(app, ["emulator", "--help"]).stdout
+    for route in ROUTES:
+        assert f"{route.method:<6} {route.path}\n" in shown, route
+        assert route.path in page, route
+
+
 def test_an_emulator_bound_to_every_address_prints_a_loopback_url() -> None:
     from hhsession.emulator import Emulator
 

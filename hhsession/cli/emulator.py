@@ -35,15 +35,14 @@ def emulator(
 ) -> None:
     """Run a local stand-in for the HoneyHive sessions and events API, for demos and offline CI.
 
-    Serves POST /v1/sessions and POST /session/start with the server's rules
-    (silent fallbacks included; a session's event_id is its session_id),
-    GET /v1/sessions/{id} (and /session/{id}), GET and PUT /v1/events/{event_id},
-    PUT /events, POST /events and /v1/events (an event inside a session), the
-    batch routes (POST /events/batch, /v1/events/batch,
-    /v1/sessions/{session_id}/events/batch), POST /v1/events/export and
-    /v1/events/search ("is" filters on session_id, event_id, event_type,
-    event_name, source; dateRange; any other filter is a 400 naming it), GET
-    /healthz and /healthcheck. The vendor's Python SDK runs against it.
+    Sessions with the server's rules (silent fallbacks included; a session's
+    event_id is its session_id), events inside them, OTLP traces (JSON or
+    protobuf), export and search ("is" filters; any other is a 400 naming it).
+    The vendor's Python SDK, tracer and honeyhive-logger and its TypeScript SDK
+    and tracer run against it. Every route (docs/emulator.md says what each
+    does; any other method is a JSON 405):
+
+    ROUTES
 
     Prints export lines for HH_API_URL, HH_DATA_PLANE_URL, HH_PROJECT_API_KEY
     and HH_API_KEY, then one line per request on stderr. The token is never
@@ -79,3 +78,13 @@ def emulator(
         serve(server, env.stdout, env.stderr, token_env=token_env)
 
     run_command(ctx, False, body)
+
+
+def _route_lines() -> str:
+    """The routes for the help, from the table the emulator serves (so the two cannot differ)."""
+    from ..emulator.rules import ROUTES
+
+    return "    \b\n" + "\n".join(f"    {route.method:<6} {route.path}" for route in ROUTES)
+
+
+emulator.__doc__ = (emulator.__doc__ or "").replace("    ROUTES\n", _route_lines() + "\n")
