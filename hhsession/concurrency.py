@@ -6,7 +6,11 @@ concurrency-limits do, in rounds of about one round trip (``limit`` answers):
 - **Latency.** The round's median latency is compared with the lowest round
   median seen lately (``base``: the server unloaded). Up to ``TOLERANCE`` times
   it, the server keeps up and the limit grows: doubling at first ("slow start",
-  as TCP), by one a round after the first sign of load. Beyond it, answers
+  as TCP), by one a round after the first sign of load; but only after a round
+  that had every slot in use (TCP's "cwnd-limited" rule, RFC 7661): a limit the
+  run does not reach says nothing of the server, and must not run ahead of the
+  workers (at no latency, rounds of a millisecond doubled it to the ceiling
+  before the workers to fill it had started). Beyond it, answers
   wait in a queue (the server's or ours) and the limit shrinks in proportion.
   When slow start ends so, the limit is halved and one round is sent with
   only ``FLOOR`` in flight, to measure the unloaded latency afresh (the one
@@ -90,6 +94,7 @@ class AdaptiveLimit:
         self._next_probe: float | None = None  # set once throttled: growth is probing from then on
         self._measuring: float | None = None  # the limit to go back to once the unloaded latency is measured
         self._timed_from = 0.0  # latencies of requests sent before this are not weighed
+        self._round_peak = 0  # the most in flight during this round
 
     @property
     def current(self) -> int:
@@ -113,6 +118,8 @@ class AdaptiveLimit:
                 # took the interpreter lock from the two that work.)
                 self._cond.wait(1.0)
             self.in_flight += 1
+            if self.in_flight > self._round_peak:
+                self._round_peak = self.in_flight
             return True
 
     def wake(self) -> None:
@@ -130,13 +137,17 @@ class AdaptiveLimit:
         record, two threads taking turns through this lock, cost a tenth of the throughput at no
         latency.) False: the slot is given up, to one waiting worker."""
         with self._cond:
+            before = int(self.limit)
             if seconds is not None:
                 self._observe(Sample(seconds, delivered=False))
-            if keep and self.in_flight <= int(self.limit):
-                return True
-            self.in_flight -= 1
-            self._cond.notify()  # one slot: one waiter (waking them all, hundreds, costs more than the requests)
-            return False
+            woken = max(0, int(self.limit) - before)  # the round's end may have raised the limit: more room
+            kept = keep and self.in_flight <= int(self.limit)
+            if not kept:
+                self.in_flight -= 1
+                woken += 1
+            if woken:
+                self._cond.notify(woken)  # one waiter a slot (waking them all, hundreds, costs more than the requests)
+            return kept
 
     def observe(self, sample: Sample) -> None:
         """An attempt's answer (or its failure), as it comes: a 429 is seen before its Retry-After pause."""
@@ -170,6 +181,8 @@ class AdaptiveLimit:
         base = self.base or median  # (as known before this round: a round is not its own yardstick)
         self._note_base(median, now)
         ratio = median / base if base > 0 else 1.0
+        limited = self._round_peak >= int(before)  # (else growing says nothing: the slots were not all used)
+        self._round_peak = self.in_flight
         why = "answers fast and successful"
         if self._measuring is not None:
             # A round at the floor, of requests sent since it began: the unloaded latency, measured. (The
@@ -188,6 +201,8 @@ class AdaptiveLimit:
                 self.limit = float(FLOOR)
             self.slow_start = False
             why = f"latency {ratio:.1f}x its base"
+        elif not limited:
+            pass  # the run did not use every slot: nothing says the server could take more
         elif self._next_probe is not None:
             if now >= self._next_probe:
                 self.limit = min(float(self.ceiling), self.limit + 1)
@@ -214,6 +229,7 @@ class AdaptiveLimit:
         self._next_probe = now + PROBE_SECONDS
         self.slow_start = False
         self._latencies = []
+        self._round_peak = self.in_flight
         self._changed(before, "the server throttled or failed")
 
     def _changed(self, before: float, why: str) -> None:

@@ -632,6 +632,8 @@ class Replay:
                             ok = outcome is not None and outcome.status == "ok"
                             holding = adaptive.release(time.monotonic() - slot_started if ok else None,
                                                        keep=outcome is not None)
+                            if len(threads) < adaptive.current and not exhausted[0]:
+                                spawn(adaptive.current)  # the limit grew: workers to fill it, now
                     deliver(outcome)
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                 errors.append(exc)
@@ -642,12 +644,12 @@ class Replay:
                     if running[0] == 0:
                         all_done.set()
 
-        def spawn(count: int) -> None:
-            """More workers (a fixed number at the start; with "auto", as the limit grows)."""
+        def spawn(total: int) -> None:
+            """Workers up to ``total`` (a fixed number at the start; with "auto", as the limit grows)."""
             with running_lock:
                 if all_done.is_set() or self.stop.is_set():
                     return
-                for _ in range(count):
+                for _ in range(total - len(threads)):
                     running[0] += 1
                     thread = threading.Thread(target=worker, name=f"replay-worker-{len(threads)}", daemon=True)
                     threads.append(thread)
@@ -659,7 +661,7 @@ class Replay:
             spawn(1 if options.dry_run else adaptive.current if adaptive is not None else int(options.workers))
             while not all_done.wait(0.1) and not self.interrupted:
                 if adaptive is not None and len(threads) < adaptive.current and not exhausted[0]:
-                    spawn(adaptive.current - len(threads))
+                    spawn(adaptive.current)
                 if adaptive is not None and self.stop.is_set():
                     adaptive.wake()
             if self.interrupted:

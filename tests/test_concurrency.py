@@ -19,13 +19,18 @@ class Clock:
         return self.now
 
 
-def a_round(limit: AdaptiveLimit, clock: Clock, seconds: float, *, congested: int = 0, delivered: bool = True) -> None:
-    """One round trip: ``limit.current`` answers of ``seconds`` each (``congested`` of them 429s)."""
-    count = limit.current
+def a_round(limit: AdaptiveLimit, clock: Clock, seconds: float, *, congested: int = 0, delivered: bool = True,
+            used: int | None = None) -> None:
+    """One round trip: ``limit.current`` answers of ``seconds`` each (``congested`` of them 429s), every
+    slot in use (or only ``used`` of them: the run has fewer workers, or fewer records, than the limit)."""
+    count = limit.current if used is None else used
+    for _ in range(count):
+        assert limit.acquire()
     clock.now += seconds
     for index in range(count):
         throttled = index < congested
         limit.observe(Sample(seconds, congested=throttled, delivered=delivered and not throttled))
+        limit.release()
 
 
 def test_it_starts_small_and_doubles_while_answers_are_fast_up_to_the_ceiling() -> None:
@@ -81,7 +86,11 @@ def test_a_429_cuts_at_once_to_what_the_server_delivered_then_probes_slowly() ->
     limit = AdaptiveLimit(clock=clock)
     while limit.current < 128:
         a_round(limit, clock, 0.150)
-    # A second of answers at 800/s, then a 429: cut to 0.95 x 800/s x 150 ms = 114, but by half at most.
+    # A second of answers at 800/s (every slot in use), then a 429: cut to 0.95 x 800/s x 150 ms = 114,
+    # but by half at most.
+    held = limit.current
+    for _ in range(held):
+        assert limit.acquire()
     for _ in range(800):
         clock.now += 1 / 800
         limit.observe(Sample(0.150))
@@ -97,6 +106,8 @@ def test_a_429_cuts_at_once_to_what_the_server_delivered_then_probes_slowly() ->
         limit.observe(Sample(0.150))
     limit.observe(Sample(0.150, congested=True, delivered=False))
     assert limit.current == int(0.95 * 800 * 0.150) == 114
+    for _ in range(held):
+        limit.release()
     # Fast, successful rounds now add one only every PROBE_SECONDS.
     clock.now += 1.0  # (the quiet time after the cut)
     for _ in range(int(PROBE_SECONDS / 0.150) + 1):
@@ -129,12 +140,14 @@ def simulate(seconds: float, latency: Callable[[int], float], bucket: tuple[floa
     waits: list[float] = []
     while clock.now < end:
         while len(answers) < limit.current and clock.now >= gate:
+            assert limit.acquire()
             heapq.heappush(answers, clock.now + latency(len(answers) + 1))
         if not answers:
             clock.now = gate
             continue
         took = latency(len(answers))
         clock.now = heapq.heappop(answers)
+        limit.release()
         if bucket:
             tokens = min(bucket[1], tokens + (clock.now - refilled) * bucket[0])
             refilled = clock.now
@@ -168,6 +181,60 @@ def test_against_a_queue_it_keeps_latency_within_the_tolerance_at_capacity() -> 
     limit, ok, _, waits = simulate(40, lambda n: 0.050 * max(1.0, n / 32))
     assert statistics.median(waits[len(waits) // 4:]) <= 1.5 * 0.050
     assert ok / 40 >= 0.8 * 32 / 0.050
+
+
+def test_it_grows_only_after_a_round_with_every_slot_in_use() -> None:
+    # Fast answers, but the run keeps only 3 of its 4 slots busy (the workers are still starting, or few
+    # records are left): nothing says the server could take more, and the limit does not run ahead.
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock)
+    for _ in range(5):
+        a_round(limit, clock, 0.001, used=3)
+    assert limit.current == INITIAL and limit.slow_start
+    a_round(limit, clock, 0.001)  # every slot in use: doubling again
+    assert limit.current == 2 * INITIAL
+    # After slow start too: no growth by one while slots stay idle.
+    a_round(limit, clock, 0.002)  # twice the base: slow start ends (the floor measures the base)
+    a_round(limit, clock, 0.001)
+    a_round(limit, clock, 0.001)
+    grown = limit.current
+    for _ in range(5):
+        a_round(limit, clock, 0.001, used=grown - 1)
+    assert limit.current == grown and not limit.slow_start
+    a_round(limit, clock, 0.001)
+    assert limit.current == grown + 1
+
+
+def test_a_worker_keeps_its_slot_while_the_limit_has_room_for_it() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(initial=2, clock=clock)
+    assert limit.acquire() and limit.acquire()
+    assert limit.release(0.001, keep=True) is True  # straight on to its next record, no one woken
+    assert limit.in_flight == 2
+    limit.observe(Sample(0.001, congested=True, delivered=False))  # a 429 cuts the limit to the floor: 2
+    assert limit.current == 2
+    limit.limit = 1.0  # (below the floor only here: one slot too many is held)
+    assert limit.release(None, keep=True) is False  # the limit has no room for it: given up
+    assert limit.in_flight == 1
+    assert limit.release(None) is False and limit.in_flight == 0
+
+
+def test_a_limit_raised_at_a_round_s_end_wakes_as_many_waiting_workers_as_it_made_room_for() -> None:
+    class Counted(threading.Condition):
+        def notify(self, n: int = 1) -> None:
+            woken.append(n)
+            super().notify(n)
+
+    woken: list[int] = []
+    clock = Clock()
+    limit = AdaptiveLimit(initial=2, clock=clock)
+    limit._cond = Counted()  # (what is woken, without a thread to wait)
+    assert limit.acquire() and limit.acquire()
+    clock.now += 0.001
+    assert limit.release(0.001, keep=True) and woken == []  # kept: no one to wake
+    assert limit.release(0.001, keep=True)  # the round's end: fast, every slot in use: doubled to 4
+    assert limit.current == 4 and woken == [2]
+    assert not limit.release(None) and woken == [2, 1]  # a slot given up: one waiter
 
 
 def test_acquire_waits_for_room_and_a_stop_ends_the_wait() -> None:
