@@ -613,12 +613,13 @@ class Replay:
 
         def worker() -> None:
             holding = False  # a slot kept from the record before
+            slot_started = 0.0
             try:
                 while True:
-                    if adaptive is not None and not holding and \
-                            not adaptive.acquire(lambda: self.stop.is_set() or exhausted[0]):
-                        break
-                    slot_started = time.monotonic()
+                    if adaptive is not None and not holding:
+                        if not adaptive.acquire(lambda: self.stop.is_set() or exhausted[0]):
+                            break
+                        slot_started = time.monotonic()
                     outcome = None
                     try:
                         item = take()
@@ -630,8 +631,13 @@ class Replay:
                     finally:
                         if adaptive is not None:
                             ok = outcome is not None and outcome.status == "ok"
-                            holding = adaptive.release(time.monotonic() - slot_started if ok else None,
+                            ended = time.monotonic()
+                            holding = adaptive.release(ended - slot_started if ok else None,
                                                        keep=outcome is not None)
+                            # A kept slot is the next record's from before it was kept (its deliver() is
+                            # part of it): a request sent after the limit fell to measure the unloaded
+                            # latency is weighed only if its slot was granted after the fall.
+                            slot_started = ended
                             if len(threads) < adaptive.current and not exhausted[0]:
                                 spawn(adaptive.current)  # the limit grew: workers to fill it, now
                     deliver(outcome)
