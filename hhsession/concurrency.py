@@ -71,6 +71,9 @@ class Sample:
     delivered: bool = True
     #: ``seconds`` is a latency to weigh (a request's whole time in its slot, as the run saw it).
     timed: bool = True
+    #: When its slot was taken, on the limit's clock (None: ``seconds`` before the answer). A slot kept
+    #: from the record before is taken before that record is written down, the latency counted after.
+    started: float | None = None
 
 
 class AdaptiveLimit:
@@ -127,10 +130,12 @@ class AdaptiveLimit:
         with self._cond:
             self._cond.notify_all()
 
-    def release(self, seconds: float | None = None, *, keep: bool = False) -> bool:
+    def release(self, seconds: float | None = None, *, keep: bool = False,
+                started: float | None = None) -> bool:
         """A record's request (with its retries) ended after ``seconds`` in its slot (None: it failed, or
-        none was sent after all). The slot's time, not only the request's: at no latency the queue is
-        this process's own (threads waiting for the interpreter lock), and shows only there.
+        none was sent after all), a slot taken at ``started`` (see ``Sample.started``). The slot's time,
+        not only the request's: at no latency the queue is this process's own (threads waiting for the
+        interpreter lock), and shows only there.
 
         With ``keep``, the worker goes on to its next record in the same slot while the limit has room
         for it (True): no other worker is woken to take it over. (Handing the slot over on every
@@ -139,7 +144,7 @@ class AdaptiveLimit:
         with self._cond:
             before = int(self.limit)
             if seconds is not None:
-                self._observe(Sample(seconds, delivered=False))
+                self._observe(Sample(seconds, delivered=False, started=started))
             woken = max(0, int(self.limit) - before)  # the round's end may have raised the limit: more room
             kept = keep and self.in_flight <= int(self.limit)
             if not kept:
@@ -169,7 +174,8 @@ class AdaptiveLimit:
             if now >= self._quiet_until:
                 self._cut(now)
             return
-        if not sample.timed or now - sample.seconds < self._timed_from:
+        started = sample.started if sample.started is not None else now - sample.seconds
+        if not sample.timed or started < self._timed_from:
             return  # sent before the floor (it queued with the others), or across a cut and its pause
         self._latencies.append(sample.seconds)
         if len(self._latencies) >= max(FLOOR * 2 if self._measuring is not None else 1, int(self.limit)):

@@ -613,13 +613,14 @@ class Replay:
 
         def worker() -> None:
             holding = False  # a slot kept from the record before
-            slot_started = 0.0
+            taken = 0.0  # when this worker's slot was taken (acquired, or kept)
             try:
                 while True:
                     if adaptive is not None and not holding:
                         if not adaptive.acquire(lambda: self.stop.is_set() or exhausted[0]):
                             break
-                        slot_started = time.monotonic()
+                        taken = time.monotonic()
+                    slot_started = time.monotonic()
                     outcome = None
                     try:
                         item = take()
@@ -633,11 +634,11 @@ class Replay:
                             ok = outcome is not None and outcome.status == "ok"
                             ended = time.monotonic()
                             holding = adaptive.release(ended - slot_started if ok else None,
-                                                       keep=outcome is not None)
-                            # A kept slot is the next record's from before it was kept (its deliver() is
-                            # part of it): a request sent after the limit fell to measure the unloaded
-                            # latency is weighed only if its slot was granted after the fall.
-                            slot_started = ended
+                                                       keep=outcome is not None, started=taken)
+                            # A kept slot is taken before this record is written down: a request sent
+                            # after the limit fell to the floor (to measure the unloaded latency) is
+                            # weighed only if its slot was taken after the fall.
+                            taken = ended
                             if len(threads) < adaptive.current and not exhausted[0]:
                                 spawn(adaptive.current)  # the limit grew: workers to fill it, now
                     deliver(outcome)

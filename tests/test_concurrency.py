@@ -81,6 +81,33 @@ def test_the_unloaded_latency_is_measured_again_when_slow_start_ends_by_latency(
     assert limit.current == 2
 
 
+def test_a_slot_taken_before_the_floor_is_not_weighed_at_it_however_late_its_latency_was_counted() -> None:
+    # A worker kept its slot just before slow start ended, then wrote its record down, and only then
+    # started counting its next request's latency: sent into the queue slow start made, that request
+    # says nothing of the unloaded latency.
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock)
+    a_round(limit, clock, 0.050)  # 4 -> 8, the base is 50 ms
+    for _ in range(8):
+        assert limit.acquire()
+    taken = clock.now
+    clock.now += 0.100
+    assert limit.release(0.100, keep=True, started=taken)  # kept: its next record, in the same slot
+    taken = clock.now
+    clock.now += 0.001
+    for _ in range(7):
+        assert not limit.release(0.100)  # twice the base: halved to 4, after a round at the floor
+    assert limit.current == FLOOR == 2 and limit.in_flight == 1
+    clock.now += 0.150
+    assert limit.release(0.140, keep=True, started=taken)  # counted from after the floor, taken before it
+    limit.release()
+    a_round(limit, clock, 0.040)
+    a_round(limit, clock, 0.040, used=1)
+    assert limit.current == FLOOR  # three answers weighed at the floor, not four: still measuring
+    a_round(limit, clock, 0.040, used=1)
+    assert limit.current == 4 and limit.base == 0.040
+
+
 def test_a_429_cuts_at_once_to_what_the_server_delivered_then_probes_slowly() -> None:
     clock = Clock()
     limit = AdaptiveLimit(clock=clock)
