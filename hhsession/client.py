@@ -17,6 +17,7 @@ payload builders of ``payload.py`` plus that path.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
@@ -48,7 +49,7 @@ from .times import Number, format_duration
 from .urls import DEFAULT_API_URL, check_plain_http
 
 if TYPE_CHECKING:
-    from .events import BuiltEvent
+    from .events import BuiltEvent, SessionRead
     from .inputs import Record
     from .replay import Outcome, ReplaySummary
     from .transport import Attempt, Transport
@@ -58,6 +59,17 @@ EVENTS_PATH = "/v1/events"
 Log = Callable[[str], None]
 #: How many start times ``end`` remembers for sessions this client started.
 _REMEMBERED_STARTS = 10_000
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text} is too large for a number")
+    return value
 
 
 class Answer:
@@ -78,8 +90,8 @@ class Answer:
         text = self.body.decode("utf-8", "replace").strip()
         if not text:
             return None
-        try:
-            return json.loads(text)
+        try:  # (NaN, Infinity and 1e400 are no JSON a reader can take: refused, not shown as such)
+            return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
         except (ValueError, RecursionError):
             raise self._unexpected("JSON") from None
 
@@ -290,13 +302,16 @@ class Client:
         not_found: str | None = None,
         maybe_stored: str | None = None,
         read: bool = False,
+        too_large: str | None = None,
+        answer_limit: int | None = None,
     ) -> Answer:
         """Send one request, retrying what is safe to retry, with the same bytes every attempt.
 
         ``what`` names the object for messages ("the session"), ``takes`` what the
         path is for ("sessions"); ``not_found`` replaces the message for a 404, ``maybe_stored``
         the advice when giving up after an attempt the server may have carried out (its answer
-        lost). ``read``: sent with the project key, not the ingestion key. Returns a 2xx ``Answer``; raises
+        lost). ``read``: sent with the project key, not the ingestion key. ``answer_limit``: the most
+        bytes of answer read; ``too_large`` the advice when the answer is larger. Returns a 2xx ``Answer``; raises
         ``AuthError`` (401/403), ``RejectedError`` (other 4xx), ``NetworkError``
         (connection, timeout, 5xx, 429, a redirect, after retries).
         """
@@ -324,7 +339,7 @@ class Client:
             if held:
                 self.say(f"waited {held:.2f} s: the server asked the whole run to slow down")
             attempt_started = policy.clock()
-            reply = transport.send(method, path, data, headers)
+            reply = transport.send(method, path, data, headers, answer_limit)
             delay: float | None = None
             if reply.status == 429:  # slow down: the gate closes for every worker before anything else
                 header = reply.headers.get("Retry-After") if reply.headers is not None else None
@@ -344,7 +359,8 @@ class Client:
                 assert reply.status is not None
                 return Answer(reply.status, reply.body, attempt, policy.clock() - started, self.secrets)
             if not reply.retryable:
-                raise self._final_error(reply, method, url, what, takes, not_found, ingestion=key != self.api_key)
+                raise self._final_error(reply, method, url, what, takes, not_found, ingestion=key != self.api_key,
+                                        advice=too_large or maybe_stored)
 
             header = reply.headers.get("Retry-After") if reply.headers is not None else None
             retry_after = parse_retry_after(header, policy.wall_clock())
@@ -403,12 +419,14 @@ class Client:
 
     def _final_error(
         self, reply: Attempt, method: str, url: str, what: str, takes: str, not_found: str | None,
-        ingestion: bool = False,
+        ingestion: bool = False, advice: str | None = None,
     ) -> HHSessionError:
         status = reply.status
         detail = self._detail(reply)
-        if status is None:  # pragma: no cover - only retryable problems have no status
-            return NetworkError(self._what(reply, method, url))
+        if status is None:  # an answer too large: the server acted, and would answer alike again
+            return NetworkError(f"{self._what(reply, method, url)}; "
+                                + (advice or f"a session event is a few KiB: check {self.setting('api_url')}"),
+                                maybe_delivered=reply.maybe_delivered)
         if 300 <= status < 400:
             location = (reply.headers or {}).get("Location", "(no Location header)")
             return NetworkError(
@@ -648,9 +666,11 @@ class Client:
 
     def build_event(
         self, session: str | StartedSession, document: Mapping[str, Any] | None = None, /, *,
-        origin: str = "event()", overrides: Overrides | None = None, lenient: bool = False, **fields: Any,
+        origin: str = "event()", overrides: Overrides | None = None, lenient: bool = False,
+        position: int | None = None, **fields: Any,
     ) -> BuiltEvent:
-        """The event ``event`` would log into a session; nothing is sent, no key needed."""
+        """The event ``event`` would log into a session; nothing is sent, no key needed. ``position``:
+        its place in an input, for an id derived from it (``hhsession.events.build_event``)."""
         from .events import build_event
 
         _check_document(document, "event")
@@ -658,23 +678,30 @@ class Client:
             document = merge_documents(document, fields)
         session_id = session.session_id if isinstance(session, StartedSession) else session
         return build_event(session_id, defaults={"source": self.source} if self.source else None,
-                           document=document, origin=origin, overrides=overrides, lenient=lenient)
+                           document=document, origin=origin, overrides=overrides, lenient=lenient,
+                           position=position)
 
     def event(self, session: str | StartedSession, document: Mapping[str, Any] | None = None, /, *,
               lenient: bool = False, **fields: Any) -> LoggedEvents:
         """Log one event into a session (``event_type=``, ``event_name=``, ``inputs=``, ``outputs=``,
         ``metadata=``, ``metrics=``, ``duration=``, ``parent_id=``, ``error=``, ...). Its ``event_id`` is
         chosen before the first attempt, so a retry never logs it twice."""
-        return self.events(session, [merge_documents(document, fields)], lenient=lenient)
+        return self._log_events(session, [self.build_event(session, document, lenient=lenient, **fields)])
 
     def events(self, session: str | StartedSession, documents: Iterable[Mapping[str, Any] | Record], *,
-               lenient: bool = False, overrides: Overrides | None = None,
+               lenient: bool = False, overrides: Overrides | None = None, derive_ids: bool = False,
                on_sent: Callable[[list[BuiltEvent]], None] | None = None) -> LoggedEvents:
         """Log many events into a session: every one is checked first (a bad one is ``InvalidInput``
-        and nothing is sent), then they go in batches (``POST /v1/sessions/{id}/events/batch``)."""
+        and nothing is sent), then they go in batches (``POST /v1/sessions/{id}/events/batch``).
+        ``derive_ids``: an event without ``event_id`` gets one derived from the session, its position
+        and its content, so sending the same documents again logs none twice (as ``event -f`` does)."""
+        built = self.build_events(session, documents, overrides=overrides, lenient=lenient, derive_ids=derive_ids)
+        return self._log_events(session, built, on_sent)
+
+    def _log_events(self, session: str | StartedSession, built: list[BuiltEvent],
+                    on_sent: Callable[[list[BuiltEvent]], None] | None = None) -> LoggedEvents:
         from .events import send_events
 
-        built = self.build_events(session, documents, overrides=overrides, lenient=lenient)
         for event in built:
             for warning in event.warnings:
                 self.warn(warning)
@@ -684,13 +711,16 @@ class Client:
         return LoggedEvents(session_id=session_id, events=[event.payload for event in built])
 
     def build_events(self, session: str | StartedSession, documents: Iterable[Mapping[str, Any] | Record], *,
-                     overrides: Overrides | None = None, lenient: bool = False) -> list[BuiltEvent]:
-        """Every event ``events`` would log, built and checked; nothing is sent, no key needed."""
+                     overrides: Overrides | None = None, lenient: bool = False,
+                     derive_ids: bool = False) -> list[BuiltEvent]:
+        """Every event ``events`` would log, built and checked; nothing is sent, no key needed. Two
+        events with one ``event_id`` are refused: the server would keep one."""
         from .inputs import Record
 
         if isinstance(documents, str | bytes | Mapping) or not isinstance(documents, Iterable):
             raise InvalidInput(f"events(documents): expected an iterable of dicts, got {type(documents).__name__}")
         built = []
+        seen: dict[str, str] = {}
         for index, document in enumerate(documents):
             origin = f"events[{index}]"
             if isinstance(document, Record):
@@ -701,13 +731,20 @@ class Client:
             if not isinstance(document, Mapping):
                 raise InvalidInput(f'{origin}: expected an object of event fields, e.g. {{"event_name": "tests"}}, '
                                    f"got {type(document).__name__}")
-            built.append(self.build_event(session, document, origin=origin, overrides=overrides, lenient=lenient))
+            event = self.build_event(session, document, origin=origin, overrides=overrides, lenient=lenient,
+                                     position=index if derive_ids else None)
+            if event.event_id in seen:
+                raise InvalidInput(f"{origin}: event_id {event.event_id} is also the id of {seen[event.event_id]}; "
+                                   f"the server would keep only one of them: give each event its own id, or none")
+            seen[event.event_id] = origin
+            built.append(event)
         return built
 
-    def get(self, session: str | StartedSession) -> dict[str, Any]:
+    def get(self, session: str | StartedSession) -> SessionRead:
         """A session as the server holds it, with ``events``: every other event in it, oldest first
         (``GET /v1/events/{id}``, then ``POST /v1/events/search`` by ``session_id``, every page).
-        An unknown session is ``RejectedError`` (exit code 4)."""
+        An unknown session is ``RejectedError`` (exit code 4). ``warnings`` says what the server's pages
+        left unsure (counted events not listed, events of other sessions left out)."""
         from .events import read_session
 
         return read_session(self, session.session_id if isinstance(session, StartedSession) else session)

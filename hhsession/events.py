@@ -16,7 +16,9 @@ wraps them, and this module never imports it.
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
@@ -58,20 +60,26 @@ EVENT = Shape(
 CHUNK_EVENTS = 100
 #: ... and about this many bytes of them (one event may be bigger: it goes alone).
 CHUNK_BYTES = 4 * 1024 * 1024
-#: Events asked for per page when reading a session (the most ``SearchEventsRequest`` allows).
-PAGE_SIZE = 1000
-#: A session holds at most this many events as read back: a server that never stops paging is not
-#: followed forever.
+#: Events asked for per page when reading a session (``SearchEventsRequest`` allows up to 1000; an
+#: event with a long chat in its inputs is tens of KiB, so a page stays within ``PAGE_BYTES``).
+PAGE_SIZE = 200
+#: The most bytes read of one page, and of every page together: a server that never stops paging,
+#: or pages gigabytes, is not followed.
+PAGE_BYTES = 64 * 1024 * 1024
+READ_BYTES = 256 * 1024 * 1024
+#: A session holds at most this many events as read back.
 MAX_EVENTS = 1_000_000
 
 
 class BuiltEvent:
     """The body of one event: the payload, what the builder had to say, and its bytes."""
 
-    __slots__ = ("payload", "warnings", "body")
+    __slots__ = ("payload", "warnings", "body", "fixed")
 
-    def __init__(self, payload: dict[str, Any], warnings: list[str], body: bytes) -> None:
+    def __init__(self, payload: dict[str, Any], warnings: list[str], body: bytes, fixed: bool = True) -> None:
         self.payload, self.warnings, self.body = payload, warnings, body
+        #: The id is the input's, or derived from it: sending the same input again names the same event.
+        self.fixed = fixed
 
     def __repr__(self) -> str:
         return f"BuiltEvent(payload={self.payload!r})"
@@ -101,9 +109,14 @@ def build_event(
     lenient: bool = False,
     clock: Clock = time.time,
     make_id: Callable[[], str] = new_session_id,
+    position: int | None = None,
 ) -> BuiltEvent:
     """One event inside ``session_id``: the layers merged (defaults, a document, the flags), the
-    server's defaults filled in, and what it would silently replace or ignore refused."""
+    server's defaults filled in, and what it would silently replace or ignore refused.
+
+    ``position``: the event's place in the input it was read from. An event that names no id then
+    gets one derived from the session, the position and the content (``derived_event_id``): sending
+    the same input into the same session again names the same events, so none is logged twice."""
     session_id = check_session_id(session_id)
     warnings: list[str] = []
     layer2 = check_document(dict(document or {}), EVENT, origin, lenient, warnings)
@@ -137,11 +150,11 @@ def build_event(
             raise InvalidInput(f"{where(key)}: is empty; the server would replace it with \"unknown\"; "
                                f"give a value or leave the field out")
 
-    times, duration, _ = resolve_times(merged, where, clock)
+    times, duration, start_defaulted = resolve_times(merged, where, clock)
     if "end_time" not in times and duration is not None:  # the server completes one from the other
         times["end_time"] = whole_ms(times["start_time"] + duration)
     payload: dict[str, Any] = {
-        "event_id": (event_id or make_id()).lower(),
+        "event_id": (event_id or "").lower(),
         "session_id": session_id,
         "parent_id": (parent or session_id).lower(),
         "event_type": kind.strip().lower(),
@@ -156,10 +169,25 @@ def build_event(
             payload[key] = merged[key]
     payload.setdefault("inputs", {})  # PostEventRequest requires it
     payload = {key: payload[key] for key in EVENT_FIELDS if key in payload}
+    if not event_id:
+        payload["event_id"] = make_id() if position is None else derived_event_id(
+            payload, position, stamped=not start_defaulted)
     if payload["event_id"] == session_id:
         raise InvalidInput(f"{where('event_id')}: is the session's own id; an event inside it needs its own "
                            f"(leave event_id out for a new one)")
-    return BuiltEvent(payload, warnings, encode_payload(payload, origin))
+    if payload["parent_id"] == payload["event_id"]:
+        raise InvalidInput(f"{where('parent_id')}: is the event's own id; an event's parent is the session or "
+                           f"another event (leave parent_id out for the session)")
+    return BuiltEvent(payload, warnings, encode_payload(payload, origin), fixed=bool(event_id) or position is not None)
+
+
+def derived_event_id(payload: Mapping[str, Any], position: int, stamped: bool = True) -> str:
+    """A UUID (version 5) named by an event's session, its position in its input and its content;
+    the times only when the input gave them (``stamped``): a start defaulted to now differs each run."""
+    content = {key: value for key, value in payload.items()
+               if key != "event_id" and (stamped or key not in ("start_time", "end_time"))}
+    name = json.dumps([position, content], sort_keys=True, ensure_ascii=False, default=str)
+    return str(uuid.uuid5(uuid.UUID(str(payload["session_id"])), name))
 
 
 # --------------------------------------------------------------------------- sending and reading
@@ -172,7 +200,8 @@ class Requester(Protocol):
 
     def request(self, method: str, path: str, body: Mapping[str, Any] | bytes | None = None, *,
                 what: str = ..., takes: str = ..., not_found: str | None = ...,
-                maybe_stored: str | None = ..., read: bool = ...) -> Any: ...
+                maybe_stored: str | None = ..., read: bool = ..., too_large: str | None = ...,
+                answer_limit: int | None = ...) -> Any: ...
 
     def setting(self, name: str, value: str | None = None) -> str: ...
 
@@ -200,19 +229,23 @@ def send_events(client: Requester, session_id: str, events: Iterable[BuiltEvent]
     sent = 0
     for chunk in chunks(events):
         body = b'{"events":[' + b",".join(event.body for event in chunk) + b"]}"
-        before = f"; the {sent} event(s) before them were stored" if sent else ""
         ids = f"{chunk[0].event_id}..{chunk[-1].event_id}" if len(chunk) > 1 else chunk[0].event_id
+        if all(event.fixed for event in chunk):
+            again = "sending the same events again (the same command) is safe: each keeps its event_id"
+        else:
+            again = ("their ids were new, so send them again only with the same event_id (--event-id for one "
+                     "event), or they are logged twice")
         try:
-            client.request(
+            answer = client.request(
                 "POST", path, body, what=f"events {ids}", takes="event batches",
                 not_found=(f"session {session_id} was not found at {client.api_url}; start it first "
                            f"(`hhsession start`), or check the id and {client.setting('api_url')}"),
-                maybe_stored=(f"the server may have stored events {ids}: sending them again with the same "
-                              f"event_id is safe"),
+                maybe_stored=f"the server may have stored events {ids}; {again}",
             )
+            _check_stored(answer, chunk, ids, client.setting("api_url"))
         except HHSessionError as exc:
             if sent:
-                exc.message += before
+                exc.message += f"; the {sent} event(s) before them were stored"
                 exc.args = (exc.message,)
             raise
         sent += len(chunk)
@@ -221,53 +254,107 @@ def send_events(client: Requester, session_id: str, events: Iterable[BuiltEvent]
     return sent
 
 
-def read_session(client: Requester, session_id: str) -> dict[str, Any]:
-    """The session's event, with ``events``: every other event in it, oldest first."""
+def _check_stored(answer: Any, chunk: list[BuiltEvent], ids: str, api_url: str) -> None:
+    """A batch's answer says it stored these events: a JSON object, not ``success: false``, and the
+    ids it names (when it names them) the ids sent. Else a server failure (exit 5)."""
+    reply = answer.json_object()
+    named = reply.get("event_ids")
+    if reply.get("success") is False:
+        problem = "success: false"
+    elif isinstance(named, list) and sorted(str(one).lower() for one in named) != sorted(e.event_id for e in chunk):
+        problem = f"the ids of other events ({len(named)} named, {len(chunk)} sent)"
+    else:
+        return
+    raise NetworkError(f"the server answered {answer.status} to events {ids} but with {problem}; they may not be "
+                       f"stored: check {api_url} and read the session back with `hhsession get`",
+                       status=answer.status)
+
+
+class SessionRead(dict[str, Any]):
+    """A session as read back (its event, with ``events``), and ``warnings``: what the server's pages
+    left unsure (events counted but not sent, events of other sessions left out)."""
+
+    def __init__(self, event: Mapping[str, Any], warnings: list[str]) -> None:
+        super().__init__(event)
+        self.warnings = warnings
+
+
+def read_session(client: Requester, session_id: str) -> SessionRead:
+    """The session's event, with ``events``: every other event in it, oldest first. Bounded: at most
+    ``PAGE_BYTES`` a page and ``READ_BYTES`` in all, and no more pages than the server's count needs."""
     session_id = check_session_id(session_id)
+    api_url = client.setting("api_url")
     answer = client.request(
         "GET", f"/v1/events/{session_id}", what=f"the read of session {session_id}", takes="event reads", read=True,
         not_found=(f"session {session_id} was not found at {client.api_url}; check the id, and that "
-                   f"{client.setting('api_url')} is the server the session was started on"),
+                   f"{api_url} is the server the session was started on"),
     )
     found = answer.json_object().get("event")
     if not isinstance(found, dict):
         raise NetworkError(f"GET /v1/events/{session_id} answered without an event object; check that "
-                           f"{client.setting('api_url')} points at the HoneyHive API", status=answer.status)
-    session = dict(found)
+                           f"{api_url} points at the HoneyHive API", status=answer.status)
+    warnings: list[str] = []
     events: dict[str, dict[str, Any]] = {}
+    listed_ids: set[str] = set()  # every event id the pages named, the session's own too
+    foreign = 0
+    read = 0
     page = 1
+    total: int | None = None
+    too_large = (f"a page of {PAGE_SIZE} events is larger than {PAGE_BYTES // 2**20} MiB; read this session's "
+                 f"events with POST /v1/events/search and a smaller limit")
     while True:
         query = {"filters": [{"field": "session_id", "operator": "is", "value": session_id, "type": "string"}],
                  "limit": PAGE_SIZE, "page": page}
-        reply = client.request("POST", "/v1/events/search", query,
-                               what=f"the search for the events of session {session_id}", takes="event searches", read=True)
+        reply = client.request("POST", "/v1/events/search", query, answer_limit=PAGE_BYTES, too_large=too_large,
+                               what=f"the search for the events of session {session_id}", takes="event searches",
+                               read=True)
+        read += len(reply.body)
         body = reply.json_object()
         listed = body.get("events")
         if not isinstance(listed, list):
             raise NetworkError(f"POST /v1/events/search answered without an events array; check that "
-                               f"{client.setting('api_url')} points at the HoneyHive API", status=reply.status)
+                               f"{api_url} points at the HoneyHive API", status=reply.status)
+        count = body.get("count", body.get("totalEvents"))
+        if total is None and isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            total = count
         new = 0
         for event in listed:
             if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
                 continue
             key = event["event_id"].lower()
-            if key != session_id and key not in events:
+            if key in listed_ids:
+                continue
+            listed_ids.add(key)
+            new += 1
+            owner = event.get("session_id")
+            if isinstance(owner, str) and owner.lower() != session_id:
+                foreign += 1
+            elif key != session_id:
                 events[key] = event
-                new += 1
-        total = body.get("count", body.get("totalEvents"))
         # The last page: short, nothing new (a server that repeats a page), or all counted.
-        counted = isinstance(total, int | float) and not isinstance(total, bool)
-        if len(listed) < PAGE_SIZE or not new or (counted and page * PAGE_SIZE >= total):
+        # (a session that grows while it is read may need one page more than counted; no more)
+        if (len(listed) < PAGE_SIZE or not new or
+                (total is not None and (len(listed_ids) >= total or page > -(-total // PAGE_SIZE)))):
             break
-        if len(events) >= MAX_EVENTS:
-            raise NetworkError(f"session {session_id} holds more than {MAX_EVENTS} events as the server pages "
-                               f"them; read it with POST /v1/events/search instead")
+        if read > READ_BYTES or len(listed_ids) >= MAX_EVENTS:
+            raise NetworkError(
+                f"the server kept paging the events of session {session_id} past {page} page(s) and "
+                f"{read // 2**20} MiB ({len(listed_ids)} events{'' if total is None else f', of {total} counted'}); "
+                f"hhsession stops there: read them with POST /v1/events/search", status=reply.status)
         page += 1
+    if total is not None and len(listed_ids) != total:
+        warnings.append(f"the server counted {total} event(s) in session {session_id} but its pages listed "
+                        f"{len(listed_ids)}; the session may be changing (read it again), or the server pages badly")
+    if foreign:
+        warnings.append(f"the server listed {foreign} event(s) of other sessions for session {session_id}; "
+                        f"they are left out")
+    session = SessionRead(found, warnings)
     session["events"] = sorted(events.values(), key=_start_of)
     return session
 
 
-def _start_of(event: Mapping[str, Any]) -> tuple[float, str]:
-    start = event.get("start_time")
-    return (float(start) if isinstance(start, int | float) and not isinstance(start, bool) else 0.0,
-            str(event.get("event_id")))
+def _start_of(event: Mapping[str, Any]) -> tuple[int | float, str]:
+    start = event.get("start_time")  # compared as it is: a huge int is no float
+    if isinstance(start, int | float) and not isinstance(start, bool) and start == start:
+        return (start, str(event.get("event_id")))
+    return (0, str(event.get("event_id")))

@@ -2,10 +2,14 @@
 
 ``.jsonc`` is JSON with ``//`` and ``/* */`` comments and trailing commas, and
 nothing more: no NaN, no single quotes, no unquoted keys. ``.yaml`` / ``.yml``
-is YAML as PyYAML's safe loader reads it (YAML 1.1: unquoted ``yes``, ``no``,
-``on``, ``off`` are booleans), imported only when a YAML file is read, and
-turned into JSON values explicitly, never left for ``json.dumps`` to fail on:
+is YAML as PyYAML's safe loader reads it, imported only when a YAML file is read,
+and turned into JSON values explicitly, never left for ``json.dumps`` to fail on:
 
+- an unquoted scalar YAML 1.1 and 1.2 read differently is refused with its line
+  and column (quote it, or write it as JSON would): ``yes``/``no``/``on``/``off``
+  (booleans in 1.1 only: the "Norway problem"), base 60 (``1:30``), a leading
+  zero (``0755``: octal in 1.1), ``0b101``, ``1_000``; ``1.10`` is the number
+  1.1 in both, and is read so;
 - a key is the text written: ``on:``, ``200:``, ``2026-11-26:`` are the keys
   ``"on"``, ``"200"``, ``"2026-11-26"``; a list or a mapping as a key is refused;
 - a date or a time (``2026-11-26T10:00:00Z``) is the text written, a string
@@ -375,6 +379,12 @@ class _Builder:
             return value  # a date or a time stays the text written
         if tag == _Y + "null":
             return None
+        if event.tag is None and tag in (_Y + "bool", _Y + "int", _Y + "float"):
+            read_as = _yaml_1_1_only(tag, value)
+            if read_as:
+                self.refuse(event.start_mark, f"{value} means {read_as} in YAML 1.1 but not in YAML 1.2, so "
+                                              f"readers disagree; quote it for text, or write it as JSON would")
+                return None
         try:
             if tag == _Y + "bool":
                 return self.loader.bool_values[value.lower()]
@@ -479,3 +489,23 @@ class _Builder:
                     self.refuse(mark, "<< merges a mapping or a list of mappings (<<: *base)")
             elif key is not _DROP:
                 frame.value[key] = value
+
+
+_OCTAL_1_1 = re.compile(r"[-+]?0[0-7_]+")
+
+
+def _yaml_1_1_only(tag: str, value: str) -> str | None:
+    """What YAML 1.1 reads an unquoted scalar as where YAML 1.2 (the vendor's JSON-minded readers) reads
+    text or another number: ``yes``/``no``/``on``/``off`` booleans, base 60 (``1:30`` is 90), a leading
+    zero's octal (``0755`` is 493), ``0b`` binary, ``_`` separators. None when both agree."""
+    if tag == _Y + "bool":
+        return None if value.lower() in ("true", "false") else f"the boolean {value.lower() in ('yes', 'y', 'on')}".lower()
+    if ":" in value:
+        return "a base-60 number"
+    if tag == _Y + "int" and _OCTAL_1_1.fullmatch(value):
+        return "an octal number"
+    if tag == _Y + "int" and value.lstrip("+-").lower().startswith("0b"):
+        return "a binary number"
+    if "_" in value:
+        return "a number (_ is skipped)"
+    return None

@@ -61,17 +61,19 @@ def redact(text: str, secret: Secrets) -> str:
         return text
     if not secret or len(secret) < MIN_SECRET:
         return text
+    whole, mask = secret, mask_secret(secret)
     if secret in text:
-        text = text.replace(secret, mask_secret(secret))
+        text = text.replace(secret, mask)
     typed = TYPED_KEY.fullmatch(secret)
     if typed:  # what the mask shows (the kind and the id) is not hidden: the secret after it is
-        secret = typed[3]
+        secret, mask = typed[3], "******"
     if has_fragment(text, secret):
         text = _mask_fragments(text, secret)
     if "%" in text:
         decoded = unquote(text)
         if decoded != text and (secret in decoded or has_fragment(decoded, secret)):
-            text = _mask_fragments(decoded.replace(secret, mask_secret(secret)), secret)
+            decoded = decoded.replace(whole, mask_secret(whole)).replace(secret, mask)
+            text = _mask_fragments(decoded, secret)
     if _INVISIBLE.search(text):
         text = _mask_spread(text, secret)
     return text

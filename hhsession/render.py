@@ -177,6 +177,9 @@ def render_ended(ended: EndedSession, fmt: EndOutput, stream: IO[str], secrets: 
 
 #: Names, types and errors are cut to this many characters in the tree of ``get``.
 _CUT = 80
+#: Events nested deeper than this are shown at this depth, naming their parent: a terminal's width
+#: holds no more levels, and a server's chain of parents may be thousands long.
+MAX_DEPTH = 12
 
 
 def _cut(value: Any, limit: int = _CUT) -> str:
@@ -197,8 +200,11 @@ def _event_label(event: dict[str, Any], session: bool = False) -> Any:
     label.append(_cut(name), style="bold")
     duration = event.get("duration")
     if isinstance(duration, int | float) and not isinstance(duration, bool):
-        label.append(f"  {format_duration(duration)}", style="dim")
-    elif session:
+        try:
+            label.append(f"  {format_duration(duration)}", style="dim")
+        except (OverflowError, ValueError):  # a server's 400-digit number: shown as it is, cut
+            label.append(f"  {_cut(duration, 20)} ms", style="dim")
+    elif session and event.get("end_time") is None:
         label.append("  running (no end yet)", style="dim")
     error = event.get("error")
     if error:
@@ -228,23 +234,30 @@ def render_session_tree(session: dict[str, Any], stream: IO[str], secrets: Itera
     tree = Tree(_event_label(session, session=True))
     placed: set[str] = set()
 
-    def grow(node: Any, parent: str) -> None:
-        stack = [(node, parent)]  # a loop, not recursion: a server's chain of parents may be deep
+    def grow(node: Any, parent: str, level: int) -> None:
+        # A loop, not recursion: a server's chain of parents may be deep. Each entry: an event's node,
+        # the node holding it, its id, its depth.
+        stack = [(node, node, parent, level)]
         while stack:
-            at, key = stack.pop()
+            at, holder, key, depth = stack.pop()
             for event in children.get(key, []):
                 event_id = str(event.get("event_id")).lower()
                 if event_id in placed:
                     continue
                 placed.add(event_id)
-                stack.append((at.add(_event_label(event)), event_id))
+                label = _event_label(event)
+                if depth < MAX_DEPTH:
+                    stack.append((at.add(label), at, event_id, depth + 1))
+                else:  # deeper: beside its parent, saying whose child it is
+                    label.append(f"  ↳ child of {_cut(key, 40)}", style="dim")
+                    stack.append((holder.add(label), holder, event_id, depth))
 
-    grow(tree, root_id)
+    grow(tree, root_id, 0)
     for event in events:  # in a circle of parents: not reached from the session
         event_id = str(event.get("event_id")).lower()
         if event_id not in placed:
             placed.add(event_id)
-            grow(tree.add(_event_label(event)), event_id)
+            grow(tree.add(_event_label(event)), event_id, 1)
     if not events:
         tree.add(Text("no events yet (log some with `hhsession event`)", style="dim"))
     Console(file=stream, highlight=False).print(tree)

@@ -323,8 +323,10 @@ class Transport:
     def close(self) -> None:
         self._manager.clear()
 
-    def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> Attempt:
-        """One attempt: an answer (any status), or a problem. Raises only for what retrying cannot fix."""
+    def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str],
+             answer_limit: int | None = None) -> Attempt:
+        """One attempt: an answer (any status), or a problem. Raises only for what retrying cannot fix.
+        ``answer_limit``: the most bytes of answer read (default ``max_answer_bytes``, more for a large body)."""
         url = self.api_url + path
         entry = _WATCHDOG.watch(time.monotonic() + self.connect_timeout + self.timeout)
         _current.watch = entry
@@ -335,7 +337,7 @@ class Transport:
                 method, url if self._absolute else self._path + path, body=body, headers={**self.headers, **headers},
                 retries=False, redirect=False, preload_content=False, decode_content=False,
             )
-            limit = max(self.max_answer_bytes, ANSWER_PER_BODY * len(body or b""))
+            limit = answer_limit or max(self.max_answer_bytes, ANSWER_PER_BODY * len(body or b""))
             length = response.headers.get("Content-Length")
             if length is not None and length.strip().isdigit() and int(length) > limit:
                 return self._too_large(limit)
@@ -410,13 +412,9 @@ class Transport:
         )
 
     def _too_large(self, limit: int) -> Attempt:
+        """Not retried: the server answered, and would answer alike again."""
         mib = f"{limit / (1024 * 1024):.0f}"
-        return Attempt(
-            status=None,
-            problem=f"the answer is larger than {mib} MiB; a session event is a few KiB: check --api-url",
-            retryable=True,
-            maybe_delivered=True,
-        )
+        return Attempt(status=None, problem=f"the answer is larger than {mib} MiB", maybe_delivered=True)
 
 
 def _decompress(data: bytes, limit: int) -> bytes | None:

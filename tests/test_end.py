@@ -167,5 +167,5 @@ def test_start_then_end_in_separate_ci_steps_through_github_env(cli: Invoker, em
 
 def test_an_empty_session_id_to_end_is_refused(cli: Invoker, fake: FakeServer) -> None:
     result = cli("end", "", env={"HH_API_URL": fake.url, "HH_API_KEY": API_KEY})
-    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "no session to end" in result.stderr
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "SESSION_ID is empty" in result.stderr
     assert fake.requests == []

@@ -66,7 +66,7 @@ SAME_DOCUMENT = {
                '  "metadata": {"branch": "main", "n": 3, "ok": true,},\n}\n',
     "s.JSONC": '{"session_name": "eval", "source": "ci", "metadata": {"branch": "main", "n": 3, "ok": true}}',
     "s.yaml": "# the nightly run\nsession_name: eval\nsource: ci\nmetadata:\n  branch: main\n  n: 3\n  ok: true\n",
-    "s.YML": "{session_name: eval, source: ci, metadata: {branch: main, n: 3, ok: yes}}",
+    "s.YML": "{session_name: eval, source: ci, metadata: {branch: main, n: 3, ok: True}}",
 }
 
 
@@ -107,12 +107,12 @@ def test_standard_input_stays_json(cli: Invoker, fake: FakeServer, key_env: dict
 
 def test_yaml_dry_run_prints_what_would_be_sent(cli: Invoker, tmp_path: Path) -> None:
     path = write(tmp_path, "s.yaml", f"session_id: {SID.upper()}\nsession_name: x\nstart_time: 2026-11-26T10:00:00Z\n"
-                                     f"metadata:\n  day: 2026-11-26\n  on: off\n  200: ok\n")
+                                     f"metadata:\n  day: 2026-11-26\n  on: false\n  200: ok\n  version: 1.10\n")
     result = cli("start", "-f", path, "--dry-run")
     assert result.exit_code == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["start_time"] == 1795687200000  # the time's text, read by the time grammar
-    assert body["metadata"] == {"day": "2026-11-26", "on": False, "200": "ok"}  # keys are the text written
+    assert body["metadata"] == {"day": "2026-11-26", "on": False, "200": "ok", "version": 1.1}  # keys: the text written
 
 
 # ----------------------------------------------------------------------------- refusals: exit 2, line and column, nothing sent
@@ -147,6 +147,13 @@ REFUSED = [
     ("y.yaml", "inputs: {n: !!int twelve}\n", "YAML at line 1 column 13: 'twelve' is not a valid !!int"),
     ("y.yaml", "inputs: {n: " + "7" * 5000 + "}\n", "YAML at line 1 column 13: a number has more than 4300 digits"),
     ("y.yaml", "inputs: {<<: 1}\n", "YAML at line 1 column 14: << merges a mapping or a list of mappings"),
+    # what YAML 1.1 and YAML 1.2 read differently: refused, never guessed
+    ("y.yaml", "session_name: x\nmetadata: {country: no}\n", "YAML at line 2 column 21: no means the boolean false in YAML 1.1 but not"),
+    ("y.yaml", "metadata:\n  enabled: On\n", "YAML at line 2 column 12: On means the boolean true in YAML 1.1"),
+    ("y.yaml", "inputs: {took: 1:30}\n", "YAML at line 1 column 16: 1:30 means a base-60 number in YAML 1.1"),
+    ("y.yaml", "inputs: {mode: 0755}\n", "YAML at line 1 column 16: 0755 means an octal number in YAML 1.1"),
+    ("y.yaml", "inputs: {n: 1_000}\n", "YAML at line 1 column 13: 1_000 means a number (_ is skipped) in YAML 1.1"),
+    ("y.yaml", "inputs: {n: 0b101}\n", "; quote it for text, or write it as JSON would"),
     # not one object
     ("y.yaml", "- session_name: a\n- session_name: b\n",
      "expected one object (a YAML mapping of key: value), got a list; to start a session for each, use hhsession replay"),
@@ -351,10 +358,11 @@ def test_pyyaml_without_libyaml_reads_and_refuses_the_same(monkeypatch: pytest.M
         monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
     elif not hasattr(yaml, "CSafeLoader"):
         pytest.skip("this PyYAML has no libyaml")
-    text = "base: &b {x: 1}\nkey: {<<: *b, y: [2026-11-26, 0x1F, on, ~, '1e3']}\n"
-    assert load_yaml(text, "f") == (True, {"base": {"x": 1}, "key": {"x": 1, "y": ["2026-11-26", 31, True, None, "1e3"]}})
+    text = "base: &b {x: 1}\nkey: {<<: *b, y: [2026-11-26, 0x1F, TRUE, ~, '1e3', 'no']}\n"
+    assert load_yaml(text, "f") == (True, {"base": {"x": 1}, "key": {"x": 1, "y": ["2026-11-26", 31, True, None, "1e3", "no"]}})
     for bad, message in [("a: é\x00\n", "f: invalid YAML at line 1 column 5: "), ("a: [1,\n", "f: invalid YAML at line 2 column 1: "),
-                         ("a: .nan\n", "f: YAML at line 1 column 4: .nan is not a number"), ("a:\n\t- x\n", "tabs")]:
+                         ("a: .nan\n", "f: YAML at line 1 column 4: .nan is not a number"), ("a:\n\t- x\n", "tabs"),
+                         ("a: [1, no]\n", "f: YAML at line 1 column 8: no means the boolean false in YAML 1.1")]:
         with pytest.raises(InvalidInput) as caught:
             load_yaml(bad, "f")
         assert message in caught.value.message

@@ -278,3 +278,212 @@ def test_the_client_logs_updates_and_reads(emulator: Emulator) -> None:
             hh.get(str(uuid.uuid4()))
     assert missing.value.exit_code == 4
     assert read["feedback"] == {"ok": True} and [e["event_id"] for e in read["events"]] == one.event_ids
+
+
+# ------------------------------------------------------------------------------------------ a hostile server's pages
+
+def _session_then(*pages: Reply) -> list[Reply]:
+    return [Reply(body={"event": {"event_id": SID, "session_id": SID, "session_name": "s"}}), *pages]
+
+
+def test_a_page_over_4_mib_is_read_and_one_too_large_is_refused_at_once(
+        cli: Invoker, fake: FakeServer, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    big = [_event(n, inputs={"chat": "x" * (2 * 1024 * 1024)}) for n in range(3)]  # 6 MiB on one page
+    fake.script = _session_then(Reply(body={"events": big, "count": 3}))
+    result = cli("get", SID, "-o", "json", env=key_env)
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(result.stdout)["events"]) == 3
+
+    monkeypatch.setattr("hhsession.events.PAGE_BYTES", 1024 * 1024)
+    fake.requests.clear()
+    fake.script = _session_then(Reply(body={"events": big, "count": 3}))
+    fake.default = Reply(body={"events": [], "count": 0})
+    result = cli("get", SID, "-o", "json", env={**key_env, "HH_MAX_RETRIES": "3"})
+    assert result.exit_code == 5 and result.stdout == ""
+    assert "the answer is larger than 1 MiB" in result.stderr and "a smaller limit" in result.stderr
+    assert result.stderr.count("\n") == 1 and len(fake.requests) == 2  # not asked again: it would answer alike
+
+
+def test_a_server_that_pages_new_events_forever_is_stopped(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hhsession.events.READ_BYTES", 512 * 1024)
+    pages = [Reply(body={"events": [_event(p * PAGE_SIZE + n) for n in range(PAGE_SIZE)]}) for p in range(40)]
+    fake.script = _session_then(*pages)
+    result = cli("get", SID, env=key_env)
+    assert result.exit_code == 5 and "kept paging the events" in result.stderr and result.stdout == ""
+    assert len(fake.requests) < 40
+
+
+def test_pages_past_the_count_are_not_followed_and_a_short_read_is_said(cli: Invoker, fake: FakeServer,
+                                                                        key_env: dict[str, str]) -> None:
+    # Every page repeats all but one event of the one before: each brings one new, never the count.
+    pages = [Reply(body={"events": [_event(n) for n in range(PAGE_SIZE - 1)] + [_event(10_000 + p)],
+                         "count": 2 * PAGE_SIZE}) for p in range(20)]
+    fake.script = _session_then(*pages)
+    result = cli("get", SID, "-o", "json", env=key_env)
+    assert result.exit_code == 0, result.stderr
+    assert len(fake.requests) == 1 + 3  # the count needs 2 pages; one more for a session that grows, no more
+    assert f"the server counted {2 * PAGE_SIZE} event(s)" in result.stderr and f"listed {PAGE_SIZE + 2}" in result.stderr
+
+    fake.requests.clear()
+    fake.script = _session_then(Reply(body={"events": [_event(1)], "count": 7}))
+    result = cli("get", SID, "-o", "json", env=key_env)
+    assert result.exit_code == 0 and "counted 7 event(s)" in result.stderr and "listed 1" in result.stderr
+
+
+def test_events_of_other_sessions_are_left_out_and_said(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    other = _event(2, session_id=str(uuid.UUID(int=99)), event_name="not mine")
+    fake.script = _session_then(Reply(body={"events": [_event(1), other], "count": 2}))
+    result = cli("get", SID, "-o", "json", env=key_env)
+    assert result.exit_code == 0, result.stderr
+    assert [e["event_name"] for e in json.loads(result.stdout)["events"]] == ["e1"]
+    assert "1 event(s) of other sessions" in result.stderr
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_numbers_json_cannot_carry_are_a_server_failure(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                                        number: str) -> None:
+    page = json.dumps({"events": [_event(1)], "count": 1}).replace('"start_time": 1', f'"start_time": {number}')
+    fake.script = _session_then(Reply(body=page.encode()))
+    result = cli("get", SID, "-o", "json", env=key_env)
+    assert result.exit_code == 5 and "the server answered 200 but not with" in result.stderr and result.stdout == ""
+
+
+def test_a_huge_integer_is_shown_not_a_crash(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    huge = 10**400
+    for fmt in ("json", "pretty"):
+        fake.script = _session_then(Reply(body={"events": [_event(1, start_time=huge, duration=huge), _event(2)],
+                                                "count": 2}))
+        result = cli("get", SID, "-o", fmt, env=key_env)
+        assert result.exit_code == 0, result.stderr
+        if fmt == "json":
+            assert [e["event_name"] for e in json.loads(result.stdout)["events"]] == ["e2", "e1"]
+        else:
+            assert "e1" in result.stdout and "1000000000" in result.stdout
+
+
+def test_an_ended_session_without_a_duration_is_not_running(cli: Invoker, fake: FakeServer,
+                                                            key_env: dict[str, str]) -> None:
+    fake.script = [Reply(body={"event": {"event_id": SID, "session_name": "s", "end_time": 1795687200000}}),
+                   Reply(body={"events": [], "count": 0})]
+    result = cli("get", SID, "-o", "pretty", env=key_env)
+    assert result.exit_code == 0 and "running" not in result.stdout and "s" in result.stdout
+
+
+def test_a_deep_chain_of_parents_is_shown_whole_and_narrow(cli: Invoker, fake: FakeServer,
+                                                          key_env: dict[str, str]) -> None:
+    from hhsession.render import MAX_DEPTH
+
+    chain = [_event(n, parent_id=str(uuid.UUID(int=n)) if n else SID) for n in range(300)]  # each under the one before
+    fake.script = _session_then(Reply(body={"events": chain, "count": 300}))
+    result = cli("get", SID, "-o", "pretty", env=key_env)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(f"e{n} " in result.stdout for n in range(300))
+    deepest = max(len(line) - len(line.lstrip("│├└─ ")) for line in lines)
+    assert deepest <= 4 * (MAX_DEPTH + 1)  # no wider than MAX_DEPTH levels
+    assert sum("↳ child of" in line for line in lines) == 300 - MAX_DEPTH
+
+
+# ------------------------------------------------------------------------------------------ a hostile server's batch answers
+
+@pytest.mark.parametrize("answer", [b"<html>ok</html>", {"success": False}, {"event_ids": [str(uuid.UUID(int=5))]}, b""])
+def test_a_batch_answer_that_does_not_say_stored_is_exit_5(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                                           answer: Any) -> None:
+    fake.script = [Reply(body=answer)]
+    result = cli("event", "-s", SID, "--name", "x", "-o", "id", env=key_env)
+    assert result.exit_code == 5 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert "x" not in result.stdout
+
+
+# ------------------------------------------------------------------------------------------ sending again
+
+def test_the_same_file_sent_again_names_the_same_events(cli: Invoker, emulator: Emulator, emu_env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    sid = started(cli, emu_env)
+    path = tmp_path / "steps.jsonl"
+    path.write_text("".join(json.dumps({"event_name": f"s{n % 3}"}) + "\n" for n in range(CHUNK_EVENTS + 20)))
+    first = cli("event", "-s", sid, "-f", str(path), "-o", "id", env=emu_env).stdout.split()
+    again = cli("event", "-s", sid, "-f", str(path), "-o", "id", env=emu_env).stdout.split()
+    assert first == again and len(set(first)) == CHUNK_EVENTS + 20  # same content, other position: other id
+    assert len(emulator.store.events_of(sid)) == CHUNK_EVENTS + 20  # sent twice, stored once
+    other = cli("event", "-s", str(uuid.uuid4()), "-f", str(path), "--dry-run", "-o", "id", env=emu_env).stdout.split()
+    assert not set(other) & set(first)  # another session: other ids
+    new = cli("event", "-s", sid, "-f", str(path), "--new-ids", "-o", "id", env=emu_env).stdout.split()
+    assert not set(new) & set(first) and len(emulator.store.events_of(sid)) == 2 * (CHUNK_EVENTS + 20)
+
+
+def test_a_lost_answer_says_how_to_send_again(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                              tmp_path: Path) -> None:
+    fake.script = [Reply(status=504)]  # a gateway's: the server behind it may have stored them
+    fake.default = Reply(status=504)
+    one = cli("event", "-s", SID, "--name", "x", env={**key_env, "HH_MAX_RETRIES": "0"})
+    sent = batches(fake)[0][0]["event_id"]
+    assert one.exit_code == 5 and "--event-id" in one.stderr and sent in one.stderr
+    path = tmp_path / "e.json"
+    path.write_text('[{"event_name": "a"}, {"event_name": "b"}]')
+    fake.script = [Reply()]
+    many = cli("event", "-s", SID, "-f", str(path), "-o", "json", env={**key_env, "HH_MAX_RETRIES": "0"})
+    assert many.exit_code == 0
+    fake.script, fake.default = [Reply(status=504)], Reply(status=504)
+    failed = cli("event", "-s", SID, "-f", str(path), "-o", "json", env={**key_env, "HH_MAX_RETRIES": "0"})
+    assert failed.exit_code == 5 and "the same command) is safe" in failed.stderr
+
+
+def test_a_partial_failure_prints_what_was_stored_as_json(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    fake.script = [Reply(), Reply(status=400, body={"message": "too big"})]
+    path = tmp_path / "steps.json"
+    path.write_text(json.dumps([{"event_name": f"s{n}"} for n in range(CHUNK_EVENTS + 5)]))
+    result = cli("event", "-s", SID, "-f", str(path), "-o", "json", env=key_env)
+    assert result.exit_code == 4
+    assert [e["event_id"] for e in json.loads(result.stdout)["events"]] == [e["event_id"] for e in batches(fake)[0]]
+
+
+# ------------------------------------------------------------------------------------------ careless input
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("update", "", "-m", "a=1"), "SESSION_ID is empty"),
+    (("end", ""), "SESSION_ID is empty"),
+    (("get", ""), "SESSION_ID is empty"),
+    (("event", "-s", "", "--name", "x"), "--session-id is empty"),
+    (("event", "-s", " ", "--name", "x"), "--session-id is empty"),
+])
+def test_an_empty_session_id_is_not_the_exported_one(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                                     args: tuple[str, ...], says: str) -> None:
+    result = cli(*args, env={**key_env, "HH_SESSION_ID": SID})
+    assert result.exit_code == 2 and says in result.stderr and result.stderr.count("\n") == 1
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(("args", "document", "says"), [
+    (("-f", "-"), f'[{{"event_id": "{uuid.UUID(int=7)}"}}, {{"event_id": "{str(uuid.UUID(int=7)).upper()}"}}]',
+     "-:1: event_id 00000000-0000-0000-0000-000000000007 is also the id of"),
+    (("--event-id", str(uuid.UUID(int=7)), "--parent", str(uuid.UUID(int=7)).upper()), None, "is the event's own id"),
+    (("-f", "-"), f'{{"event_id": "{uuid.UUID(int=7)}", "parent_id": "{uuid.UUID(int=7)}"}}', "is the event's own id"),
+    (("--name", "x", "--new-ids"), None, "--new-ids is for the events of -f"),
+])
+def test_ids_that_would_collide_are_refused(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                            args: tuple[str, ...], document: str | None, says: str) -> None:
+    result = cli("event", "-s", SID, *args, input=document, env=key_env)
+    assert result.exit_code == 2 and says in result.stderr and result.stderr.count("\n") == 1
+    assert fake.requests == []
+
+
+def test_piped_events_without_f_dash_are_refused(fake: FakeServer) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HH_")}, "HH_API_URL": fake.url,
+           "HH_API_KEY": API_KEY, "HH_SESSION_ID": SID}
+    piped = subprocess.run(f"echo '[{{\"event_name\": \"x\"}}]' | {sys.executable} -m hhsession event", shell=True,
+                           capture_output=True, text=True, timeout=60, env=env)
+    assert piped.returncode == 2 and piped.stdout == ""
+    assert piped.stderr == ("hhsession: error: standard input holds JSON that is not read without -f -; nothing was "
+                            "sent: add -f - to log the events in it, or give </dev/null to log one event named "
+                            "\"unknown\"\n")
+    named = subprocess.run(f"echo '[{{}}]' | {sys.executable} -m hhsession event --name n --dry-run", shell=True,
+                           capture_output=True, text=True, timeout=60, env=env)
+    assert named.returncode == 0 and "not read" in named.stderr
+    assert fake.requests == []

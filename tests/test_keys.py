@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -63,6 +64,9 @@ def test_masks_show_a_typed_keys_id_never_its_secret(cli: Invoker, fake: FakeSer
     echoed = f"key {INGEST}; cut {SECRET[5:30]}; spread {' '.join(SECRET[:20])}"
     shown = redact(echoed, [API_KEY, INGEST])
     assert SECRET[5:30] not in shown and SECRET[:12] not in shown.replace(" ", "") and KEY_ID in shown
+    for encoded in (quote(INGEST, safe=""), quote(SECRET, safe="-"), SECRET.replace("3", "%33")):  # percent-encoded
+        shown = redact(f"echo={encoded}", INGEST)
+        assert "3cr" not in shown and SECRET[-4:] not in shown and "***" in shown, shown
     fake.script = [Reply(status=401, body={"message": f"bad key {INGEST} ({SECRET})"})]
     result = cli("start", "--name", "x", "-v", env={**key_env, "HH_INGESTION_API_KEY": INGEST})
     assert result.exit_code == 3 and "ingestion API key" in result.stderr and "HH_INGESTION_API_KEY" in result.stderr

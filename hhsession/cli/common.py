@@ -200,6 +200,22 @@ Verbose = Annotated[
 # ----------------------------------------------------------------------------- field options
 
 
+def session_target(env: Environment, given: Optional[str], flag: str, doing: str) -> tuple[str, str]:
+    """The session a command acts on, and where it came from: ``given`` (the argument or flag
+    ``flag``), else ``$HH_SESSION_ID``. An empty one given is refused: an unset shell variable must
+    not turn into the exported session."""
+    if given is not None:
+        if not given.strip():
+            raise InvalidInput(f"{flag} is empty: an unset shell variable? give the session's id, or leave "
+                               f"{flag} out to use $HH_SESSION_ID")
+        return given, flag
+    exported = env.env.get("HH_SESSION_ID") or ""
+    if not exported.strip():
+        raise InvalidInput(f"no session to {doing}: give {flag}, or set HH_SESSION_ID "
+                           f"(`hhsession start -o env` exports it; `hhsession exec` sets it for its command)")
+    return exported, "HH_SESSION_ID"
+
+
 def field_option(*names: str, help: str) -> Any:
     return typer.Option(*names, help=help, show_default=False, rich_help_panel=FIELDS)
 
@@ -265,9 +281,10 @@ def read_document(env: Environment, file: Any, what: str = "a session object") -
     return read_json_object(path, env.stdin, several), "standard input" if path == "-" else path
 
 
-def notice_unread_stdin(env: Environment, refuse: str | None = None) -> None:
+def notice_unread_stdin(env: Environment, refuse: str | None = None, use: str = "start from it") -> None:
     """Say so when standard input holds a JSON document that -f - would read (it is never read unasked);
-    with ``refuse`` (what would be made from nothing instead, e.g. "a session with no name"), stop: exit 2.
+    with ``refuse`` (what would be done from nothing instead, e.g. "start a session with no name"), stop:
+    exit 2, saying -f - would ``use`` it.
 
     Looked at without reading it (a script's loop may be reading it): a pipe or
     socket with bytes waiting (a pipe whose writer has not written yet is given
@@ -310,7 +327,7 @@ def notice_unread_stdin(env: Environment, refuse: str | None = None) -> None:
         return
     if waiting and refuse:
         raise InvalidInput(f"standard input holds JSON that is not read without -f -; nothing was sent: add -f - "
-                           f"to start from it, or give </dev/null to start {refuse}")
+                           f"to {use}, or give </dev/null to {refuse}")
     if waiting:
         env.warn("standard input holds data that is not read; to read a JSON object from it, pass -f -")
 

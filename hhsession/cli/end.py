@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from ..context import Environment
-from ..errors import InvalidInput
 from ..render import EndOutput
 from .common import (
     AllowHttp,
@@ -32,6 +31,7 @@ from .common import (
     overrides,
     read_document,
     run_command,
+    session_target,
     warn_bare_duration,
 )
 
@@ -54,7 +54,7 @@ StartTime = Annotated[Optional[str], field_option("--start-time", help="The sess
 Duration = Annotated[Optional[str], field_option("--duration", help="Duration: ms, or 250ms, 1.5s, 2m (default: end - start, when the start is known).")]
 FeedbackValues = Annotated[Optional[list[str]], field_option("--feedback", help=object_help("feedback"))]
 MetricsValues = Annotated[Optional[list[str]], field_option("--metrics", help=object_help("metrics"))]
-File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read an UpdateEventRequest object from a JSON file ('-' = standard input).", show_default=False, dir_okay=False)]
+File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read an UpdateEventRequest object from a file: JSON, or .jsonc and .yaml/.yml by extension ('-' = standard input, JSON).", show_default=False, dir_okay=False)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the update that would be sent and exit; no key, no network.")]
 Output = Annotated[Optional[EndOutput], typer.Option("--output", "-o", help="pretty, json or none (default: pretty on a terminal, else json).", show_default=False, case_sensitive=False)]
 EndLenient = Annotated[bool, typer.Option("--lenient", help="Drop unknown fields with a warning, as the server silently would.")]
@@ -129,14 +129,9 @@ def session_and_start(env: Environment, given: Optional[str], start_time: Option
     ``$HH_SESSION_START_TIME`` belongs to ``$HH_SESSION_ID``: it is used only for
     that session, never for another id given on the command line.
     """
-    exported = env.env.get("HH_SESSION_ID") or None
-    target = given or exported
-    if not target:
-        raise InvalidInput(
-            "no session to end: give SESSION_ID, or set HH_SESSION_ID (`hhsession start -o env` exports it)"
-        )
+    target, _ = session_target(env, given, "SESSION_ID", "end")
     if start_time is not None:
         return target, start_time, "--start-time"
-    if target == exported and env.env.get("HH_SESSION_START_TIME"):
+    if target == env.env.get("HH_SESSION_ID") and env.env.get("HH_SESSION_START_TIME"):
         return target, env.env["HH_SESSION_START_TIME"], "HH_SESSION_START_TIME"
     return target, None, "start time"

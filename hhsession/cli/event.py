@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..context import Environment
-from ..errors import InvalidInput
+from ..errors import HHSessionError, InvalidInput
 
 if TYPE_CHECKING:
     from ..events import BuiltEvent
@@ -39,6 +39,7 @@ from .common import (
     object_help,
     overrides,
     run_command,
+    session_target,
     warn_bare_duration,
 )
 
@@ -54,7 +55,10 @@ EPILOG = """Examples:
 The session is --session-id, else $HH_SESSION_ID (`start -o env` and `exec`
 export it). Each event gets its id before it is sent (a retry never logs it
 twice), the session as its parent unless --parent, and start_time now unless
-given. With -f, the flags apply to every event read.
+given. With -f, the flags apply to every event read, and an event without
+event_id gets one derived from the session, its position and its content:
+running the same command again after a failure logs nothing twice
+(--new-ids: log the file again as new events).
 """
 
 
@@ -75,7 +79,7 @@ class EventType(StrEnum):
 SessionIdOption = Annotated[Optional[str], typer.Option("--session-id", "-s", help="The session to log into (default: $HH_SESSION_ID).", show_default=False)]
 Type = Annotated[Optional[EventType], field_option("--type", "-t", help="event_type: tool, model, chain or generic (default: tool).")]
 Name = Annotated[Optional[str], field_option("--name", "-n", help="event_name (default: 'unknown').")]
-EventId = Annotated[Optional[str], field_option("--event-id", help="event_id: a UUID (default: a new UUIDv4).")]
+EventId = Annotated[Optional[str], field_option("--event-id", help="event_id: a UUID (default: a new UUIDv4; to send an event again, its id).")]
 Parent = Annotated[Optional[str], field_option("--parent", help="parent_id: the event it belongs under (default: the session).")]
 Error = Annotated[Optional[str], field_option("--error", help="error: what went wrong (shown in red by `get`).")]
 FeedbackValues = Annotated[Optional[list[str]], field_option("--feedback", help=object_help("feedback"))]
@@ -83,6 +87,7 @@ MetricsValues = Annotated[Optional[list[str]], field_option("--metrics", help=ob
 File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read events from a file: a JSON array or JSON Lines; .jsonc and .yaml/.yml by extension ('-' = standard input, JSON).", show_default=False, dir_okay=False)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the events that would be sent and exit; no key, no network.")]
 Output = Annotated[Optional[EventOutput], typer.Option("--output", "-o", help="pretty, json, id (the event ids, a line each) or none (default: pretty on a terminal, else json).", show_default=False, case_sensitive=False)]
+NewIds = Annotated[bool, typer.Option("--new-ids", help="Give the events of -f new random ids (log a file again as new events); by default an event without event_id gets one derived from the session, its position and its content, so running the same command again logs nothing twice.")]
 Lenient = Annotated[bool, typer.Option("--lenient", help="Mirror the server: replace an invalid event_id, drop unknown keys (with warnings).")]
 
 
@@ -107,6 +112,7 @@ def event(
     error: Error = None,
     file: File = None,
     dry_run: DryRun = False,
+    new_ids: NewIds = False,
     lenient: Lenient = False,
     output: Output = None,
     api_key: ApiKey = None,
@@ -123,11 +129,7 @@ def event(
     def body(env: Environment) -> None:
         from ..events import check_session_id
 
-        target = session_id or env.env.get("HH_SESSION_ID")
-        if not target:
-            raise InvalidInput("no session to log into: give --session-id, or set HH_SESSION_ID "
-                               "(`hhsession start -o env` exports it; `hhsession exec` sets it for its command)")
-        target = check_session_id(target, "--session-id" if session_id else "HH_SESSION_ID")
+        target = check_session_id(*session_target(env, session_id, "--session-id", "log into"))
         if name is not None and not name.strip():
             raise InvalidInput("--name is empty: an unset shell variable? give it a value, or leave the flag out")
         flags = overrides(
@@ -140,8 +142,11 @@ def event(
         )
         warn_bare_duration(env, duration)
         if file is None:
-            notice_unread_stdin(env)
-        elif event_id is not None:
+            notice_unread_stdin(env, refuse='log one event named "unknown"' if name is None else None,
+                                use="log the events in it")
+        if new_ids and file is None:
+            raise InvalidInput("--new-ids is for the events of -f; one event from flags gets a new id anyway")
+        if file is not None and event_id is not None:
             raise InvalidInput("--event-id names one event, and -f reads many; put event_id in each event of the "
                                "file instead")
         client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
@@ -149,7 +154,8 @@ def event(
         if file is None:
             built = [client.build_event(target, None, origin="input", overrides=flags, lenient=lenient)]
         else:
-            built = client.build_events(target, _read_events(env, str(file)), overrides=flags, lenient=lenient)
+            built = client.build_events(target, _read_events(env, str(file)), overrides=flags, lenient=lenient,
+                                        derive_ids=not new_ids)
         if not built:
             raise InvalidInput(f"{file}: holds no events; give a JSON array of event objects, JSON Lines, or a YAML list")
         for one in built:
@@ -169,8 +175,13 @@ def event(
                 env.stdout.flush()
             shown.extend(one.payload for one in chunk)
 
-        with client:
-            send_events(client, target, built, sent)
+        try:
+            with client:
+                send_events(client, target, built, sent)
+        except HHSessionError:
+            if shown and fmt is EventOutput.json:  # what was stored, for a script to pick up from
+                _show(env, fmt, target, shown)
+            raise
         if verbose:
             env.info(f"{len(built)} event(s) logged into session {target}")
         if fmt is not EventOutput.id:

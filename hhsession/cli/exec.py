@@ -63,7 +63,7 @@ Settings that cannot work (a bad URL, a refused plain-http URL) are exit 2.
 
 Command = Annotated[list[str], typer.Argument(metavar="COMMAND [ARGS]...", help="The command to run (put -- before it when it has options of its own).", show_default=False)]
 ExecName = Annotated[Optional[str], field_option("--name", "-n", "--session-name", help="session_name (default: the one in -f, else the command's program name).")]
-File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read a session object from a JSON file ('-' = standard input, which the command then does not get).", show_default=False, dir_okay=False)]
+File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read a session object from a file: JSON, or .jsonc and .yaml/.yml by extension ('-' = standard input, JSON, which the command then does not get).", show_default=False, dir_okay=False)]
 EndOutputs = Annotated[Optional[list[str]], field_option("--end-outputs", help="Add to outputs at the end: " + object_help("outputs").split(": ", 1)[1])]
 EndMetadata = Annotated[Optional[list[str]], field_option("--end-metadata", help="Add to metadata at the end: " + object_help("metadata").split(": ", 1)[1])]
 Strict = Annotated[bool, typer.Option("--strict", help="No session, no command: exit 3/4/5 instead of running it; a failed end is an error too.")]

@@ -8,8 +8,18 @@ from typing import Annotated, Optional
 import typer
 
 from ..context import Environment
-from ..errors import InvalidInput
-from .common import AllowHttp, ApiKey, ApiUrl, MaxRetries, Profile, Timeout, Verbose, connect, run_command
+from .common import (
+    AllowHttp,
+    ApiKey,
+    ApiUrl,
+    MaxRetries,
+    Profile,
+    Timeout,
+    Verbose,
+    connect,
+    run_command,
+    session_target,
+)
 
 EPILOG = """Examples:
 
@@ -54,15 +64,13 @@ def get(
         from ..redact import escaped_json
         from ..render import dumps_json, masked, render_session_tree
 
-        target = session_id or env.env.get("HH_SESSION_ID")
-        if not target:
-            raise InvalidInput("no session to read: give SESSION_ID, or set HH_SESSION_ID "
-                               "(`hhsession start -o env` exports it)")
-        target = check_session_id(target, "SESSION_ID" if session_id else "HH_SESSION_ID")
+        target = check_session_id(*session_target(env, session_id, "SESSION_ID", "read"))
         client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
                          max_retries=max_retries)
         with client:
             session = client.get(target)
+        for warning in session.warnings:
+            env.warn(warning)
         if verbose:
             env.info(f"session {target}: {len(session['events'])} event(s) besides the session")
         fmt = output or (GetOutput.pretty if env.stdout_isatty else GetOutput.json)

@@ -54,7 +54,7 @@ Times: Unix ms, 1764151200s, 2026-11-26T10:00:00Z (no offset = local), now, now-
 Object flags: key=value, key:=JSON, '{"k": 1}' or @file.json; repeatable.
 """
 
-File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read a session object from a JSON file ('-' = standard input).", show_default=False, dir_okay=False)]
+File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read a session object from a file: JSON, or .jsonc and .yaml/.yml by extension ('-' = standard input, JSON).", show_default=False, dir_okay=False)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the exact payload and exit; no key, no network.")]
 Output = Annotated[Optional[OutputFormat], typer.Option("--output", "-o", help="pretty, json, id, env or none (default: pretty on a terminal, else json).", show_default=False, case_sensitive=False)]
 
@@ -102,7 +102,7 @@ def start(
         )
         warn_bare_duration(env, duration)
         if file is None:  # JSON piped in and no --name: -f - forgotten, not a session with no name meant
-            notice_unread_stdin(env, refuse="a session with no name" if name is None else None)
+            notice_unread_stdin(env, refuse="start a session with no name" if name is None else None)
         client = connect(env, profile, verbose, allow_http, api_key=api_key, ingestion_api_key=ingestion_api_key, api_url=api_url, timeout=timeout,
                          max_retries=max_retries)
         document, origin = read_document(env, file)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
 
 from ..context import Environment
-from ..errors import InvalidInput
 from ..render import EndOutput
 from .common import (
     AllowHttp,
@@ -27,8 +28,11 @@ from .common import (
     overrides,
     read_document,
     run_command,
+    session_target,
 )
-from .end import DryRun, EndLenient, FeedbackValues, File, MetricsValues, Output, SessionIdArgument
+from .end import DryRun, EndLenient, FeedbackValues, File, MetricsValues, Output
+
+SessionIdArgument = Annotated[Optional[str], typer.Argument(metavar="[SESSION_ID]", help="The session to update (default: $HH_SESSION_ID, which `start -o env` exports).", show_default=False)]
 
 EPILOG = """Examples:
 
@@ -72,11 +76,7 @@ def update(
     def body(env: Environment) -> None:
         from ..render import ended_json, masked, render_ended
 
-        target = session_id or env.env.get("HH_SESSION_ID")
-        if not target:
-            raise InvalidInput(
-                "no session to update: give SESSION_ID, or set HH_SESSION_ID (`hhsession start -o env` exports it)"
-            )
+        target, _ = session_target(env, session_id, "SESSION_ID", "update")
         flags = overrides(
             {},
             {"outputs": outputs, "metadata": metadata, "feedback": feedback, "metrics": metrics,
