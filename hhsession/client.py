@@ -456,6 +456,10 @@ class Client:
                 f"{takes}: check {self.setting('api_url')} (the base URL, without /v1)",
                 status=status,
             )
+        if status == 413:
+            return RejectedError(f"the server rejected {what} as too large ({reply.problem}{detail}); make its "
+                                 f"inputs, outputs or metadata smaller (a large blob belongs in storage, by link)",
+                                 status=status)
         if 400 <= status < 500:
             return RejectedError(f"the server rejected {what} ({reply.problem}{detail})", status=status)
         if status == 501:  # "not implemented": no HoneyHive API behind this URL

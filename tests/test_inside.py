@@ -487,3 +487,15 @@ def test_piped_events_without_f_dash_are_refused(fake: FakeServer) -> None:
                            capture_output=True, text=True, timeout=60, env=env)
     assert named.returncode == 0 and "not read" in named.stderr
     assert fake.requests == []
+
+
+def test_a_413_says_what_to_make_smaller(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    fake.script = [Reply(status=413, body={"message": "Payload Too Large"})]
+    result = cli("event", "-s", SID, "--name", "x", "--inputs", "blob=" + "x" * 1000, env=key_env)
+    assert result.exit_code == 4 and result.stderr.count("\n") == 1
+    assert "as too large (413" in result.stderr and "make its inputs, outputs or metadata smaller" in result.stderr
+
+
+def test_the_type_flag_takes_any_case(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    result = cli("event", "-s", SID, "-t", "Model", "--name", "x", "--dry-run", "-o", "json", env=key_env)
+    assert result.exit_code == 0 and json.loads(result.stdout)["events"][0]["event_type"] == "model"

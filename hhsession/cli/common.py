@@ -216,8 +216,8 @@ def session_target(env: Environment, given: Optional[str], flag: str, doing: str
     return exported, "HH_SESSION_ID"
 
 
-def field_option(*names: str, help: str) -> Any:
-    return typer.Option(*names, help=help, show_default=False, rich_help_panel=FIELDS)
+def field_option(*names: str, help: str, **more: Any) -> Any:
+    return typer.Option(*names, help=help, show_default=False, rich_help_panel=FIELDS, **more)
 
 
 def object_help(field: str) -> str:

@@ -77,7 +77,7 @@ class EventType(StrEnum):
 
 
 SessionIdOption = Annotated[Optional[str], typer.Option("--session-id", "-s", help="The session to log into (default: $HH_SESSION_ID).", show_default=False)]
-Type = Annotated[Optional[EventType], field_option("--type", "-t", help="event_type: tool, model, chain or generic (default: tool).")]
+Type = Annotated[Optional[EventType], field_option("--type", "-t", help="event_type: tool, model, chain or generic (default: tool).", case_sensitive=False)]
 Name = Annotated[Optional[str], field_option("--name", "-n", help="event_name (default: 'unknown').")]
 EventId = Annotated[Optional[str], field_option("--event-id", help="event_id: a UUID (default: a new UUIDv4; to send an event again, its id).")]
 Parent = Annotated[Optional[str], field_option("--parent", help="parent_id: the event it belongs under (default: the session).")]
