@@ -191,6 +191,7 @@ def test_every_call_is_a_2xx_and_nothing_but_loopback_was_reached(node_run: Node
     exports = [line for line in lines if " /opentelemetry/v1/traces " in line]
     assert exports and sum(int(line.split(" span(s)")[0].split()[-1]) for line in exports) == 2, exports
     assert not any("naming no session" in line for line in exports)
+    assert all("from OTLP/protobuf" in line for line in exports), exports  # the Node tracer's encoding
     assert node_run.emulator.store.count() == 2 and sdk_session != tracer_session
 
 

@@ -21,6 +21,7 @@ fails the test if anything here tries to leave the machine.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -36,13 +37,31 @@ from honeyhive.utils.error_handler import APIError
 from honeyhive.utils.retry import RetryConfig
 
 from hhsession.emulator import Emulator, Faults, export_lines
-from tests.emulator_http import SID, export_by_session, get, only_loopback, post
+from tests.emulator_http import SID, Log, export_by_session, get, only_loopback, post
 
 
 @pytest.fixture(autouse=True)
 def no_network_but_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever the SDK does, it may reach the emulator and nothing else."""
     only_loopback(monkeypatch)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """The emulator, with its request log kept: the vendor's calls must all be answered 2xx."""
+    with Emulator(port=0, log=Log()) as emu:
+        yield emu
+
+
+def every_call_answered_2xx(emulator: Emulator, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The emulator's request log: every request answered 2xx; and no client logged an error."""
+    emulator.wait_idle()
+    assert isinstance(emulator.log, Log)
+    lines = emulator.log.getvalue().splitlines()
+    assert lines and all(line.split()[4].startswith("2") for line in lines), lines
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert errors == []
+    return lines
 
 
 @pytest.fixture
@@ -57,7 +76,7 @@ def read_back(client: HoneyHive, session_id: str) -> dict[str, Any]:
     return response.events[0].model_dump()
 
 
-def test_start_update_read_back(sdk: HoneyHive, emulator: Emulator) -> None:
+def test_start_update_read_back(sdk: HoneyHive, emulator: Emulator, caplog: pytest.LogCaptureFixture) -> None:
     started = sdk.sessions.start(StartSessionRequest(session={
         "session_id": SID, "session_name": "sdk-run", "source": "sdk-test",
         "inputs": {"q": "hi"}, "outputs": {"draft": 1}, "metadata": {"a": 1, "b": 1}, "user_properties": {"u": 1},
@@ -79,6 +98,7 @@ def test_start_update_read_back(sdk: HoneyHive, emulator: Emulator) -> None:
     assert event["user_properties"] == {"u": 1, "v": 2}
     assert event["feedback"] == {"rating": 5} and event["metrics"] == {"score": 0.9} and event["config"] == {"model": "m"}
     assert event["children_ids"] == ["child-1"] and event["duration"] == 1500 and event["end_time"] == 1764151201500
+    assert len(every_call_answered_2xx(emulator, caplog)) == 3  # start, update, export: none retried
     assert event["inputs"] == {"q": "hi"}
     # What the SDK read is what the emulator stores.
     assert get(emulator, f"/v1/events/{SID}").json()["event"]["metadata"] == event["metadata"]
@@ -166,7 +186,8 @@ def test_hhsession_never_imports_the_sdk() -> None:
     assert "honeyhive" not in help_run.stderr and "hhsession.cli" in help_run.stderr
 
 
-def test_the_sdk_logs_events_into_a_session_and_reads_them_back(sdk: HoneyHive) -> None:
+def test_the_sdk_logs_events_into_a_session_and_reads_them_back(sdk: HoneyHive, emulator: Emulator,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
     from honeyhive.models import PostEventBatchRequest, PostEventRequest
 
     sdk.sessions.start(StartSessionRequest(session={"session_id": SID, "session_name": "with steps"}))
@@ -182,11 +203,13 @@ def test_the_sdk_logs_events_into_a_session_and_reads_them_back(sdk: HoneyHive) 
         found = sdk.events.get_by_session_id(SID)
     names = sorted(event.model_dump()["event_name"] for event in found.events)
     assert names == ["llm", "plan", "search", "with steps"] and found.total_events == 4
+    assert len(every_call_answered_2xx(emulator, caplog)) == 4
 
 
 # The tracer's own calls into its SDK and OpenTelemetry are deprecated there (not ours to fix): hidden here.
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:honeyhive")
-def test_the_vendors_tracer_sends_its_spans_as_events_of_its_session(emulator: Emulator) -> None:
+def test_the_vendors_tracer_sends_its_spans_as_events_of_its_session(emulator: Emulator, caplog: pytest.LogCaptureFixture,
+                                                                      capfd: pytest.CaptureFixture[str]) -> None:
     from honeyhive import HoneyHiveTracer, trace
 
     tracer = HoneyHiveTracer.init(api_key="k", server_url=emulator.url, session_name="traced", source="test")
@@ -207,6 +230,10 @@ def test_the_vendors_tracer_sends_its_spans_as_events_of_its_session(emulator: E
     tool = by_type["tool"]
     assert tool["event_name"].endswith("double") and tool["inputs"] == {"x": 21} and tool["outputs"] == {"result": 42}
     assert tool["parent_id"] == session_id
+    lines = every_call_answered_2xx(emulator, caplog)
+    assert any("/opentelemetry/v1/traces" in line and "from OTLP/JSON" in line for line in lines), lines
+    printed = capfd.readouterr()
+    assert "error" not in (printed.out + printed.err).lower(), printed
 
 
 TRACED_PROGRAM = """
@@ -223,7 +250,8 @@ tracer.flush()
 """
 
 
-def test_a_traced_program_under_exec_joins_exec_s_session(emulator: Emulator, tmp_path: Path) -> None:
+def test_a_traced_program_under_exec_joins_exec_s_session(emulator: Emulator, tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
     program = tmp_path / "traced.py"
     program.write_text(TRACED_PROGRAM)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYHIVE_"))},
@@ -238,9 +266,12 @@ def test_a_traced_program_under_exec_joins_exec_s_session(emulator: Emulator, tm
     assert session["session_name"] == "traced-job" and session["outputs"] == {"exit_code": 0}  # ended by exec
     tool = by_type["tool"]
     assert tool["session_id"] == session["session_id"] and tool["inputs"] == {"x": 1} and tool["outputs"] == {"result": 2}
+    every_call_answered_2xx(emulator, caplog)
+    assert "error" not in result.stderr.lower(), result.stderr  # the tracer in the program said nothing wrong
 
 
-def test_the_sdk_updates_an_event_inside_a_session(sdk: HoneyHive, emulator: Emulator) -> None:
+def test_the_sdk_updates_an_event_inside_a_session(sdk: HoneyHive, emulator: Emulator,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
     # PUT /events takes any event's id, not only a session's: the same merges apply to a child event.
     from honeyhive.models import PostEventRequest
 
@@ -262,3 +293,4 @@ def test_the_sdk_updates_an_event_inside_a_session(sdk: HoneyHive, emulator: Emu
     assert event["duration"] == 250 and event["inputs"] == {"q": "x"} and event["parent_id"] == SID
     assert by_id[SID]["metadata"] == {"s": 1}  # the session is left as it was
     assert get(emulator, f"/v1/events/{child}").json()["event"] == event
+    every_call_answered_2xx(emulator, caplog)

@@ -263,7 +263,8 @@ class Emulator:
         except (MalformedExport, BadRequest) as exc:  # OTLP's error shape: a google.rpc.Status
             message = exc.message if isinstance(exc, BadRequest) else str(exc)
             raise BadRequest(400, f"Invalid OTLP export: {message}", otlp=True) from None
-        note = f"{len(events)} span(s) as events" + (f", {rejected} naming no session" if rejected else "")
+        note = (f"{len(events)} span(s) as events, from OTLP/{'protobuf' if protobuf else 'JSON'}"
+                + (f", {rejected} naming no session" if rejected else ""))
         if protobuf:
             return 200, b"", note  # an ExportTraceServiceResponse with nothing to report is empty
         partial = ({"rejectedSpans": rejected, "errorMessage": "a span named no session (honeyhive.session_id)"}
