@@ -124,7 +124,10 @@ GUESSES = (
     "unknown; one that names no session starts a session for "
     "it (named after the event); one that names a session the emulator does not have starts that session. "
     "An update (PUT) applies to an event inside a session by the rules it applies to a session: duration "
-    "does not recompute end_time, nor end_time duration.",
+    "does not recompute end_time, nor end_time duration. POST /v1/sessions/{session_id}/events/batch "
+    "puts every event in that session, whatever session_id an event names; an event_type \"session\" "
+    "sent through any event route starts (or merges into) a session. A negative duration, or an "
+    "end_time before start_time, is stored as sent.",
     "The health checks answer {\"ok\": true, \"sessions\": N}.",
     "A body that is not JSON (NaN and Infinity included) is a 400; a body over 16 MiB is a 413.",
     "A fractional start_time or end_time is stored as sent; the real server reads times as int64 and "
