@@ -257,6 +257,10 @@ class Client:
         if read and not self.api_key and self.write_key:
             raise AuthError("reading needs the project API key (an ingestion key only writes): set "
                             f"HH_PROJECT_API_KEY (or HH_API_KEY), or pass {self.setting('api_key')}")
+        if read and self.api_key and self.api_key.startswith("hh_ingst_"):
+            raise AuthError(f"the API key is an ingestion key (hh_ingst_...), which only writes; reading needs "
+                            f"the project API key: set HH_PROJECT_API_KEY (or HH_API_KEY) or pass "
+                            f"{self.setting('api_key')}, and give the ingestion key as HH_INGESTION_API_KEY")
         if not self.write_key:
             raise AuthError(NO_KEY_HINT)
         with self._lock:

@@ -296,7 +296,7 @@ def read_session(client: Requester, session_id: str) -> SessionRead:
     warnings: list[str] = []
     events: dict[str, dict[str, Any]] = {}
     listed_ids: set[str] = set()  # every event id the pages named, the session's own too
-    foreign = 0
+    foreign = unreadable = 0
     read = 0
     page = 1
     total: int | None = None
@@ -320,6 +320,7 @@ def read_session(client: Requester, session_id: str) -> SessionRead:
         new = 0
         for event in listed:
             if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
+                unreadable += 1
                 continue
             key = event["event_id"].lower()
             if key in listed_ids:
@@ -345,6 +346,9 @@ def read_session(client: Requester, session_id: str) -> SessionRead:
     if total is not None and len(listed_ids) != total:
         warnings.append(f"the server counted {total} event(s) in session {session_id} but its pages listed "
                         f"{len(listed_ids)}; the session may be changing (read it again), or the server pages badly")
+    if unreadable:
+        warnings.append(f"the server listed {unreadable} item(s) that are not events (an object with a string "
+                        f"event_id) for session {session_id}; they are left out")
     if foreign:
         warnings.append(f"the server listed {foreign} event(s) of other sessions for session {session_id}; "
                         f"they are left out")

@@ -258,6 +258,9 @@ def test_get_reads_with_the_project_key_and_an_ingestion_key_alone_cannot(cli: I
     assert {r.headers["authorization"] for r in fake.requests} == {f"Bearer {API_KEY}"}
     alone = cli("get", SID, env={"HH_API_URL": fake.url, "HH_INGESTION_API_KEY": ingest})
     assert alone.exit_code == 3 and "reading needs the project API key" in alone.stderr
+    misplaced = cli("get", SID, env={"HH_API_URL": fake.url, "HH_API_KEY": ingest})
+    assert misplaced.exit_code == 3 and "the API key is an ingestion key" in misplaced.stderr
+    assert ingest[-64:] not in misplaced.stderr and misplaced.stderr.count("\n") == 1
     assert len(fake.requests) == 2
 
 
@@ -329,6 +332,14 @@ def test_pages_past_the_count_are_not_followed_and_a_short_read_is_said(cli: Inv
     fake.script = _session_then(Reply(body={"events": [_event(1)], "count": 7}))
     result = cli("get", SID, "-o", "json", env=key_env)
     assert result.exit_code == 0 and "counted 7 event(s)" in result.stderr and "listed 1" in result.stderr
+
+
+def test_items_that_are_not_events_are_left_out_and_said(cli: Invoker, fake: FakeServer,
+                                                        key_env: dict[str, str]) -> None:
+    fake.script = _session_then(Reply(body={"events": [_event(1), "x", {"event_id": 5}, None], "count": 4}))
+    result = cli("get", SID, "-o", "json", env=key_env)
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(result.stdout)["events"]) == 1 and "3 item(s) that are not events" in result.stderr
 
 
 def test_events_of_other_sessions_are_left_out_and_said(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
