@@ -112,7 +112,7 @@ complete -c hhsession -n '__fish_seen_subcommand_from event' -s u -l user-proper
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l error -x -d 'error: what went wrong (shown in red by `get`).'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -s f -l file -r -F -d 'Read events from a file: a JSON array or JSON Lines; .jsonc and .yaml/.yml by extension (\'-\' = stand'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l dry-run -d 'Print the events that would be sent and exit; no key, no network.'
-complete -c hhsession -n '__fish_seen_subcommand_from event' -l new-ids -d 'Give the events of -f new random ids (log a file again as new events); by default an event without e'
+complete -c hhsession -n '__fish_seen_subcommand_from event' -l new-ids -d 'Give the events of -f new random ids (log a file again as new events); by default an event of -f wit'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l lenient -d 'Mirror the server: replace an invalid event_id, drop unknown keys (with warnings).'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -s o -l output -x -a 'pretty json id none' -d 'pretty, json, id (the event ids, a line each) or none (default: pretty on a terminal, else json).'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l api-key -l project-api-key -x -d 'API key (default: HH_PROJECT_API_KEY, HH_API_KEY, HONEYHIVE_API_KEY, the profile).'

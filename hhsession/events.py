@@ -35,7 +35,7 @@ from .payload import (
     resolve_times,
     whole_ms,
 )
-from .times import Clock
+from .times import MAX_TIME_MS, Clock
 
 #: ``--type``: the vendor's event types (its Event schema: model, tool, chain) and ``generic``.
 EVENT_TYPES = ("tool", "model", "chain", "generic")
@@ -114,9 +114,11 @@ def build_event(
     """One event inside ``session_id``: the layers merged (defaults, a document, the flags), the
     server's defaults filled in, and what it would silently replace or ignore refused.
 
-    ``position``: the event's place in the input it was read from. An event that names no id then
-    gets one derived from the session, the position and the content (``derived_event_id``): sending
-    the same input into the same session again names the same events, so none is logged twice."""
+    ``position``: the event's place in the input it was read from. An event that names no id, and whose
+    times the input gives (not now, nor relative to now), then gets one derived from the session, the
+    position and the content (``derived_event_id``): sending the same input into the same session again
+    names the same events, so none is logged twice. Without times an event is "now": each sending is
+    another event, and it gets a new random id (two identical steps logged by two runs stay two)."""
     session_id = check_session_id(session_id)
     warnings: list[str] = []
     layer2 = check_document(dict(document or {}), EVENT, origin, lenient, warnings)
@@ -133,7 +135,8 @@ def build_event(
                 f"{where('event_id')}: {event_id!r} is not a UUID; the server would replace it and a retry "
                 f"could log the event twice; fix it, drop it, or pass --lenient (lenient=True in Python)"
             )
-        replacement = make_id()
+        # The given id is the input's name for the event: the same one always gets the same replacement.
+        replacement = str(uuid.uuid5(uuid.UUID(session_id), f"event_id:{event_id}"))
         warnings.append(f"{where('event_id')}: {event_id!r} is not a UUID; using {replacement} instead")
         event_id = replacement
     parent = merged.get("parent_id")
@@ -150,9 +153,19 @@ def build_event(
             raise InvalidInput(f"{where(key)}: is empty; the server would replace it with \"unknown\"; "
                                f"give a value or leave the field out")
 
-    times, duration, start_defaulted = resolve_times(merged, where, clock)
+    now_read = False
+
+    def reading_now() -> float:  # the times depend on when they are built: an event of "now"
+        nonlocal now_read
+        now_read = True
+        return clock()
+
+    times, duration, _ = resolve_times(merged, where, reading_now)
     if "end_time" not in times and duration is not None:  # the server completes one from the other
         times["end_time"] = whole_ms(times["start_time"] + duration)
+        if times["end_time"] > MAX_TIME_MS:
+            raise InvalidInput(f"{where('duration')}: {duration} ms puts end_time (start_time + duration) after "
+                               f"the year 9999; check its units (a number is milliseconds; 90s, 5m, 1h)")
     payload: dict[str, Any] = {
         "event_id": (event_id or "").lower(),
         "session_id": session_id,
@@ -169,23 +182,22 @@ def build_event(
             payload[key] = merged[key]
     payload.setdefault("inputs", {})  # PostEventRequest requires it
     payload = {key: payload[key] for key in EVENT_FIELDS if key in payload}
+    derived = not event_id and position is not None and not now_read
     if not event_id:
-        payload["event_id"] = make_id() if position is None else derived_event_id(
-            payload, position, stamped=not start_defaulted)
+        payload["event_id"] = derived_event_id(payload, position) if derived and position is not None else make_id()
     if payload["event_id"] == session_id:
         raise InvalidInput(f"{where('event_id')}: is the session's own id; an event inside it needs its own "
                            f"(leave event_id out for a new one)")
     if payload["parent_id"] == payload["event_id"]:
         raise InvalidInput(f"{where('parent_id')}: is the event's own id; an event's parent is the session or "
                            f"another event (leave parent_id out for the session)")
-    return BuiltEvent(payload, warnings, encode_payload(payload, origin), fixed=bool(event_id) or position is not None)
+    return BuiltEvent(payload, warnings, encode_payload(payload, origin), fixed=bool(event_id) or derived)
 
 
-def derived_event_id(payload: Mapping[str, Any], position: int, stamped: bool = True) -> str:
-    """A UUID (version 5) named by an event's session, its position in its input and its content;
-    the times only when the input gave them (``stamped``): a start defaulted to now differs each run."""
-    content = {key: value for key, value in payload.items()
-               if key != "event_id" and (stamped or key not in ("start_time", "end_time"))}
+def derived_event_id(payload: Mapping[str, Any], position: int) -> str:
+    """A UUID (version 5) named by an event's session, its position in its input and its content (its
+    times included: an event at another moment is another event)."""
+    content = {key: value for key, value in payload.items() if key != "event_id"}
     name = json.dumps([position, content], sort_keys=True, ensure_ascii=False, default=str)
     return str(uuid.uuid5(uuid.UUID(str(payload["session_id"])), name))
 
@@ -233,8 +245,9 @@ def send_events(client: Requester, session_id: str, events: Iterable[BuiltEvent]
         if all(event.fixed for event in chunk):
             again = "sending the same events again (the same command) is safe: each keeps its event_id"
         else:
-            again = ("their ids were new, so send them again only with the same event_id (--event-id for one "
-                     "event), or they are logged twice")
+            again = ("some had new ids (an event without event_id or times is an event of now): sending them "
+                     "again logs those twice, unless each is sent with the id printed for it (--event-id for "
+                     "one event; event_id or start_time in each event of a file)")
         try:
             answer = client.request(
                 "POST", path, body, what=f"events {ids}", takes="event batches",

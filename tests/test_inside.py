@@ -413,7 +413,8 @@ def test_the_same_file_sent_again_names_the_same_events(cli: Invoker, emulator: 
                                                         tmp_path: Path) -> None:
     sid = started(cli, emu_env)
     path = tmp_path / "steps.jsonl"
-    path.write_text("".join(json.dumps({"event_name": f"s{n % 3}"}) + "\n" for n in range(CHUNK_EVENTS + 20)))
+    path.write_text("".join(json.dumps({"event_name": f"s{n % 3}", "start_time": 1795687200000 + n % 2}) + "\n"
+                            for n in range(CHUNK_EVENTS + 20)))
     first = cli("event", "-s", sid, "-f", str(path), "-o", "id", env=emu_env).stdout.split()
     again = cli("event", "-s", sid, "-f", str(path), "-o", "id", env=emu_env).stdout.split()
     assert first == again and len(set(first)) == CHUNK_EVENTS + 20  # same content, other position: other id
@@ -424,6 +425,39 @@ def test_the_same_file_sent_again_names_the_same_events(cli: Invoker, emulator: 
     assert not set(new) & set(first) and len(emulator.store.events_of(sid)) == 2 * (CHUNK_EVENTS + 20)
 
 
+def test_events_without_times_are_events_of_now_each_run(cli: Invoker, emulator: Emulator,
+                                                        emu_env: dict[str, str], tmp_path: Path) -> None:
+    sid = started(cli, emu_env)
+    step = '{"event_name": "deploy attempt", "outputs": {"status": "failed"}}'
+    relative = tmp_path / "relative.jsonl"
+    relative.write_text('{"event_name": "a", "start_time": "now-5m"}\n{"event_name": "b", "end_time": 4102444800000}\n')
+    runs = [cli("event", "-s", sid, "-f", "-", "-o", "id", input=step, env=emu_env).stdout.split() for _ in range(3)]
+    runs += [cli("event", "-s", sid, "-f", str(relative), "-o", "id", env=emu_env).stdout.split() for _ in range(2)]
+    runs += [cli("event", "-s", sid, "-f", "-", "--start-time", "now", "-o", "id", input=step.replace("failed", "x"),
+                 env=emu_env).stdout.split() for _ in range(2)]
+    ids = [one for run in runs for one in run]
+    assert len(ids) == len(set(ids)) == 3 + 4 + 2  # three attempts are three events, and so on
+    assert len(emulator.store.events_of(sid)) == len(ids)
+
+
+def test_a_lenient_replacement_id_is_the_same_every_run(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    document = '{"event_id": "step-1", "event_name": "x"}'
+    runs = [cli("event", "-s", SID, "-f", "-", "--lenient", "--dry-run", "-o", "id", input=document, env=key_env)
+            for _ in range(2)]
+    assert runs[0].exit_code == 0 and runs[0].stdout == runs[1].stdout and "'step-1' is not a UUID" in runs[0].stderr
+    other = cli("event", "-s", SID, "-f", "-", "--lenient", "--dry-run", "-o", "id",
+                input=document.replace("step-1", "step-2"), env=key_env)
+    assert other.stdout != runs[0].stdout
+
+
+def test_a_duration_past_the_year_9999_is_refused(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    for document in ('[{"duration": 1e300}]', '[{"duration": 1e15}]'):
+        result = cli("event", "-s", SID, "-f", "-", input=document, env=key_env)
+        assert result.exit_code == 2 and "puts end_time (start_time + duration) after the year 9999" in result.stderr
+        assert result.stderr.count("\n") == 1
+    assert fake.requests == []
+
+
 def test_a_lost_answer_says_how_to_send_again(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
                                               tmp_path: Path) -> None:
     fake.script = [Reply(status=504)]  # a gateway's: the server behind it may have stored them
@@ -432,7 +466,7 @@ def test_a_lost_answer_says_how_to_send_again(cli: Invoker, fake: FakeServer, ke
     sent = batches(fake)[0][0]["event_id"]
     assert one.exit_code == 5 and "--event-id" in one.stderr and sent in one.stderr
     path = tmp_path / "e.json"
-    path.write_text('[{"event_name": "a"}, {"event_name": "b"}]')
+    path.write_text('[{"event_name": "a", "start_time": 1795687200000}, {"event_name": "b", "start_time": 1795687200000}]')
     fake.script = [Reply()]
     many = cli("event", "-s", SID, "-f", str(path), "-o", "json", env={**key_env, "HH_MAX_RETRIES": "0"})
     assert many.exit_code == 0

@@ -55,10 +55,11 @@ EPILOG = """Examples:
 The session is --session-id, else $HH_SESSION_ID (`start -o env` and `exec`
 export it). Each event gets its id before it is sent (a retry never logs it
 twice), the session as its parent unless --parent, and start_time now unless
-given. With -f, the flags apply to every event read, and an event without
-event_id gets one derived from the session, its position and its content:
-running the same command again after a failure logs nothing twice
-(--new-ids: log the file again as new events).
+given. With -f, the flags apply to every event read, and an event with its
+own start_time (or end_time) and no event_id gets an id derived from the
+session, its position and its content: running the same command again after
+a failure logs nothing twice (--new-ids: log the file again as new events).
+An event without times is an event of now, with a new id each run.
 """
 
 
@@ -87,7 +88,7 @@ MetricsValues = Annotated[Optional[list[str]], field_option("--metrics", help=ob
 File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read events from a file: a JSON array or JSON Lines; .jsonc and .yaml/.yml by extension ('-' = standard input, JSON).", show_default=False, dir_okay=False)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the events that would be sent and exit; no key, no network.")]
 Output = Annotated[Optional[EventOutput], typer.Option("--output", "-o", help="pretty, json, id (the event ids, a line each) or none (default: pretty on a terminal, else json).", show_default=False, case_sensitive=False)]
-NewIds = Annotated[bool, typer.Option("--new-ids", help="Give the events of -f new random ids (log a file again as new events); by default an event without event_id gets one derived from the session, its position and its content, so running the same command again logs nothing twice.")]
+NewIds = Annotated[bool, typer.Option("--new-ids", help="Give the events of -f new random ids (log a file again as new events); by default an event of -f with its own times and no event_id gets an id derived from the session, its position and its content, so running the same command again logs nothing twice.")]
 Lenient = Annotated[bool, typer.Option("--lenient", help="Mirror the server: replace an invalid event_id, drop unknown keys (with warnings).")]
 
 
