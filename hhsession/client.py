@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError
+from .errors import AnswerTooLarge, AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError
 from .payload import (
     BuiltSession,
     BuiltUpdate,
@@ -428,9 +428,9 @@ class Client:
         status = reply.status
         detail = self._detail(reply)
         if status is None:  # an answer too large: the server acted, and would answer alike again
-            return NetworkError(f"{self._what(reply, method, url)}; "
-                                + (advice or f"a session event is a few KiB: check {self.setting('api_url')}"),
-                                maybe_delivered=reply.maybe_delivered)
+            return AnswerTooLarge(f"{self._what(reply, method, url)}; "
+                                  + (advice or f"a session event is a few KiB: check {self.setting('api_url')}"),
+                                  maybe_delivered=reply.maybe_delivered)
         if 300 <= status < 400:
             location = (reply.headers or {}).get("Location", "(no Location header)")
             return NetworkError(

@@ -85,6 +85,10 @@ class NetworkError(HHSessionError):
         self.maybe_delivered = maybe_delivered
 
 
+class AnswerTooLarge(NetworkError):
+    """A 2xx answer longer than the bound the request allowed (not retried: it would come again)."""
+
+
 class LocalWriteError(HHSessionError):
     """A local file (the journal, an output, --failures) could not be written."""
 

@@ -22,8 +22,9 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from .errors import HHSessionError, InvalidInput, NetworkError
+from .errors import AnswerTooLarge, HHSessionError, InvalidInput, NetworkError
 from .payload import (
+    MAX_INPUT_BYTES,
     Overrides,
     Shape,
     canonical_id,
@@ -61,14 +62,17 @@ CHUNK_EVENTS = 100
 #: ... and about this many bytes of them (one event may be bigger: it goes alone).
 CHUNK_BYTES = 4 * 1024 * 1024
 #: Events asked for per page when reading a session (``SearchEventsRequest`` allows up to 1000; an
-#: event with a long chat in its inputs is tens of KiB, so a page stays within ``PAGE_BYTES``).
-PAGE_SIZE = 200
+#: event with a long chat in its inputs is tens of KiB). A power of two: a page too large is asked
+#: again in halves.
+PAGE_SIZE = 256
 #: The most bytes read of one page, and of every page together: a server that never stops paging,
 #: or pages gigabytes, is not followed.
 PAGE_BYTES = 64 * 1024 * 1024
-READ_BYTES = 256 * 1024 * 1024
+READ_BYTES = 128 * 1024 * 1024
+#: The session's own event, as ``start`` may send it (16 MiB) and the server echo it.
+SESSION_BYTES = 3 * MAX_INPUT_BYTES
 #: A session holds at most this many events as read back.
-MAX_EVENTS = 1_000_000
+MAX_EVENTS = 200_000
 
 
 class BuiltEvent:
@@ -293,34 +297,51 @@ class SessionRead(dict[str, Any]):
 
 
 def read_session(client: Requester, session_id: str) -> SessionRead:
-    """The session's event, with ``events``: every other event in it, oldest first. Bounded: at most
-    ``PAGE_BYTES`` a page and ``READ_BYTES`` in all, and no more pages than the server's count needs."""
+    """The session's event, with ``events``: every other event in it, oldest first.
+
+    Bounded against a broken or hostile server: the session's event up to ``3 x MAX_INPUT_BYTES`` (what
+    ``start`` may send, echoed); a page up to ``PAGE_BYTES`` (a larger one is asked again in halves, down
+    to one event a page); ``READ_BYTES`` and ``MAX_EVENTS`` in all; no page past one more than the
+    server's count needs, nor after a full page that is mostly what came before."""
     session_id = check_session_id(session_id)
     api_url = client.setting("api_url")
     answer = client.request(
         "GET", f"/v1/events/{session_id}", what=f"the read of session {session_id}", takes="event reads", read=True,
         not_found=(f"session {session_id} was not found at {client.api_url}; check the id, and that "
-                   f"{api_url} is the server the session was started on"),
+                   f"{api_url} is the server the session was started on (its base URL, without /v1)"),
+        answer_limit=SESSION_BYTES,
+        too_large=f"a session's event is at most {SESSION_BYTES // 2**20} MiB as hhsession sends it: check {api_url}",
     )
     found = answer.json_object().get("event")
     if not isinstance(found, dict):
         raise NetworkError(f"GET /v1/events/{session_id} answered without an event object; check that "
                            f"{api_url} points at the HoneyHive API", status=answer.status)
+    named = {str(found[key]).lower() for key in ("event_id", "session_id") if found.get(key) is not None}
+    if named - {session_id}:
+        raise NetworkError(f"GET /v1/events/{session_id} answered with another event ({', '.join(sorted(named))}); "
+                           f"check that {api_url} points at the HoneyHive API", status=answer.status)
     warnings: list[str] = []
     events: dict[str, dict[str, Any]] = {}
     listed_ids: set[str] = set()  # every event id the pages named, the session's own too
     foreign = unreadable = 0
-    read = 0
-    page = 1
+    read = offset = 0
+    size = PAGE_SIZE
     total: int | None = None
-    too_large = (f"a page of {PAGE_SIZE} events is larger than {PAGE_BYTES // 2**20} MiB; read this session's "
-                 f"events with POST /v1/events/search and a smaller limit")
     while True:
+        page = offset // size + 1  # (sizes only halve: the offset stays a whole number of pages)
         query = {"filters": [{"field": "session_id", "operator": "is", "value": session_id, "type": "string"}],
-                 "limit": PAGE_SIZE, "page": page}
-        reply = client.request("POST", "/v1/events/search", query, answer_limit=PAGE_BYTES, too_large=too_large,
-                               what=f"the search for the events of session {session_id}", takes="event searches",
-                               read=True)
+                 "limit": size, "page": page}
+        try:
+            reply = client.request("POST", "/v1/events/search", query, answer_limit=PAGE_BYTES, read=True,
+                                   what=f"the search for the events of session {session_id}", takes="event searches")
+        except AnswerTooLarge as exc:
+            if size == 1:
+                exc.message = (f"event {offset + 1} of session {session_id}, as the server lists them, is larger "
+                               f"than {PAGE_BYTES // 2**20} MiB; hhsession reads no larger answer")
+                exc.args = (exc.message,)
+                raise
+            size //= 2  # the same events, in smaller pages
+            continue
         read += len(reply.body)
         body = reply.json_object()
         listed = body.get("events")
@@ -345,17 +366,21 @@ def read_session(client: Requester, session_id: str) -> SessionRead:
                 foreign += 1
             elif key != session_id:
                 events[key] = event
-        # The last page: short, nothing new (a server that repeats a page), or all counted.
-        # (a session that grows while it is read may need one page more than counted; no more)
-        if (len(listed) < PAGE_SIZE or not new or
-                (total is not None and (len(listed_ids) >= total or page > -(-total // PAGE_SIZE)))):
+        offset += size
+        if len(listed) < size or (total is not None and len(listed_ids) >= total):
+            break  # the last page, or all counted
+        if 2 * new < len(listed):  # a full page, mostly repeats (or not events): the server pages badly
+            if total is None:
+                warnings.append(f"page {page} of the events of session {session_id} repeated most of what came "
+                                f"before; hhsession stopped there, and the list may be incomplete")
             break
+        if total is not None and offset >= total + size:
+            break  # one page more than the count needs (a session that grows while it is read): no more
         if read > READ_BYTES or len(listed_ids) >= MAX_EVENTS:
             raise NetworkError(
                 f"the server kept paging the events of session {session_id} past {page} page(s) and "
                 f"{read // 2**20} MiB ({len(listed_ids)} events{'' if total is None else f', of {total} counted'}); "
                 f"hhsession stops there: read them with POST /v1/events/search", status=reply.status)
-        page += 1
     if total is not None and len(listed_ids) != total:
         warnings.append(f"the server counted {total} event(s) in session {session_id} but its pages listed "
                         f"{len(listed_ids)}; the session may be changing (read it again), or the server pages badly")

@@ -12,7 +12,7 @@ import pytest
 
 from hhsession import Client
 from hhsession.emulator import Emulator
-from hhsession.errors import InvalidInput, RejectedError
+from hhsession.errors import InvalidInput, NetworkError, RejectedError
 from hhsession.events import CHUNK_EVENTS, PAGE_SIZE
 from tests.conftest import API_KEY, Invoker
 from tests.fakeserver import FakeServer, Reply
@@ -289,22 +289,35 @@ def _session_then(*pages: Reply) -> list[Reply]:
     return [Reply(body={"event": {"event_id": SID, "session_id": SID, "session_name": "s"}}), *pages]
 
 
-def test_a_page_over_4_mib_is_read_and_one_too_large_is_refused_at_once(
-        cli: Invoker, fake: FakeServer, key_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    big = [_event(n, inputs={"chat": "x" * (2 * 1024 * 1024)}) for n in range(3)]  # 6 MiB on one page
-    fake.script = _session_then(Reply(body={"events": big, "count": 3}))
-    result = cli("get", SID, "-o", "json", env=key_env)
-    assert result.exit_code == 0, result.stderr
-    assert len(json.loads(result.stdout)["events"]) == 3
+def test_a_page_over_4_mib_is_read_and_one_too_large_is_asked_again_in_halves(
+        emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Client(api_key=API_KEY, api_url=emulator.url) as hh:
+        big = hh.start(session_name="big", inputs={"blob": "x" * (6 * 1024 * 1024)}).session_id  # its event: 6 MiB
+        assert hh.get(big)["inputs"]["blob"] == "x" * (6 * 1024 * 1024)
+        sid = hh.start(session_name="many big events").session_id
+        blob = "y" * (1536 * 1024)
+        logged = hh.events(sid, [{"event_name": f"e{n}", "start_time": 1795687200000 + n, "inputs": {"blob": blob}}
+                                 for n in range(5)])  # 7.5 MiB in one page
+        read = hh.get(sid)
+        assert [e["event_id"] for e in read["events"]] == logged.event_ids and not read.warnings
+        monkeypatch.setattr("hhsession.events.PAGE_BYTES", 4 * 1024 * 1024)  # 2 events a page at most
+        before = emulator.requests
+        read = hh.get(sid)
+        assert [e["event_id"] for e in read["events"]] == logged.event_ids and not read.warnings
+        # The session's GET; 7 pages too large (256, 128, ... 4 a page); 3 pages of 2 (the session, 5 events).
+        assert emulator.requests - before == 1 + 7 + 3
+        monkeypatch.setattr("hhsession.events.PAGE_BYTES", 1024 * 1024)  # smaller than one event
+        with pytest.raises(NetworkError, match=r"event 2 of session .* is larger than 1 MiB"):
+            hh.get(sid)  # (the first listed, the session, is small)
 
-    monkeypatch.setattr("hhsession.events.PAGE_BYTES", 1024 * 1024)
-    fake.requests.clear()
-    fake.script = _session_then(Reply(body={"events": big, "count": 3}))
-    fake.default = Reply(body={"events": [], "count": 0})
-    result = cli("get", SID, "-o", "json", env={**key_env, "HH_MAX_RETRIES": "3"})
-    assert result.exit_code == 5 and result.stdout == ""
-    assert "the answer is larger than 1 MiB" in result.stderr and "a smaller limit" in result.stderr
-    assert result.stderr.count("\n") == 1 and len(fake.requests) == 2  # not asked again: it would answer alike
+
+def test_a_too_large_answer_is_not_asked_again(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hhsession.events.SESSION_BYTES", 1024 * 1024)
+    fake.script = [Reply(body={"event": {"event_id": SID, "inputs": {"blob": "x" * (2 * 1024 * 1024)}}})]
+    result = cli("get", SID, env={**key_env, "HH_MAX_RETRIES": "3"})
+    assert result.exit_code == 5 and "the answer is larger than 1 MiB" in result.stderr and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and len(fake.requests) == 1  # it would answer alike: not asked again
 
 
 def test_a_server_that_pages_new_events_forever_is_stopped(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
@@ -319,19 +332,38 @@ def test_a_server_that_pages_new_events_forever_is_stopped(cli: Invoker, fake: F
 
 def test_pages_past_the_count_are_not_followed_and_a_short_read_is_said(cli: Invoker, fake: FakeServer,
                                                                         key_env: dict[str, str]) -> None:
-    # Every page repeats all but one event of the one before: each brings one new, never the count.
-    pages = [Reply(body={"events": [_event(n) for n in range(PAGE_SIZE - 1)] + [_event(10_000 + p)],
-                         "count": 2 * PAGE_SIZE}) for p in range(20)]
+    # Each page after the first repeats half of the one before: never the count (10 pages' worth).
+    half = PAGE_SIZE // 2
+    pages = [Reply(body={"events": [_event(n) for n in range(half)] + [_event(10_000 + p * half + n) for n in range(half)],
+                         "count": 10 * PAGE_SIZE}) for p in range(30)]
     fake.script = _session_then(*pages)
     result = cli("get", SID, "-o", "json", env=key_env)
     assert result.exit_code == 0, result.stderr
-    assert len(fake.requests) == 1 + 3  # the count needs 2 pages; one more for a session that grows, no more
-    assert f"the server counted {2 * PAGE_SIZE} event(s)" in result.stderr and f"listed {PAGE_SIZE + 2}" in result.stderr
+    assert len(fake.requests) == 1 + 11  # the count needs 10 pages; one more for a session that grows, no more
+    assert f"the server counted {10 * PAGE_SIZE} event(s)" in result.stderr and f"listed {12 * half}" in result.stderr
 
     fake.requests.clear()
     fake.script = _session_then(Reply(body={"events": [_event(1)], "count": 7}))
     result = cli("get", SID, "-o", "json", env=key_env)
     assert result.exit_code == 0 and "counted 7 event(s)" in result.stderr and "listed 1" in result.stderr
+
+
+def test_a_full_page_of_mostly_repeats_ends_the_read(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    # A page of non-events with one new event each time, and no count: it would never end.
+    drip = [Reply(body={"events": ["x"] * (PAGE_SIZE - 1) + [_event(p)]}) for p in range(20)]
+    fake.script = _session_then(*drip)
+    result = cli("get", SID, "-o", "json", env=key_env)
+    assert result.exit_code == 0 and len(fake.requests) == 2
+    assert "page 1 of the events" in result.stderr and "may be incomplete" in result.stderr
+
+
+def test_a_session_read_that_answers_another_event_is_exit_5(cli: Invoker, fake: FakeServer,
+                                                             key_env: dict[str, str]) -> None:
+    other = str(uuid.UUID(int=2))
+    fake.script = [Reply(body={"event": {"event_id": other, "session_id": other}})]
+    result = cli("get", SID, env=key_env)
+    assert result.exit_code == 5 and f"answered with another event ({other})" in result.stderr
+    assert result.stdout == "" and len(fake.requests) == 1
 
 
 def test_items_that_are_not_events_are_left_out_and_said(cli: Invoker, fake: FakeServer,
