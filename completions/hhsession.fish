@@ -95,7 +95,7 @@ complete -c hhsession -n '__fish_seen_subcommand_from update' -s h -l help -d 'S
 
 complete -c hhsession -n '__fish_seen_subcommand_from event' -s s -l session-id -x -d 'The session to log into (default: $HH_SESSION_ID).'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -s t -l type -x -a 'tool model chain generic' -d 'event_type: tool, model, chain or generic (default: tool).'
-complete -c hhsession -n '__fish_seen_subcommand_from event' -s n -l name -x -d 'event_name (default: \'unknown\').'
+complete -c hhsession -n '__fish_seen_subcommand_from event' -s n -l name -x -d 'event_name (needed for an event from flags; with -f the default is \'unknown\').'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l event-id -x -d 'event_id: a UUID (default: a new UUIDv4; to send an event again, its id).'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l parent -x -d 'parent_id: the event it belongs under (default: the session).'
 complete -c hhsession -n '__fish_seen_subcommand_from event' -l source -x -d 'source (default: HH_SOURCE, the profile, else \'unknown\').'

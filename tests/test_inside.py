@@ -140,11 +140,12 @@ def test_a_failed_batch_says_what_was_stored_before_it(cli: Invoker, fake: FakeS
 @pytest.mark.parametrize(("args", "document", "says"), [
     ((), None, "no session to log into"),
     (("-s", "not-a-uuid"), None, "--session-id 'not-a-uuid' is not a UUID"),
-    (("-s", SID, "--parent", "build"), None, "--parent: 'build' is not a UUID"),
-    (("-s", SID, "--event-id", "12"), None, "--event-id: '12' is not a UUID"),
-    (("-s", SID, "--event-id", SID), None, "is the session's own id"),
+    (("-s", SID, "--name", "x", "--parent", "build"), None, "--parent: 'build' is not a UUID"),
+    (("-s", SID, "--name", "x", "--event-id", "12"), None, "--event-id: '12' is not a UUID"),
+    (("-s", SID, "--name", "x", "--event-id", SID), None, "is the session's own id"),
     (("-s", SID, "--name", ""), None, "--name is empty"),
-    (("-s", SID, "--start-time", "now", "--end-time", "now-1h"), None, "is before start_time"),
+    (("-s", SID, "-m", "a=1"), None, 'no --name: the event would be named "unknown"'),
+    (("-s", SID, "--name", "x", "--start-time", "now", "--end-time", "now-1h"), None, "is before start_time"),
     (("-s", SID, "-f", "-"), '{"event_name": "a"}\n{"name": "b"}\n', "-:2: name: unknown field"),
     (("-s", SID, "-f", "-"), '{"event_type": "session"}\n', "a session is started with `hhsession start`"),
     (("-s", SID, "-f", "-"), '[{"session_id": "00000000-0000-4000-8000-000000000001"}]',
@@ -536,7 +537,7 @@ def test_an_empty_session_id_is_not_the_exported_one(cli: Invoker, fake: FakeSer
 @pytest.mark.parametrize(("args", "document", "says"), [
     (("-f", "-"), f'[{{"event_id": "{uuid.UUID(int=7)}"}}, {{"event_id": "{str(uuid.UUID(int=7)).upper()}"}}]',
      "-:1: event_id 00000000-0000-0000-0000-000000000007 is also the id of"),
-    (("--event-id", str(uuid.UUID(int=7)), "--parent", str(uuid.UUID(int=7)).upper()), None, "is the event's own id"),
+    (("--name", "x", "--event-id", str(uuid.UUID(int=7)), "--parent", str(uuid.UUID(int=7)).upper()), None, "is the event's own id"),
     (("-f", "-"), f'{{"event_id": "{uuid.UUID(int=7)}", "parent_id": "{uuid.UUID(int=7)}"}}', "is the event's own id"),
     (("--name", "x", "--new-ids"), None, "--new-ids is for the events of -f"),
 ])
@@ -557,9 +558,11 @@ def test_piped_events_without_f_dash_are_refused(fake: FakeServer) -> None:
     piped = subprocess.run(f"echo '[{{\"event_name\": \"x\"}}]' | {sys.executable} -m hhsession event", shell=True,
                            capture_output=True, text=True, timeout=60, env=env)
     assert piped.returncode == 2 and piped.stdout == ""
-    assert piped.stderr == ("hhsession: error: standard input holds JSON that is not read without -f -; nothing was "
-                            "sent: add -f - to log the events in it, or give </dev/null to log one event named "
-                            "\"unknown\"\n")
+    assert piped.stderr == ('hhsession: error: no --name: the event would be named "unknown"; give --name, or read '
+                            'events from a file with -f FILE (-f - for standard input)\n')
+    late = subprocess.run(f"(sleep 0.5; echo '[{{}}]') | {sys.executable} -m hhsession event", shell=True,
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert late.returncode == 2 and late.stderr == piped.stderr  # however late the JSON comes
     named = subprocess.run(f"echo '[{{}}]' | {sys.executable} -m hhsession event --name n --dry-run", shell=True,
                            capture_output=True, text=True, timeout=60, env=env)
     assert named.returncode == 0 and "not read" in named.stderr

@@ -79,7 +79,7 @@ class EventType(StrEnum):
 
 SessionIdOption = Annotated[Optional[str], typer.Option("--session-id", "-s", help="The session to log into (default: $HH_SESSION_ID).", show_default=False)]
 Type = Annotated[Optional[EventType], field_option("--type", "-t", help="event_type: tool, model, chain or generic (default: tool).", case_sensitive=False)]
-Name = Annotated[Optional[str], field_option("--name", "-n", help="event_name (default: 'unknown').")]
+Name = Annotated[Optional[str], field_option("--name", "-n", help="event_name (needed for an event from flags; with -f the default is 'unknown').")]
 EventId = Annotated[Optional[str], field_option("--event-id", help="event_id: a UUID (default: a new UUIDv4; to send an event again, its id).")]
 Parent = Annotated[Optional[str], field_option("--parent", help="parent_id: the event it belongs under (default: the session).")]
 Error = Annotated[Optional[str], field_option("--error", help="error: what went wrong (shown in red by `get`).")]
@@ -142,9 +142,11 @@ def event(
             flags={"event_type": "--type", "event_name": "--name", "parent_id": "--parent"},
         )
         warn_bare_duration(env, duration)
+        if file is None and name is None:
+            raise InvalidInput('no --name: the event would be named "unknown"; give --name, or read events '
+                               'from a file with -f FILE (-f - for standard input)')
         if file is None:
-            notice_unread_stdin(env, refuse='log one event named "unknown"' if name is None else None,
-                                use="log the events in it")
+            notice_unread_stdin(env)
         if new_ids and file is None:
             raise InvalidInput("--new-ids is for the events of -f; one event from flags gets a new id anyway")
         if file is not None and event_id is not None:
