@@ -259,7 +259,7 @@ def send_events(client: Requester, session_id: str, events: Iterable[BuiltEvent]
                            f"(`hhsession start`), or check the id and {client.setting('api_url')}"),
                 maybe_stored=f"the server may have stored events {ids}; {again}",
             )
-            _check_stored(answer, chunk, ids, client.setting("api_url"))
+            _check_stored(answer, chunk, ids, client.setting("api_url"), again)
         except HHSessionError as exc:
             if sent:
                 exc.message += f"; the {sent} event(s) before them were stored"
@@ -271,19 +271,30 @@ def send_events(client: Requester, session_id: str, events: Iterable[BuiltEvent]
     return sent
 
 
-def _check_stored(answer: Any, chunk: list[BuiltEvent], ids: str, api_url: str) -> None:
-    """A batch's answer says it stored these events: a JSON object, not ``success: false``, and the
-    ids it names (when it names them) the ids sent. Else a server failure (exit 5)."""
-    reply = answer.json_object()
+def _check_stored(answer: Any, chunk: list[BuiltEvent], ids: str, api_url: str, again: str) -> None:
+    """A batch's answer says it stored these events: a JSON object, with no ``success`` other than true
+    nor an error ``statusCode``, and the ids it names (when it names them) the ids sent. Else a server
+    failure (exit 5) that may have stored them."""
+    try:
+        reply = answer.json_object()
+    except NetworkError as exc:
+        exc.message += f"; the events {ids} may have been stored; {again}"
+        exc.args = (exc.message,)
+        raise
     named = reply.get("event_ids")
-    if reply.get("success") is False:
-        problem = "success: false"
+    status = reply.get("statusCode")
+    if "success" in reply and reply["success"] is not True:
+        problem = f"success: {reply['success']!r}"[:60]
+    elif isinstance(status, int) and not isinstance(status, bool) and status >= 400:
+        problem = f"statusCode {status} in its body"
+    elif named is not None and not isinstance(named, list):
+        problem = "event_ids that is not a list"
     elif isinstance(named, list) and sorted(str(one).lower() for one in named) != sorted(e.event_id for e in chunk):
         problem = f"the ids of other events ({len(named)} named, {len(chunk)} sent)"
     else:
         return
-    raise NetworkError(f"the server answered {answer.status} to events {ids} but with {problem}; they may not be "
-                       f"stored: check {api_url} and read the session back with `hhsession get`",
+    raise NetworkError(f"the server answered {answer.status} to events {ids} but with {problem}; they may or may "
+                       f"not be stored: check {api_url} and read the session back with `hhsession get`; {again}",
                        status=answer.status)
 
 
