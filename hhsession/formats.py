@@ -8,7 +8,8 @@ and turned into JSON values explicitly, never left for ``json.dumps`` to fail on
 - an unquoted scalar YAML 1.1 and 1.2 read differently is refused with its line
   and column (quote it, or write it as JSON would): ``yes``/``no``/``on``/``off``
   (booleans in 1.1 only: the "Norway problem"), base 60 (``1:30``), a leading
-  zero (``0755``: octal in 1.1), ``0b101``, ``1_000``; ``1.10`` is the number
+  zero (``0755``: octal in 1.1), ``0b101``, ``1_000``, and ``1e3``, ``0o17``, ``08``
+  (text in 1.1, numbers in 1.2); ``1.10`` is the number
   1.1 in both, and is read so;
 - a key is the text written: ``on:``, ``200:``, ``2026-11-26:`` are the keys
   ``"on"``, ``"200"``, ``"2026-11-26"``; a list or a mapping as a key is refused;
@@ -376,6 +377,10 @@ class _Builder:
         if tag is None or tag == "!":
             tag = self.loader.resolve(self.yaml.ScalarNode, value, event.implicit)
         if tag == _Y + "str" or tag in (_Y + "timestamp", _Y + "merge", _Y + "value"):
+            if event.tag is None and event.implicit[0] and tag == _Y + "str" and _YAML_1_2_NUMBER.fullmatch(value):
+                self.refuse(event.start_mark, f"{value} means text in YAML 1.1 but a number in YAML 1.2, so "
+                                              f"readers disagree; quote it for text, or write it as JSON would")
+                return None
             return value  # a date or a time stays the text written
         if tag == _Y + "null":
             return None
@@ -492,6 +497,10 @@ class _Builder:
 
 
 _OCTAL_1_1 = re.compile(r"[-+]?0[0-7_]+")
+#: YAML 1.2's core schema numbers (ints, 0o octal, 0x hex, floats with or without a dot, infinities,
+#: NaN): a plain scalar YAML 1.1 reads as text but 1.2 as a number (``1e3``, ``0o17``, ``08``).
+_YAML_1_2_NUMBER = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
+                              r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 
 
 def _yaml_1_1_only(tag: str, value: str) -> str | None:
