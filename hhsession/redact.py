@@ -34,6 +34,8 @@ _INVISIBLE = re.compile(
 TYPED_KEY = re.compile(r"(hh_ingst_|hh_fgdp_)([A-Za-z0-9]{24})_([A-Za-z0-9_-]{64})")
 TYPED_PREFIXES = ("hh_ingst_", "hh_fgdp_")
 
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
 #: One secret, or several (a client holds the project key and the ingestion key).
 Secrets = Union[str, Iterable[str], None]
 
@@ -74,6 +76,13 @@ def redact(text: str, secret: Secrets) -> str:
         if decoded != text and (secret in decoded or has_fragment(decoded, secret)):
             decoded = decoded.replace(whole, mask_secret(whole)).replace(secret, mask)
             text = _mask_fragments(decoded, secret)
+    if "\\u" in text:  # JSON-escaped inside a string the server sent (\u0073k-...)
+        decoded = _JSON_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text)
+        if decoded != text and has_fragment(decoded, secret):
+            text = _mask_fragments(decoded.replace(whole, mask_secret(whole)), secret)
+    folded = text.lower()  # echoed in another case: still the key (to anyone who tries the cases)
+    if len(folded) == len(text) and has_fragment(folded, secret.lower()):
+        text = _masked(text, _fragments(folded, secret.lower()))
     if _INVISIBLE.search(text):
         text = _mask_spread(text, secret)
     return text

@@ -100,3 +100,17 @@ def test_ids_are_sent_in_lower_case_from_flags_files_and_records(cli: Invoker, f
     assert [b["session_id"] for b in bodies] == [SID, SID, "00000000-0000-4000-8000-0000000000ab"]
     assert bodies[0]["children_ids"] == [SID] and bodies[1]["children_ids"] == [SID, "not-a-uuid"]
     assert fake.requests[-1].path == f"/v1/events/{SID}"
+
+
+@pytest.mark.parametrize("echo", [
+    json.dumps(f"bad key {API_KEY}", ensure_ascii=False).replace(API_KEY[4:], "".join(f"\\u{ord(c):04x}" for c in API_KEY[4:])),
+    json.dumps({"message": f"BAD KEY {API_KEY.upper()}"}),
+    json.dumps({"error": {"detail": API_KEY.lower()}}),
+])
+def test_a_key_echoed_escaped_or_in_another_case_is_masked(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
+                                                           echo: str) -> None:
+    fake.script = [Reply(status=400, body=echo.encode())]
+    result = cli("start", "--name", "x", env=key_env)
+    assert result.exit_code == 4, result.stderr
+    shown = result.stdout + result.stderr
+    assert API_KEY[4:16].lower() not in shown.lower() and "\\u0" not in shown[shown.find("bad"):], shown
