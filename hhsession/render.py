@@ -201,7 +201,7 @@ def _event_label(event: dict[str, Any], session: bool = False) -> Any:
     duration = event.get("duration")
     if isinstance(duration, int | float) and not isinstance(duration, bool):
         try:
-            label.append(f"  {format_duration(duration)}", style="dim")
+            label.append(f"  {_cut(format_duration(duration), 24)}", style="dim")
         except (OverflowError, ValueError):  # a server's 400-digit number: shown as it is, cut
             label.append(f"  {_cut(duration, 20)} ms", style="dim")
     elif session and event.get("end_time") is None:

@@ -396,7 +396,7 @@ def test_numbers_json_cannot_carry_are_a_server_failure(cli: Invoker, fake: Fake
 def test_a_huge_integer_is_shown_not_a_crash(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
     huge = 10**400
     for fmt in ("json", "pretty"):
-        fake.script = _session_then(Reply(body={"events": [_event(1, start_time=huge, duration=huge), _event(2)],
+        fake.script = _session_then(Reply(body={"events": [_event(1, start_time=huge, duration=huge), _event(2, duration=1e300)],
                                                 "count": 2}))
         result = cli("get", SID, "-o", fmt, env=key_env)
         assert result.exit_code == 0, result.stderr
@@ -404,6 +404,7 @@ def test_a_huge_integer_is_shown_not_a_crash(cli: Invoker, fake: FakeServer, key
             assert [e["event_name"] for e in json.loads(result.stdout)["events"]] == ["e2", "e1"]
         else:
             assert "e1" in result.stdout and "1000000000" in result.stdout
+            assert len(result.stdout.splitlines()) == 3  # the session and two events: cut, one line each
 
 
 def test_an_ended_session_without_a_duration_is_not_running(cli: Invoker, fake: FakeServer,
