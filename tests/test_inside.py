@@ -302,9 +302,11 @@ def test_a_page_over_4_mib_is_read_and_one_too_large_is_asked_again_in_halves(
         read = hh.get(sid)
         assert [e["event_id"] for e in read["events"]] == logged.event_ids and not read.warnings
         monkeypatch.setattr("hhsession.events.PAGE_BYTES", 4 * 1024 * 1024)  # 2 events a page at most
+        emulator.wait_idle()
         before = emulator.requests
         read = hh.get(sid)
         assert [e["event_id"] for e in read["events"]] == logged.event_ids and not read.warnings
+        emulator.wait_idle()  # (a request is counted once its answer is written)
         # The session's GET; 7 pages too large (256, 128, ... 4 a page); 3 pages of 2 (the session, 5 events).
         assert emulator.requests - before == 1 + 7 + 3
         monkeypatch.setattr("hhsession.events.PAGE_BYTES", 1024 * 1024)  # smaller than one event
