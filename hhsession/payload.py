@@ -481,7 +481,8 @@ def build_update(
             if key in merged:
                 raise InvalidInput(f"{where(key)}: an update leaves the session running, so it sends no {key}; "
                                    f"drop it, or end the session with `hhsession end` (Client.end in Python)")
-        if not merged:
+        merges = ("metadata", "feedback", "metrics", "config", "user_properties")  # (an empty one changes nothing)
+        if all(key in merges and value == {} for key, value in merged.items()):
             raise InvalidInput("nothing to update: give at least one of outputs, metadata, feedback, metrics, "
                                "config, user_properties, children_ids (the flags --outputs, -m, --feedback, "
                                "--metrics, --config, -u, --child, or -f)")

@@ -193,6 +193,7 @@ def test_update_sends_neither_end_time_nor_duration(cli: Invoker, fake: FakeServ
 
 @pytest.mark.parametrize(("args", "document", "says"), [
     ((SID,), None, "nothing to update"),
+    ((SID, "-f", "-"), '{"metadata": {}, "metrics": {}}', "nothing to update"),
     ((SID, "-f", "-"), '{"end_time": 1795687200000}', "an update leaves the session running, so it sends no end_time"),
     ((SID, "-f", "-"), '{"duration": 5}', "sends no duration"),
     (("nope", "-m", "a=1"), None, "is not a UUID"),
