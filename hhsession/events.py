@@ -133,16 +133,16 @@ def build_event(
         raise InvalidInput(f"{where('session_id')}: {given_session!r} is not the session the events go into "
                            f"({session_id}); drop it, or log the event into that session")
     event_id = merged.get("event_id")
+    given_id = event_id is not None
     if event_id is not None and not is_uuid(event_id):
         if not lenient:
             raise InvalidInput(
                 f"{where('event_id')}: {event_id!r} is not a UUID; the server would replace it and a retry "
                 f"could log the event twice; fix it, drop it, or pass --lenient (lenient=True in Python)"
             )
-        # The given id is the input's name for the event: the same one always gets the same replacement.
-        replacement = str(uuid.uuid5(uuid.UUID(session_id), f"event_id:{event_id}"))
+        replacement = make_id()  # (SPEC: a new UUIDv4; the same invalid id may name two different events)
         warnings.append(f"{where('event_id')}: {event_id!r} is not a UUID; using {replacement} instead")
-        event_id = replacement
+        event_id, given_id = replacement, False
     parent = merged.get("parent_id")
     if parent is not None and not is_uuid(parent):
         raise InvalidInput(f"{where('parent_id')}: {parent!r} is not a UUID; give the id of the session or of "
@@ -168,7 +168,7 @@ def build_event(
     if "end_time" not in times and duration is not None:  # the server completes one from the other
         times["end_time"] = whole_ms(times["start_time"] + duration)
         if times["end_time"] > MAX_TIME_MS:
-            raise InvalidInput(f"{where('duration')}: {duration} ms puts end_time (start_time + duration) after "
+            raise InvalidInput(f"{where('duration')}: {str(duration)[:20]} ms puts end_time (start_time + duration) after "
                                f"the year 9999; check its units (a number is milliseconds; 90s, 5m, 1h)")
     payload: dict[str, Any] = {
         "event_id": (event_id or "").lower(),
@@ -195,14 +195,14 @@ def build_event(
     if payload["parent_id"] == payload["event_id"]:
         raise InvalidInput(f"{where('parent_id')}: is the event's own id; an event's parent is the session or "
                            f"another event (leave parent_id out for the session)")
-    return BuiltEvent(payload, warnings, encode_payload(payload, origin), fixed=bool(event_id) or derived)
+    return BuiltEvent(payload, warnings, encode_payload(payload, origin), fixed=given_id or derived)
 
 
 def derived_event_id(payload: Mapping[str, Any], position: int) -> str:
     """A UUID (version 5) named by an event's session, its position in its input and its content (its
     times included: an event at another moment is another event)."""
     content = {key: value for key, value in payload.items() if key != "event_id"}
-    name = json.dumps([position, content], sort_keys=True, ensure_ascii=False, default=str)
+    name = json.dumps([position, content], sort_keys=True, default=str)
     return str(uuid.uuid5(uuid.UUID(str(payload["session_id"])), name))
 
 
@@ -249,9 +249,9 @@ def send_events(client: Requester, session_id: str, events: Iterable[BuiltEvent]
         if all(event.fixed for event in chunk):
             again = "sending the same events again (the same command) is safe: each keeps its event_id"
         else:
-            again = ("some had new ids (an event without event_id or times is an event of now): sending them "
-                     "again logs those twice, unless each is sent with the id printed for it (--event-id for "
-                     "one event; event_id or start_time in each event of a file)")
+            again = ("some had new ids (an event without an event_id or times of its own is an event of now), "
+                     "so sending them again may log those twice; to make a rerun safe, give each event its "
+                     "event_id or start_time (--event-id, --start-time for one event)")
         try:
             answer = client.request(
                 "POST", path, body, what=f"events {ids}", takes="event batches",
@@ -284,7 +284,7 @@ def _check_stored(answer: Any, chunk: list[BuiltEvent], ids: str, api_url: str, 
     named = reply.get("event_ids")
     status = reply.get("statusCode")
     if "success" in reply and reply["success"] is not True:
-        problem = f"success: {reply['success']!r}"[:60]
+        problem = f"success: {json.dumps(reply['success'])}"[:60]
     elif isinstance(status, int) and not isinstance(status, bool) and status >= 400:
         problem = f"statusCode {status} in its body"
     elif named is not None and not isinstance(named, list):
@@ -387,11 +387,14 @@ def read_session(client: Requester, session_id: str) -> SessionRead:
             break
         if total is not None and offset >= total + size:
             break  # one page more than the count needs (a session that grows while it is read): no more
+        if size < PAGE_SIZE and offset % (2 * size) == 0:
+            size *= 2  # past a large event: back towards full pages, as the offset allows
         if read > READ_BYTES or len(listed_ids) >= MAX_EVENTS:
             raise NetworkError(
-                f"the server kept paging the events of session {session_id} past {page} page(s) and "
-                f"{read // 2**20} MiB ({len(listed_ids)} events{'' if total is None else f', of {total} counted'}); "
-                f"hhsession stops there: read them with POST /v1/events/search", status=reply.status)
+                f"the events of session {session_id} passed {read // 2**20} MiB or {len(listed_ids)} events after "
+                f"{page} page(s){'' if total is None else f' ({total} counted)'}; hhsession reads no more of a "
+                f"session (at most {READ_BYTES // 2**20} MiB, {MAX_EVENTS} events): read them with "
+                f"POST /v1/events/search", status=reply.status)
     if total is not None and len(listed_ids) != total:
         warnings.append(f"the server counted {total} event(s) in session {session_id} but its pages listed "
                         f"{len(listed_ids)}; the session may be changing (read it again), or the server pages badly")

@@ -545,6 +545,8 @@ def encode_payload(payload: Mapping[str, Any], origin: str = "input") -> bytes:
     except ValueError as exc:
         why = ("a number has more than 4300 digits" if "digits" in str(exc)
                else "a value contains itself (a circular reference); give plain JSON values" if "Circular" in str(exc)
+               else "a string holds a lone surrogate (\\ud800 to \\udfff alone), which is no UTF-8 text; fix "
+                    "the text, or give the character as a whole pair" if "surrogate" in str(exc)
                else f"{exc}: NaN and Infinity are not JSON; give a finite number")
         raise InvalidInput(f"{origin}: {why}") from None
     except RecursionError:

@@ -35,6 +35,13 @@ TYPED_KEY = re.compile(r"(hh_ingst_|hh_fgdp_)([A-Za-z0-9]{24})_([A-Za-z0-9_-]{64
 TYPED_PREFIXES = ("hh_ingst_", "hh_fgdp_")
 
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+#: Upper to lower case for ASCII letters only: the same length, whatever else the text holds (İ).
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    code = int(match[1], 16)
+    return match[0] if 0xD800 <= code <= 0xDFFF else chr(code)  # (a surrogate stays written as it was)
 
 #: One secret, or several (a client holds the project key and the ingestion key).
 Secrets = Union[str, Iterable[str], None]
@@ -77,12 +84,12 @@ def redact(text: str, secret: Secrets) -> str:
             decoded = decoded.replace(whole, mask_secret(whole)).replace(secret, mask)
             text = _mask_fragments(decoded, secret)
     if "\\u" in text:  # JSON-escaped inside a string the server sent (\u0073k-...)
-        decoded = _JSON_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text)
+        decoded = _JSON_ESCAPE.sub(_unescaped, text)
         if decoded != text and has_fragment(decoded, secret):
             text = _mask_fragments(decoded.replace(whole, mask_secret(whole)), secret)
-    folded = text.lower()  # echoed in another case: still the key (to anyone who tries the cases)
-    if len(folded) == len(text) and has_fragment(folded, secret.lower()):
-        text = _masked(text, _fragments(folded, secret.lower()))
+    folded = text.translate(_ASCII_LOWER)  # echoed in another case: still the key (to anyone who tries the cases)
+    if has_fragment(folded, secret.translate(_ASCII_LOWER)):
+        text = _masked(text, _fragments(folded, secret.translate(_ASCII_LOWER)))
     if _INVISIBLE.search(text):
         text = _mask_spread(text, secret)
     return text

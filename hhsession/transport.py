@@ -424,10 +424,6 @@ def _decompress(data: bytes, limit: int) -> bytes | None:
     try:
         inflater = zlib.decompressobj(47)  # 32 + 15: gzip or zlib, told by the header
         out = inflater.decompress(data, limit + 1)
-        while inflater.eof and inflater.unused_data and len(out) <= limit:  # gzip members one after another
-            rest = inflater.unused_data
-            inflater = zlib.decompressobj(47)
-            out += inflater.decompress(rest, limit + 1 - len(out))
     except zlib.error:
         try:
             inflater = zlib.decompressobj(-15)  # raw deflate, as some servers send "deflate"

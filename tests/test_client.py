@@ -271,9 +271,6 @@ def test_a_compressed_answer_is_read_and_a_compression_bomb_is_not(fake: FakeSer
     fake.script = [Reply(200, gzip.compress(json.dumps(answer).encode()), headers={"Content-Encoding": "gzip"})]
     with client_for(fake, retry=no_sleep_policy(0)) as hh:
         assert hh.start(session_id=SID).event == answer
-        text = json.dumps(answer).encode()  # two gzip members, as a concatenating proxy sends them
-        fake.script = [Reply(200, gzip.compress(text[:10]) + gzip.compress(text[10:]), headers={"Content-Encoding": "gzip"})]
-        assert hh.start(session_id=SID).event == answer
         fake.script = [Reply(200, gzip.compress(b"0" * (64 * 1024 * 1024)), headers={"Content-Encoding": "gzip"})]
         with pytest.raises(NetworkError, match="the answer is larger than 4 MiB"):
             hh.start(session_id=SID)

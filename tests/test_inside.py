@@ -310,6 +310,13 @@ def test_a_page_over_4_mib_is_read_and_one_too_large_is_asked_again_in_halves(
         emulator.wait_idle()  # (a request is counted once its answer is written)
         # The session's GET; 7 pages too large (256, 128, ... 4 a page); 3 pages of 2 (the session, 5 events).
         assert emulator.requests - before == 1 + 7 + 3
+        small = hh.events(sid, [{"event_name": f"s{n}", "start_time": 1795680000000 + n} for n in range(600)])
+        emulator.wait_idle()
+        before = emulator.requests
+        read = hh.get(sid)  # the large events first (the newest), then 600 small ones
+        assert len(read["events"]) == 605 and {e["event_id"] for e in read["events"]} >= set(small.event_ids)
+        emulator.wait_idle()
+        assert emulator.requests - before < 30  # past the large ones, pages grow back (not 300 pages of 2)
         monkeypatch.setattr("hhsession.events.PAGE_BYTES", 1024 * 1024)  # smaller than one event
         with pytest.raises(NetworkError, match=r"event 2 of session .* is larger than 1 MiB"):
             hh.get(sid)  # (the first listed, the session, is small)
@@ -330,7 +337,7 @@ def test_a_server_that_pages_new_events_forever_is_stopped(cli: Invoker, fake: F
     pages = [Reply(body={"events": [_event(p * PAGE_SIZE + n) for n in range(PAGE_SIZE)]}) for p in range(40)]
     fake.script = _session_then(*pages)
     result = cli("get", SID, env=key_env)
-    assert result.exit_code == 5 and "kept paging the events" in result.stderr and result.stdout == ""
+    assert result.exit_code == 5 and "hhsession reads no more of a session" in result.stderr and result.stdout == ""
     assert len(fake.requests) < 40
 
 
@@ -480,14 +487,21 @@ def test_events_without_times_are_events_of_now_each_run(cli: Invoker, emulator:
     assert len(emulator.store.events_of(sid)) == len(ids)
 
 
-def test_a_lenient_replacement_id_is_the_same_every_run(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
-    document = '{"event_id": "step-1", "event_name": "x"}'
-    runs = [cli("event", "-s", SID, "-f", "-", "--lenient", "--dry-run", "-o", "id", input=document, env=key_env)
+def test_a_lenient_replacement_id_is_new_each_time(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    # The same invalid id may name two different events (SPEC §2: a new UUIDv4): none may take another's place.
+    document = '{"event_id": "step", "event_name": "x", "start_time": 1795687200000}\n'
+    runs = [cli("event", "-s", SID, "-f", "-", "--lenient", "--dry-run", "-o", "id", input=document * 2, env=key_env)
             for _ in range(2)]
-    assert runs[0].exit_code == 0 and runs[0].stdout == runs[1].stdout and "'step-1' is not a UUID" in runs[0].stderr
-    other = cli("event", "-s", SID, "-f", "-", "--lenient", "--dry-run", "-o", "id",
-                input=document.replace("step-1", "step-2"), env=key_env)
-    assert other.stdout != runs[0].stdout
+    assert runs[0].exit_code == 0 and "'step' is not a UUID" in runs[0].stderr
+    ids = runs[0].stdout.split() + runs[1].stdout.split()
+    assert len(ids) == len(set(ids)) == 4
+
+
+def test_a_lone_surrogate_is_a_usage_error(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
+    result = cli("event", "-s", SID, "-f", "-", input='{"event_name": "a\\ud800", "start_time": 1795687200000}',
+                 env=key_env)
+    assert result.exit_code == 2 and "lone surrogate" in result.stderr and result.stderr.count("\n") == 1
+    assert fake.requests == []
 
 
 def test_a_duration_past_the_year_9999_is_refused(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:

@@ -106,6 +106,7 @@ def test_ids_are_sent_in_lower_case_from_flags_files_and_records(cli: Invoker, f
     json.dumps(f"bad key {API_KEY}", ensure_ascii=False).replace(API_KEY[4:], "".join(f"\\u{ord(c):04x}" for c in API_KEY[4:])),
     json.dumps({"message": f"BAD KEY {API_KEY.upper()}"}),
     json.dumps({"error": {"detail": API_KEY.lower()}}),
+    json.dumps({"message": f"İstanbul: bad key {API_KEY.upper()}"}, ensure_ascii=False),  # (İ lowers to 2 chars)
 ])
 def test_a_key_echoed_escaped_or_in_another_case_is_masked(cli: Invoker, fake: FakeServer, key_env: dict[str, str],
                                                            echo: str) -> None:
