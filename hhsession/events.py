@@ -312,7 +312,7 @@ def read_session(client: Requester, session_id: str) -> SessionRead:
 
     Bounded against a broken or hostile server: the session's event up to ``3 x MAX_INPUT_BYTES`` (what
     ``start`` may send, echoed); a page up to ``PAGE_BYTES`` (a larger one is asked again in halves, down
-    to one event a page); ``READ_BYTES`` and ``MAX_EVENTS`` in all; no page past one more than the
+    to one event a page, growing back after); ``READ_BYTES`` and ``MAX_EVENTS`` in all; no page past one more than the
     server's count needs, nor after a full page that is mostly what came before."""
     session_id = check_session_id(session_id)
     api_url = client.setting("api_url")
@@ -339,7 +339,7 @@ def read_session(client: Requester, session_id: str) -> SessionRead:
     size = PAGE_SIZE
     total: int | None = None
     while True:
-        page = offset // size + 1  # (sizes only halve: the offset stays a whole number of pages)
+        page = offset // size + 1  # (a size halves, or doubles at a multiple of it: whole pages always)
         query = {"filters": [{"field": "session_id", "operator": "is", "value": session_id, "type": "string"}],
                  "limit": size, "page": page}
         try:
