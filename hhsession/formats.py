@@ -378,7 +378,7 @@ class _Builder:
             tag = self.loader.resolve(self.yaml.ScalarNode, value, event.implicit)
         if tag == _Y + "str" or tag in (_Y + "timestamp", _Y + "merge", _Y + "value"):
             if event.tag is None and event.implicit[0] and tag == _Y + "str" and _YAML_1_2_NUMBER.fullmatch(value):
-                self.refuse(event.start_mark, f"{value} means text in YAML 1.1 but a number in YAML 1.2, so "
+                self.refuse(event.start_mark, f"{value} is text to PyYAML (YAML 1.1) but a number in YAML 1.2, so "
                                               f"readers disagree; quote it for text, or write it as JSON would")
                 return None
             return value  # a date or a time stays the text written

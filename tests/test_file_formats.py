@@ -154,9 +154,9 @@ REFUSED = [
     ("y.yaml", "inputs: {mode: 0755}\n", "YAML at line 1 column 16: 0755 means an octal number in YAML 1.1"),
     ("y.yaml", "inputs: {n: 1_000}\n", "YAML at line 1 column 13: 1_000 means a number (_ is skipped) in YAML 1.1"),
     ("y.yaml", "inputs: {n: 0b101}\n", "; quote it for text, or write it as JSON would"),
-    ("y.yaml", "metrics: {cost: 1e-3}\n", "YAML at line 1 column 17: 1e-3 means text in YAML 1.1 but a number in YAML 1.2"),
-    ("y.yaml", "inputs: {mode: 0o17}\n", "YAML at line 1 column 16: 0o17 means text in YAML 1.1 but a number"),
-    ("y.yaml", "inputs: {day: 08}\n", "YAML at line 1 column 15: 08 means text in YAML 1.1 but a number"),
+    ("y.yaml", "metrics: {cost: 1e-3}\n", "YAML at line 1 column 17: 1e-3 is text to PyYAML (YAML 1.1) but a number in YAML 1.2"),
+    ("y.yaml", "inputs: {mode: 0o17}\n", "YAML at line 1 column 16: 0o17 is text to PyYAML (YAML 1.1) but a number"),
+    ("y.yaml", "inputs: {day: 08}\n", "YAML at line 1 column 15: 08 is text to PyYAML (YAML 1.1) but a number"),
     # not one object
     ("y.yaml", "- session_name: a\n- session_name: b\n",
      "expected one object (a YAML mapping of key: value), got a list; to start a session for each, use hhsession replay"),
