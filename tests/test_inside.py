@@ -196,7 +196,7 @@ def test_update_sends_neither_end_time_nor_duration(cli: Invoker, fake: FakeServ
     ((SID, "-f", "-"), '{"metadata": {}, "metrics": {}}', "nothing to update"),
     ((SID, "-f", "-"), '{"end_time": 1795687200000}', "an update leaves the session running, so it sends no end_time"),
     ((SID, "-f", "-"), '{"duration": 5}', "sends no duration"),
-    (("nope", "-m", "a=1"), None, "is not a UUID"),
+    (("nope", "-m", "a=1"), None, "SESSION_ID 'nope' is not a UUID"),
     (("-m", "a=1"), None, "no session to update"),
 ])
 def test_bad_updates_are_refused(cli: Invoker, fake: FakeServer, key_env: dict[str, str], args: tuple[str, ...],

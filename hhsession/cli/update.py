@@ -74,9 +74,10 @@ def update(
     """Enrich a running session: outputs, metadata, feedback, metrics; no end."""
 
     def body(env: Environment) -> None:
+        from ..events import check_session_id
         from ..render import ended_json, masked, render_ended
 
-        target, _ = session_target(env, session_id, "SESSION_ID", "update")
+        target = check_session_id(*session_target(env, session_id, "SESSION_ID", "update"))
         flags = overrides(
             {},
             {"outputs": outputs, "metadata": metadata, "feedback": feedback, "metrics": metrics,
