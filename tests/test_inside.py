@@ -600,3 +600,13 @@ def test_a_413_says_what_to_make_smaller(cli: Invoker, fake: FakeServer, key_env
 def test_the_type_flag_takes_any_case(cli: Invoker, fake: FakeServer, key_env: dict[str, str]) -> None:
     result = cli("event", "-s", SID, "-t", "Model", "--name", "x", "--dry-run", "-o", "json", env=key_env)
     assert result.exit_code == 0 and json.loads(result.stdout)["events"][0]["event_type"] == "model"
+
+
+def test_the_client_derives_ids_only_when_asked(emulator: Emulator) -> None:
+    steps = [{"event_name": f"s{n}", "start_time": 1795687200000 + n} for n in range(3)]
+    with Client(api_key=API_KEY, api_url=emulator.url) as hh:
+        sid = hh.start(session_name="py").session_id
+        first, again = (hh.events(sid, steps, derive_ids=True).event_ids for _ in range(2))
+        fresh = hh.events(sid, steps).event_ids
+        assert first == again and not set(fresh) & set(first)
+        assert len(hh.get(sid)["events"]) == 6  # sent three times, stored twice: the derived ones once
