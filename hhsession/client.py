@@ -343,7 +343,12 @@ class Client:
             if held:
                 self.say(f"waited {held:.2f} s: the server asked the whole run to slow down")
             attempt_started = policy.clock()
-            reply = transport.send(method, path, data, headers, answer_limit)
+            try:
+                reply = transport.send(method, path, data, headers, answer_limit)
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM with the request in flight
+                if maybe_stored:
+                    exc.add_note(maybe_stored)
+                raise
             delay: float | None = None
             if reply.status == 429:  # slow down: the gate closes for every worker before anything else
                 header = reply.headers.get("Retry-After") if reply.headers is not None else None

@@ -21,10 +21,15 @@ class ExitCode(IntEnum):
     #: A local file could not be written (disk full, file too large, no permission).
     LOCAL_WRITE = 7
     INTERRUPTED = 130
-    #: SIGTERM (``kill``, a CI job cancelled) during a replay, after the journal was flushed.
+    #: SIGTERM (``kill``, a CI job cancelled); during a replay, after the journal was flushed.
     TERMINATED = 143
     #: Standard output was closed by its reader (``| head``), as a process stopped by SIGPIPE.
     OUTPUT_CLOSED = 141
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a CI job cancelled) during a command, raised where Ctrl-C would be: the edge
+    says so and exits 143 (replay and exec handle the signal themselves)."""
 
 
 class HHSessionError(Exception):

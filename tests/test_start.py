@@ -338,7 +338,10 @@ def test_pretty_is_the_default_on_a_terminal(emulator: Emulator, no_color: str |
     assert not screen.lstrip().startswith("{")  # not JSON
 
 
-def test_ctrl_c_is_exit_130(fake: FakeServer) -> None:
+@pytest.mark.parametrize(("signum", "code", "said"), [(signal.SIGINT, 130, "interrupted"),
+                                                       (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_and_sigterm_say_which_session_may_be_stored(fake: FakeServer, signum: int, code: int,
+                                                            said: str) -> None:
     import subprocess
 
     fake.script = [Reply(delay=10)]
@@ -346,10 +349,12 @@ def test_ctrl_c_is_exit_130(fake: FakeServer) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "hhsession", "start", "-n", "x"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert fake.wait_for_requests(1)  # the answer is 10 s away
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130
-    assert "hhsession: interrupted" in err and "Traceback" not in err
+    sent = fake.requests[0].json()["session_id"]
+    assert proc.returncode == code and out == ""
+    assert err.strip() == (f"hhsession: {said}; the server may have stored session {sent}: run again with the same "
+                           f"session_id (--session-id {sent}), which is safe (the server merges, never duplicates)")
 
 
 def test_an_existing_session_id_is_flagged(cli: Invoker, emulator: Emulator) -> None:

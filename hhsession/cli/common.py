@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..context import Environment
-from ..errors import ExitCode, HHSessionError, InvalidInput
+from ..errors import ExitCode, HHSessionError, InvalidInput, Terminated
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -47,10 +47,13 @@ def failures_as_exit_codes(env: Environment, verbose: bool = False) -> Iterator[
     except HHSessionError as exc:
         env.error(exc.message)
         raise CommandExit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         ignore_stop_signals()  # a second Ctrl-C while saying so must not end in a traceback
-        env.stderr.write("\nhhsession: interrupted\n")
-        raise CommandExit(int(ExitCode.INTERRUPTED)) from None
+        # (a request cut short notes what the server may have done with it, and how to go on)
+        notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
+        terminated = isinstance(exc, Terminated)
+        env.stderr.write(f"\nhhsession: {'terminated' if terminated else 'interrupted'}{env.redact(notes)}\n")
+        raise CommandExit(int(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED)) from None
     except BrokenPipeError:
         # The reader went away (`| head`): nothing to say, but not a success either, as a
         # process stopped by SIGPIPE (`set -o pipefail` sees it).
@@ -78,6 +81,21 @@ def ignore_stop_signals() -> None:
             signal.signal(signum, signal.SIG_IGN)
 
 
+def terminate_as_interrupt() -> None:
+    """SIGTERM, while nothing else takes it, ends the command as Ctrl-C does (``Terminated``): with a
+    line that says what a request cut short may have done, and exit code 143. Replay and exec put
+    their own handlers over it."""
+    import signal
+    import threading
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)):
+        signal.signal(signal.SIGTERM, terminated)
+
+
 def environment(ctx: typer.Context | None) -> Environment:
     """The environment ``main(argv, env)`` was given, else the process's own."""
     found = ctx.find_object(Environment) if ctx is not None else None
@@ -87,6 +105,7 @@ def environment(ctx: typer.Context | None) -> Environment:
 def run_command(ctx: typer.Context | None, verbose: bool, body: Callable[[Environment], None]) -> None:
     """Run a command body at the edge: one error line and the SPEC §6 exit code."""
     env = environment(ctx)
+    terminate_as_interrupt()
     try:
         with failures_as_exit_codes(env, verbose):
             body(env)
