@@ -72,6 +72,10 @@ def _finite(text: str) -> float:
     return value
 
 
+#: One decoder for every answer (``json.loads`` with hooks would build one per call: once per record).
+_STRICT_JSON = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
 class Answer:
     """A 2xx answer, after however many attempts it took."""
 
@@ -91,7 +95,7 @@ class Answer:
         if not text:
             return None
         try:  # (NaN, Infinity and 1e400 are no JSON a reader can take: refused, not shown as such)
-            return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+            return _STRICT_JSON.decode(text)
         except (ValueError, RecursionError):
             raise self._unexpected("JSON") from None
 
