@@ -16,10 +16,7 @@ payload builders of ``payload.py`` plus that path.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .answers import Answer, existing_session_note, server_message
 from .errors import AnswerTooLarge, AuthError, HHSessionError, InvalidInput, NetworkError, RejectedError
 from .payload import (
     BuiltSession,
@@ -41,7 +39,7 @@ from .payload import (
     merge_documents,
     new_session_id,
 )
-from .redact import Secrets, mask_secret, one_line, redact
+from .redact import mask_secret, one_line, redact
 from .retry import Gate, RetryPolicy, parse_retry_after
 from .sessions import EndedSession, LoggedEvents, StartedSession
 from .settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, NO_KEY_HINT, Settings, resolve_settings
@@ -59,61 +57,6 @@ EVENTS_PATH = "/v1/events"
 Log = Callable[[str], None]
 #: How many start times ``end`` remembers for sessions this client started.
 _REMEMBERED_STARTS = 10_000
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value in (math.inf, -math.inf):
-        raise ValueError(f"{text} is too large for a number")
-    return value
-
-
-#: One decoder for every answer (``json.loads`` with hooks would build one per call: once per record).
-_STRICT_JSON = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
-
-
-class Answer:
-    """A 2xx answer, after however many attempts it took."""
-
-    __slots__ = ("status", "body", "attempts", "elapsed", "secret")
-
-    def __init__(self, status: int, body: bytes, attempts: int, elapsed: float, secret: Secrets = None) -> None:
-        self.status, self.body, self.attempts, self.elapsed = status, body, attempts, elapsed
-        self.secret = secret  # masked in what is read from the body; never in a repr
-
-    def __repr__(self) -> str:
-        return f"Answer(status={self.status}, attempts={self.attempts}, {len(self.body)} bytes)"
-
-    def json(self) -> Any:
-        """The body as JSON, as the server sent it (masking is for what is shown: an answer is compared
-        with what was sent, and a short key is a word names may hold); None when empty."""
-        text = self.body.decode("utf-8", "replace").strip()
-        if not text:
-            return None
-        try:  # (NaN, Infinity and 1e400 are no JSON a reader can take: refused, not shown as such)
-            return _STRICT_JSON.decode(text)
-        except (ValueError, RecursionError):
-            raise self._unexpected("JSON") from None
-
-    def json_object(self) -> dict[str, Any]:
-        try:
-            value = self.json()
-        except NetworkError:
-            value = None
-        if not isinstance(value, dict):
-            raise self._unexpected("a JSON object")
-        return value
-
-    def _unexpected(self, what: str) -> NetworkError:
-        return NetworkError(
-            f"the server answered {self.status} but not with {what}: {_shown(self.body, self.secret)!r}; "
-            f"check that the API URL points at the HoneyHive API",
-            status=self.status,
-        )
 
 
 class Client:
@@ -825,57 +768,6 @@ def _check_document(document: object, call: str) -> None:
     if document is not None and not isinstance(document, Mapping):
         raise InvalidInput(f"{call}(document): expected a dict of session fields, e.g. {{'session_name': 'nightly'}}, "
                            f"got {type(document).__name__}")
-
-
-def existing_session_note(payload: Mapping[str, Any], event: Mapping[str, Any], ignore: tuple[str, ...] = ()) -> str | None:
-    """Say so when the server answered with a session that already existed.
-
-    The server is idempotent on session_id: for an id it already has, it merges
-    metadata and user_properties and returns the existing event, silently
-    ignoring every other field that was sent. (A retry after a lost response
-    gets back exactly what was sent, so it is not flagged.)
-    """
-    sent_id = payload.get("session_id")
-
-    def differs(key: str) -> bool:
-        if key in ignore:  # "now" as the builder filled it in: a resent record's differs, and means nothing
-            return False
-        sent, got = payload.get(key), event.get(key)
-        if sent is None or got is None:
-            return False
-        if key in ("start_time", "end_time", "duration") and isinstance(got, int | float):
-            return bool(abs(got - sent) >= 1)  # the server may keep whole milliseconds only
-        return bool(got != sent)
-
-    differing = [key for key in ("session_name", "event_name", "source", "start_time", "end_time", "duration") if differs(key)]
-    if not differing:
-        return None
-    return (
-        f"session {sent_id} already existed: the server kept its {', '.join(differing)} and merged only "
-        f"metadata and user_properties"
-    )
-
-
-def server_message(body: bytes, secret: Secrets = None) -> str:
-    """The ``message`` of the documented error body, else the start of the body; masked, then cut."""
-    text = redact(body.decode("utf-8", "replace"), secret).strip()
-    try:
-        parsed = json.loads(text)
-    except (ValueError, RecursionError):
-        parsed = None
-    if isinstance(parsed, dict):
-        message = parsed.get("message") or parsed.get("error")
-        if isinstance(message, str | int | float) and str(message):
-            return one_line(redact(str(message), secret))[:500]
-    if text[:1] == "<":  # a web server's or a proxy's error page: its title, not its markup
-        title = re.search(r"<title[^>]*>(.*?)</title>", text[:4096], re.IGNORECASE | re.DOTALL)
-        named = " ".join(title.group(1).split())[:100] if title else ""
-        return one_line(f"an HTML page{f' ({named!r})' if named else ''}, not the API's JSON")
-    return one_line(" ".join(text[:200].split()))
-
-
-def _shown(body: bytes, secret: Secrets) -> str:
-    return one_line(redact(body.decode("utf-8", "replace"), secret))[:200]
 
 
 def _wait_text(seconds: float) -> str:

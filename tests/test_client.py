@@ -369,7 +369,7 @@ def test_failure_reasons_are_short(text: str, reason: str) -> None:
 
 
 def test_existing_session_note() -> None:
-    from hhsession.client import existing_session_note
+    from hhsession.answers import existing_session_note
 
     sent = {"session_id": "a", "session_name": "n", "start_time": 1764151200000.5}
     assert existing_session_note(sent, {**sent, "start_time": 1764151200000}) is None  # whole ms kept
