@@ -302,8 +302,7 @@ def read_document(env: Environment, file: Any, what: str = "a session object") -
 
 def notice_unread_stdin(env: Environment, refuse: str | None = None) -> None:
     """Say so when standard input holds a JSON document that -f - would read (it is never read unasked);
-    with ``refuse`` (what would be done from nothing instead, e.g. "start a session with no name"), stop:
-    exit 2.
+    with ``refuse`` (what would be made from nothing instead, e.g. "a session with no name"), stop: exit 2.
 
     Looked at without reading it (a script's loop may be reading it): a pipe or
     socket with bytes waiting (a pipe whose writer has not written yet is given
@@ -346,7 +345,7 @@ def notice_unread_stdin(env: Environment, refuse: str | None = None) -> None:
         return
     if waiting and refuse:
         raise InvalidInput(f"standard input holds JSON that is not read without -f -; nothing was sent: add -f - "
-                           f"to start from it, or give </dev/null to {refuse}")
+                           f"to start from it, or give </dev/null to start {refuse}")
     if waiting:
         env.warn("standard input holds data that is not read; to read a JSON object from it, pass -f -")
 

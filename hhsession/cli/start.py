@@ -102,7 +102,7 @@ def start(
         )
         warn_bare_duration(env, duration)
         if file is None:  # JSON piped in and no --name: -f - forgotten, not a session with no name meant
-            notice_unread_stdin(env, refuse="start a session with no name" if name is None else None)
+            notice_unread_stdin(env, refuse="a session with no name" if name is None else None)
         client = connect(env, profile, verbose, allow_http, api_key=api_key, ingestion_api_key=ingestion_api_key, api_url=api_url, timeout=timeout,
                          max_retries=max_retries)
         document, origin = read_document(env, file)
