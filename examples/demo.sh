@@ -38,23 +38,17 @@ rm -f "$journal"
 echo "== hhsession exec: a command wrapped in a session (its exit status and duration recorded)"
 hhsession exec --name demo-build -m demo:=true -- sh -c 'echo "  the command runs inside session $HH_SESSION_ID"; sleep 0.2'
 
-echo "== hhsession start -o env in one CI step, hhsession end in a later one"
+echo "== hhsession start -o env in one CI step; a step inside it logged with event; hhsession end in a later one"
 step_env=$(mktemp)
 hhsession start --name demo-deploy -o env > "$step_env"    # in GitHub Actions: >> "$GITHUB_ENV"
 cat "$step_env"
+(set -a; source "$step_env"; hhsession event --name "unit tests" -m failed:=0 --duration 0.2s -o id)
 (set -a; source "$step_env"; sleep 0.2; hhsession end --outputs status=deployed -o json)
 deploy_id=$(sed -n 's/^HH_SESSION_ID=//p' "$step_env")
 rm -f "$step_env"
 
-echo "== the deploy session, read back from the emulator (GET /v1/events/{id})"
-python3 - "$HH_API_URL" "$deploy_id" <<'PY'
-import json, os, sys, urllib.request
-url, sid = sys.argv[1], sys.argv[2]
-key = os.environ["HH_API_KEY"]  # what the emulator printed: the token's variable when one was set
-req = urllib.request.Request(f"{url}/v1/events/{sid}", headers={"Authorization": f"Bearer {key}"})
-event = json.load(urllib.request.urlopen(req, timeout=5))["event"]
-print(json.dumps({k: event[k] for k in ("session_id", "event_name", "start_time", "end_time", "duration", "outputs")}, indent=2))
-PY
+echo "== hhsession get: the deploy session read back, with its events"
+hhsession get "$deploy_id" -o json
 
 echo "== emulator log"
 cat "$log"

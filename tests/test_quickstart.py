@@ -43,7 +43,8 @@ def test_the_demo_runs_the_main_job_against_the_emulator(token: str | None) -> N
     assert out.count("examples/sessions/") >= 3
     assert '"status":"ok"' in out and "replay: 5 records: 4 ok, 1 invalid" in result.stdout + result.stderr
     assert "replay: 5 records: 0 ok, 1 invalid, 4 skipped" in result.stdout + result.stderr
-    assert "GET /v1/events/" in out
+    assert "GET /v1/events/" in out and "POST /v1/events/search" in out  # `get`: the session, then its events
+    assert '"event_name": "unit tests"' in out and "/events/batch" in out  # `event` logged a step inside it
     assert "the command runs inside session " in out and "HH_SESSION_START_TIME=" in out
     assert '"status": "deployed"' in out and '"duration": ' in out
     assert out.count("PUT /v1/events/") == 2  # exec's end and the CI step's end reached the emulator
