@@ -51,7 +51,7 @@ def test_latency_that_grows_with_load_shrinks_it_in_proportion_then_growth_is_on
         a_round(limit, clock, 0.100)  # 4 -> 32, the base is 100 ms
     assert limit.current == 32
     a_round(limit, clock, 0.200)  # twice the base: queued; in slow start, the doubling overshot: halved,
-    assert not limit.slow_start and limit.current == 2  # after a round at the floor that measures the base
+    assert not limit.slow_start and limit.current == FLOOR  # after a round at the floor that measures the base
     a_round(limit, clock, 0.090)
     a_round(limit, clock, 0.090)
     assert limit.current == 16 and limit.base == 0.090
@@ -69,16 +69,16 @@ def test_the_unloaded_latency_is_measured_again_when_slow_start_ends_by_latency(
     a_round(limit, clock, 0.010)  # 4 -> 8: the base, 10 ms, is the start's
     while limit.slow_start:
         a_round(limit, clock, 0.002 * limit.current)  # latency grows with what is in flight: a queue
-    assert limit.current == 2
+    assert limit.current == FLOOR
     # Answers to what was sent before the floor do not count: they queued with the others.
     limit.observe(Sample(5.0))
-    assert limit.current == 2
+    assert limit.current == FLOOR
     a_round(limit, clock, 0.001)
     a_round(limit, clock, 0.001)
     assert limit.base == 0.001
-    while limit.current > 2:
+    while limit.current > FLOOR:
         a_round(limit, clock, 0.001 * limit.current)
-    assert limit.current == 2
+    assert limit.current == FLOOR
 
 
 def test_a_slot_taken_before_the_floor_is_not_weighed_at_it_however_late_its_latency_was_counted() -> None:
@@ -97,14 +97,13 @@ def test_a_slot_taken_before_the_floor_is_not_weighed_at_it_however_late_its_lat
     clock.now += 0.001
     for _ in range(7):
         assert not limit.release(0.100)  # twice the base: halved to 4, after a round at the floor
-    assert limit.current == FLOOR == 2 and limit.in_flight == 1
+    assert limit.current == FLOOR == 1 and limit.in_flight == 1
     clock.now += 0.150
     assert limit.release(0.140, keep=True, started=taken)  # counted from after the floor, taken before it
     limit.release()
     a_round(limit, clock, 0.040)
-    a_round(limit, clock, 0.040, used=1)
-    assert limit.current == FLOOR  # three answers weighed at the floor, not four: still measuring
-    a_round(limit, clock, 0.040, used=1)
+    assert limit.current == FLOOR  # one answer weighed at the floor, not two: still measuring
+    a_round(limit, clock, 0.040)
     assert limit.current == 4 and limit.base == 0.040
 
 
@@ -142,13 +141,13 @@ def test_a_429_cuts_at_once_to_what_the_server_delivered_then_probes_slowly() ->
     assert limit.current == 115
 
 
-def test_a_dead_server_leaves_two_requests_in_flight() -> None:
+def test_a_dead_server_leaves_one_request_in_flight() -> None:
     clock = Clock()
     limit = AdaptiveLimit(clock=clock)
     for _ in range(3):
         clock.now += 2.0
         limit.observe(Sample(0.001, congested=True, delivered=False))
-    assert limit.current == FLOOR == 2
+    assert limit.current == FLOOR == 1
 
 
 def simulate(seconds: float, latency: Callable[[int], float], bucket: tuple[float, float] | None = None
@@ -238,9 +237,8 @@ def test_a_worker_keeps_its_slot_while_the_limit_has_room_for_it() -> None:
     assert limit.acquire() and limit.acquire()
     assert limit.release(0.001, keep=True) is True  # straight on to its next record, no one woken
     assert limit.in_flight == 2
-    limit.observe(Sample(0.001, congested=True, delivered=False))  # a 429 cuts the limit to the floor: 2
-    assert limit.current == 2
-    limit.limit = 1.0  # (below the floor only here: one slot too many is held)
+    limit.observe(Sample(0.001, congested=True, delivered=False))  # a 429 halves the limit: one slot too many
+    assert limit.current == 1
     assert limit.release(None, keep=True) is False  # the limit has no room for it: given up
     assert limit.in_flight == 1
     assert limit.release(None) is False and limit.in_flight == 0
@@ -284,3 +282,44 @@ def test_acquire_waits_for_room_and_a_stop_ends_the_wait() -> None:
     limit.wake()
     other.join(0.5)  # woken at once, not at the wait's one-second backstop
     assert stopped == [False]
+
+
+def test_after_a_queue_it_grows_back_freely_below_the_number_that_queued_and_tries_that_only_now_and_then() -> None:
+    # No latency at all: the process's own work is the queue, and one in flight is its best. Growing
+    # by one a round took it back to two every other round (rounds of a millisecond), to queue again.
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock)
+    for _ in range(50):  # slow start, its end, the base measured at the floor, then down to the floor
+        a_round(limit, clock, 0.001 * limit.current)
+    assert limit.current == 1
+    seen = []
+    for _ in range(int(PROBE_SECONDS / 0.001) - 100):  # a queue at two, answers of 1 ms at one
+        a_round(limit, clock, 0.001 * limit.current)
+        seen.append(limit.current)
+    assert set(seen) == {1}  # two queued: not tried again before PROBE_SECONDS
+    for _ in range(200):
+        a_round(limit, clock, 0.001 * limit.current)
+        seen.append(limit.current)
+    assert seen.count(2) == 1 and limit.current == 1  # tried once, queued, back
+    # Below the number that queued, it grows by one a round as before; at it, once PROBE_SECONDS have
+    # passed, and if it keeps up there, on from it.
+    limit = AdaptiveLimit(clock=clock)
+    for _ in range(3):
+        a_round(limit, clock, 0.100)  # 4 -> 32
+    a_round(limit, clock, 0.200)  # slow start overshot: measure the base at the floor, then 16
+    a_round(limit, clock, 0.100)
+    a_round(limit, clock, 0.100)
+    assert limit.current == 16
+    a_round(limit, clock, 0.200)  # 16 queued: cut in proportion, to 10
+    assert limit.current == int(16 * TOLERANCE / 2.0) == 10
+    for _ in range(5):
+        a_round(limit, clock, 0.100)
+    assert limit.current == 15  # up to one below what queued, one a round
+    for _ in range(int(PROBE_SECONDS / 0.100) - 6):
+        a_round(limit, clock, 0.100)
+    assert limit.current == 15
+    a_round(limit, clock, 0.100)
+    assert limit.current == 16  # PROBE_SECONDS after the queue: tried again
+    a_round(limit, clock, 0.100)
+    a_round(limit, clock, 0.100)
+    assert limit.current == 18  # 16 kept up this time: growth goes on, one a round
