@@ -248,10 +248,12 @@ def in_run_rate(stats: dict[str, Any]) -> float | None:
 
 
 def child_env(url: str, workdir: Path) -> dict[str, str]:
-    """The user's environment without HoneyHive settings or proxies; a config file that does not exist."""
+    """The user's environment without HoneyHive settings or proxies; a config file that does not exist;
+    bytecode written and read as a user's shell does (PYTHONDONTWRITEBYTECODE, which some CI images
+    set, would compile an editable install's modules on every run, and not requests')."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("HH_", "HONEYHIVE_", "HHSESSION_")) and k.lower() not in
-           ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+           ("http_proxy", "https_proxy", "all_proxy", "no_proxy") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update({"HH_API_URL": url, "HH_API_KEY": KEY, "NO_COLOR": "1",
                 "HHSESSION_CONFIG": str(workdir / "no-config" / "config.toml")})
     return env

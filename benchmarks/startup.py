@@ -71,7 +71,11 @@ def main() -> int:
 
     hhsession = find_hhsession()
     emulator, url = start_emulator(hhsession)
-    env = {**os.environ, "HH_API_URL": url, "HH_API_KEY": KEY, "NO_COLOR": "1"}
+    # As a user's shell runs them: bytecode is written once and read after (an environment that sets
+    # PYTHONDONTWRITEBYTECODE, as some CI images do, would compile an editable install's modules on
+    # every run, and not httpie's, whose .pyc files pip wrote at install).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update({"HH_API_URL": url, "HH_API_KEY": KEY, "NO_COLOR": "1"})
     commands: dict[str, list[str]] = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "hhsession --version": [hhsession, "--version"],
