@@ -416,6 +416,22 @@ def test_piped_json_without_f_dash_is_refused_and_nothing_is_sent(fake: FakeServ
     assert NOT_READ not in asked.stderr and json.loads(asked.stdout)["session_name"] == "x"
 
 
+def test_update_with_only_piped_json_says_so_in_one_line_and_sends_nothing(fake: FakeServer) -> None:
+    # Nothing but the JSON it did not read: one error (what, how to fix), not a warning and then
+    # "nothing to update". With a field flag, the update is meant from the flags: only a warning.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HH_")}, "HH_API_URL": fake.url, "HH_API_KEY": API_KEY}
+    sid = "3f2b8c1e-6d0a-4b7e-9a51-2c4d8e9f0a17"
+    piped = subprocess.run(f"echo '{{\"metadata\": {{\"a\": 1}}}}' | {PY} -m hhsession update {sid}", shell=True,
+                           capture_output=True, text=True, timeout=60, env=env)
+    assert piped.returncode == 2 and piped.stdout == ""
+    assert piped.stderr == ("hhsession: error: standard input holds JSON that is not read without -f -; nothing was "
+                            "sent: add -f - to update from it\n")
+    assert fake.requests == []
+    flagged = subprocess.run(f"echo '{{}}' | {PY} -m hhsession update {sid} -m b=2 --dry-run", shell=True,
+                             capture_output=True, text=True, timeout=60, env=env)
+    assert flagged.returncode == 0 and flagged.stderr == f"hhsession: warning: {NOT_READ}\n"
+
+
 @pytest.mark.parametrize("stdin", ["devnull", "empty pipe", "closed", "text file", "blank line"])
 def test_nothing_is_said_or_waited_for_on_an_empty_or_closed_stdin(tmp_path: Path, stdin: str) -> None:
     started = time.monotonic()

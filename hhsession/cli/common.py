@@ -300,9 +300,10 @@ def read_document(env: Environment, file: Any, what: str = "a session object") -
     return read_json_object(path, env.stdin, several), "standard input" if path == "-" else path
 
 
-def notice_unread_stdin(env: Environment, refuse: str | None = None) -> None:
+def notice_unread_stdin(env: Environment, refuse: str | None = None, verb: str = "start") -> None:
     """Say so when standard input holds a JSON document that -f - would read (it is never read unasked);
-    with ``refuse`` (what would be made from nothing instead, e.g. "a session with no name"), stop: exit 2.
+    with ``refuse`` (what would be made from nothing instead, e.g. "a session with no name"; "": nothing
+    could be), stop: exit 2. ``verb``: what -f - would do with it.
 
     Looked at without reading it (a script's loop may be reading it): a pipe or
     socket with bytes waiting (a pipe whose writer has not written yet is given
@@ -343,9 +344,10 @@ def notice_unread_stdin(env: Environment, refuse: str | None = None) -> None:
             return
     except (AttributeError, OSError, ValueError, ImportError):
         return
-    if waiting and refuse:
+    if waiting and refuse is not None:
+        instead = f", or give </dev/null to {verb} {refuse}" if refuse else ""
         raise InvalidInput(f"standard input holds JSON that is not read without -f -; nothing was sent: add -f - "
-                           f"to start from it, or give </dev/null to start {refuse}")
+                           f"to {verb} from it{instead}")
     if waiting:
         env.warn("standard input holds data that is not read; to read a JSON object from it, pass -f -")
 

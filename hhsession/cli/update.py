@@ -84,8 +84,9 @@ def update(
              "config": config, "user_properties": user_properties},
             child, children_ids,
         )
-        if file is None:
-            notice_unread_stdin(env)
+        if file is None:  # (with no field flag either, nothing could be updated: one line, not two)
+            nothing = not (flags.fields or flags.objects or flags.children_ids is not None or flags.add_children)
+            notice_unread_stdin(env, refuse="" if nothing else None, verb="update")
         client = connect(env, profile, verbose, allow_http, api_key=api_key, api_url=api_url, timeout=timeout,
                          max_retries=max_retries, ingestion_api_key=ingestion_api_key)
         document, origin = read_document(env, file, "an update (UpdateEventRequest)")
