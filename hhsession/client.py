@@ -49,7 +49,7 @@ from .urls import DEFAULT_API_URL, check_plain_http
 if TYPE_CHECKING:
     from .events import BuiltEvent, SessionRead
     from .inputs import Record
-    from .replay import Outcome, ReplaySummary
+    from .outcomes import Outcome, ReplaySummary
     from .transport import Attempt, Transport
 
 SESSIONS_PATH = "/v1/sessions"
@@ -735,7 +735,8 @@ class Client:
         ``failures``); a failure that stops the run (no key, a refused key, a
         server that cannot be reached) raises, carrying ``.summary``.
         """
-        from .replay import ReplayOptions, run_replay
+        from .outcomes import ReplayOptions
+        from .replay import run_replay
 
         if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
             raise InvalidInput(f"replay(records): expected an iterable of dicts (a list, a generator, or "

@@ -14,11 +14,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..context import Environment
+from ..outcomes import write_jsonl
 from ..render import masked
-from ..replay import write_jsonl
 
 if TYPE_CHECKING:
-    from ..replay import Outcome
+    from ..outcomes import Outcome
 
 #: How many warnings of one cause are shown before they are only counted, and how many in all.
 SHOWN_PER_CAUSE = 2
