@@ -1,31 +1,36 @@
 """How many requests a replay keeps in flight (``--workers auto``, SPEC §3 ``replay``).
 
 The limit adapts to the server as TCP's congestion control and Netflix's
-concurrency-limits do, in rounds of about one round trip (``limit`` answers):
+concurrency-limits do, in rounds of about one round trip (``limit`` answers,
+and at least ``MIN_ROUND``: the median of fewer is noise):
 
 - **Latency.** The round's median latency is compared with the lowest round
   median seen lately (``base``: the server unloaded). Up to ``TOLERANCE`` times
-  it, the server keeps up and the limit grows: doubling at first ("slow start",
-  as TCP), by one a round after the first sign of load; but only after a round
-  that had every slot in use (TCP's "cwnd-limited" rule, RFC 7661): a limit the
-  run does not reach says nothing of the server, and must not run ahead of the
-  workers (at no latency, rounds of a millisecond doubled it to the ceiling
-  before the workers to fill it had started). Beyond it, answers
-  wait in a queue (the server's or ours) and the limit shrinks in proportion.
-  When slow start ends so, the limit is halved and one round is sent with
-  only ``FLOOR`` in flight, to measure the unloaded latency afresh (the one
-  seen while the run started is often too high), as BBR's ProbeRTT does.
+  it, the server keeps up and the limit grows: by one for each answer at first
+  ("slow start", as TCP: doubling a round trip), then by one a round trip
+  (at most doubling a round); but only after a round that had every slot in
+  use (TCP's "cwnd-limited" rule, RFC 7661): a limit the run does not reach
+  says nothing of the server, and must not run ahead of the workers (at no
+  latency, rounds of a millisecond doubled it to the ceiling before the
+  workers to fill it had started). Beyond it, answers wait in a queue (the
+  server's or ours) and the limit shrinks in proportion; it grows back freely
+  below the number that queued, and to it only once every ``PROBE_SECONDS``
+  (TCP CUBIC's plateau): without that, at no latency, it went from one to two
+  every other round, to queue again. When slow start ends so, the limit is
+  halved and one round is sent with only ``FLOOR`` in flight, to measure the
+  unloaded latency afresh (the one seen while the run started is often too
+  high), as BBR's ProbeRTT does.
 - **Throttling and failure.** A 429, a 503, a timeout, a refused connection
   or any failure worth retrying cuts the limit at once (not at the round's
   end: a 429's ``Retry-After`` pause would stretch the round) to what the
   server delivered over the last second times ``base`` (Little's law), less
   5 %: at most to 0.9 of it, and not below half of it at once (as TCP; the
-  last second may hold the start's ramp); a dead server is left with ``FLOOR``.
-  The answers to requests sent before the cut do not cut again for a while
-  (``QUIET_SECONDS``, or two round trips). The server's ``Retry-After`` is
-  honoured by the client as before (one pause for the whole run). From then
-  on the limit grows only by one every ``PROBE_SECONDS``: a server that limits
-  each key is probed, not hammered.
+  last second may hold the start's ramp); a dead server is left with
+  ``FAILURE_FLOOR``. The answers to requests sent before the cut do not cut
+  again for a while (``QUIET_SECONDS``, or two round trips). The server's
+  ``Retry-After`` is honoured by the client as before (one pause for the whole
+  run). From then on the limit grows only by one every ``PROBE_SECONDS``: a
+  server that limits each key is probed, not hammered.
 
 It starts at ``INITIAL`` (a refused key or a dead server costs a handful of
 requests) and never goes above ``CEILING`` nor below ``FLOOR``. Everything is driven
@@ -49,7 +54,18 @@ CEILING = 256
 #: client's own work per record is then most of a request's time, and a second thread in flight only
 #: queues for the interpreter lock (each handing it over costs; measured at no latency: 2 in flight
 #: carried no more than 1, for 40 % more CPU a record). A server farther away shows no queue at 2.
+#: (Its latency may be noisy: that is what ``MIN_ROUND`` is for.)
 FLOOR = 1
+#: Failures cut no lower: with one in flight, a server that takes every request and never answers
+#: would be given up on (``replay``'s records in a row that failed) one timeout at a time.
+FAILURE_FLOOR = 2
+#: A round is at least this many answers: the median of fewer is noise. (With one in flight, rounds of
+#: one answer made the base the fastest answer seen, and a noisy server looked queued at two.)
+MIN_ROUND = 32
+#: The round at the floor that measures the unloaded latency is shorter: there each answer is a round
+#: trip, with next to nothing in flight (32 of them cost a tenth of a 20-second run against a server
+#: 50 ms away).
+MEASURE_ROUND = 8
 #: Round median latency over the base latency that still counts as "the server keeps up".
 TOLERANCE = 1.3
 #: After a throttling cut: one more in flight this often.
@@ -182,7 +198,7 @@ class AdaptiveLimit:
         if not sample.timed or started < self._timed_from:
             return  # sent before the floor (it queued with the others), or across a cut and its pause
         self._latencies.append(sample.seconds)
-        if len(self._latencies) >= max(FLOOR * 2 if self._measuring is not None else 1, int(self.limit)):
+        if len(self._latencies) >= max(MEASURE_ROUND if self._measuring is not None else MIN_ROUND, int(self.limit)):
             self._end_round(now)
 
     def _end_round(self, now: float) -> None:
@@ -221,8 +237,8 @@ class AdaptiveLimit:
                 self.limit = min(float(self.ceiling), self.limit + 1)
                 self._next_probe = now + PROBE_SECONDS
                 why = "probing after throttling"
-        elif self.slow_start:
-            self.limit = min(float(self.ceiling), self.limit * 2)
+        elif self.slow_start:  # one more for each answer, as TCP's slow start: doubling a round trip
+            self.limit = min(float(self.ceiling), self.limit + len(self._latencies))
         else:
             self._grow(now, before)
         self._latencies = []
@@ -233,9 +249,9 @@ class AdaptiveLimit:
         ``PROBE_SECONDS``, to a number that queued lately (TCP CUBIC's plateau at the window that lost).
         Without it, at no latency, a run at one in flight went to two every other round (rounds of a
         millisecond), queued, and came back: two in flight half the time."""
-        if self._queued_at is not None and int(before) >= self._queued_at:
-            self._queued_at = None  # that many kept up this time: the server (or this process) has room
-        grown = self.limit + 1
+        # One a round trip, as TCP's congestion avoidance: a round at a small limit is MIN_ROUND answers,
+        # many round trips (at most doubling).
+        grown = min(2 * self.limit, self.limit + max(1.0, MIN_ROUND / self.limit))
         if self._queued_at is not None and int(grown) >= self._queued_at and now < self._retry_queued:
             return
         self.limit = min(float(self.ceiling), grown)
@@ -243,12 +259,14 @@ class AdaptiveLimit:
     def _cut(self, now: float) -> None:
         """To what the server delivered over the last second (Little's law, less 5 %), between half and 0.9
         of the limit; the answers to what was already sent do not cut again for a while."""
+        if self._measuring is not None:  # (cut from what it was to go back to, not from the floor)
+            self.limit, self._measuring = self._measuring, None
         before = self.limit
         window = min(DELIVERED_WINDOW, max(now - self._started, 1e-3))
         base = self.base
         bdp = 0.95 * len(self._delivered) / window * base if base is not None else 0.0
         # Never below half (TCP's cut: the last second may still hold the ramp up), nor above 0.9.
-        self.limit = max(float(FLOOR), self.limit * 0.5, min(self.limit * 0.9, bdp))
+        self.limit = max(float(FAILURE_FLOOR), self.limit * 0.5, min(self.limit * 0.9, bdp))
         self._quiet_until = now + max(QUIET_SECONDS, 2 * (base or 0.0))
         self._timed_from = self._quiet_until  # (requests that waited out the server's Retry-After)
         self._next_probe = now + PROBE_SECONDS
