@@ -1,8 +1,9 @@
 """How many requests a replay keeps in flight (``--workers auto``, SPEC §3 ``replay``).
 
 The limit adapts to the server as TCP's congestion control and Netflix's
-concurrency-limits do, in rounds of about one round trip (``limit`` answers,
-and at least ``MIN_ROUND``: the median of fewer is noise):
+concurrency-limits do, in rounds of about one round trip (``limit`` answers;
+after slow start at least ``MIN_ROUND``, and only rounds that many answers
+long count toward the base: the median of fewer is noise):
 
 - **Latency.** The round's median latency is compared with the lowest round
   median seen lately (``base``: the server unloaded). Up to ``TOLERANCE`` times
@@ -59,7 +60,8 @@ FLOOR = 1
 #: Failures cut no lower: with one in flight, a server that takes every request and never answers
 #: would be given up on (``replay``'s records in a row that failed) one timeout at a time.
 FAILURE_FLOOR = 2
-#: A round is at least this many answers: the median of fewer is noise. (With one in flight, rounds of
+#: After slow start a round is at least this many answers, and only such rounds set the base: the
+#: median of fewer is noise. (With one in flight, rounds of
 #: one answer made the base the fastest answer seen, and a noisy server looked queued at two.)
 MIN_ROUND = 32
 #: The round at the floor that measures the unloaded latency is shorter: there each answer is a round
@@ -198,14 +200,16 @@ class AdaptiveLimit:
         if not sample.timed or started < self._timed_from:
             return  # sent before the floor (it queued with the others), or across a cut and its pause
         self._latencies.append(sample.seconds)
-        if len(self._latencies) >= max(MEASURE_ROUND if self._measuring is not None else MIN_ROUND, int(self.limit)):
+        least = MEASURE_ROUND if self._measuring is not None else 1 if self.slow_start else MIN_ROUND
+        if len(self._latencies) >= max(least, int(self.limit)):
             self._end_round(now)
 
     def _end_round(self, now: float) -> None:
         median = statistics.median(self._latencies)
         before = self.limit
         base = self.base or median  # (as known before this round: a round is not its own yardstick)
-        self._note_base(median, now)
+        if len(self._latencies) >= MIN_ROUND or self._measuring is not None:  # (the median of fewer: noise)
+            self._note_base(median, now)
         ratio = median / base if base > 0 else 1.0
         limited = self._round_peak >= int(before)  # (else growing says nothing: the slots were not all used)
         self._round_peak = self.in_flight

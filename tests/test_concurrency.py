@@ -35,9 +35,9 @@ def a_round(limit: AdaptiveLimit, clock: Clock, seconds: float, *, congested: in
             used: int | None = None, answers: int | None = None) -> None:
     """One round: round trips of ``limit.current`` answers of ``seconds`` each (``congested`` of the first
     trip's are 429s), every slot in use (or only ``used`` of them: the run has fewer workers, or fewer
-    records, than the limit), until the round's ``max(MIN_ROUND, limit)`` answers are in (``answers``:
-    MEASURE_ROUND for the round at the floor that measures the unloaded latency)."""
-    answers = answers or max(MIN_ROUND, limit.current)
+    records, than the limit), until the round's answers are in: ``limit`` in slow start, else at least
+    MIN_ROUND (``answers``: MEASURE_ROUND for the round at the floor that measures the unloaded latency)."""
+    answers = answers or (limit.current if limit.slow_start else max(MIN_ROUND, limit.current))
     first = True
     while answers > 0:
         count = min(limit.current if used is None else used, answers)
@@ -52,7 +52,7 @@ def a_round(limit: AdaptiveLimit, clock: Clock, seconds: float, *, congested: in
         first = False
 
 
-def test_it_starts_small_and_grows_by_one_an_answer_while_answers_are_fast_up_to_the_ceiling() -> None:
+def test_it_starts_small_and_doubles_while_answers_are_fast_up_to_the_ceiling() -> None:
     clock = Clock()
     limit = AdaptiveLimit(clock=clock)
     assert limit.current == INITIAL
@@ -60,27 +60,27 @@ def test_it_starts_small_and_grows_by_one_an_answer_while_answers_are_fast_up_to
     for _ in range(10):
         a_round(limit, clock, 0.150)
         seen.append(limit.current)
-    # A round of MIN_ROUND answers at 4 (8 round trips) adds 32, as TCP's slow start would have over them.
-    assert seen[:3] == [INITIAL + MIN_ROUND, 2 * (INITIAL + MIN_ROUND), 4 * (INITIAL + MIN_ROUND)]
-    assert seen[-1] == CEILING and max(seen) == CEILING
+    # One more for each answer, as TCP's slow start: a round (of ``limit`` answers, only in slow start)
+    # doubles it.
+    assert seen[:4] == [8, 16, 32, 64] and seen[-1] == CEILING and max(seen) == CEILING
 
 
 def test_latency_that_grows_with_load_shrinks_it_in_proportion_then_growth_is_one_a_round_trip() -> None:
     clock = Clock()
     limit = AdaptiveLimit(clock=clock)
-    for _ in range(2):
-        a_round(limit, clock, 0.100)  # 4 -> 36 -> 72, the base is 100 ms
-    assert limit.current == 72
-    a_round(limit, clock, 0.200)  # twice the base: queued; in slow start, it overshot: halved,
+    for _ in range(4):
+        a_round(limit, clock, 0.100)  # 4 -> 64; the base is 100 ms (from the round at 32: fewer answers are noise)
+    assert limit.current == 64 and limit.base == 0.100
+    a_round(limit, clock, 0.200)  # twice the base: queued; in slow start, the doubling overshot: halved,
     assert not limit.slow_start and limit.current == FLOOR  # after a round at the floor that measures the base
     a_round(limit, clock, 0.090, answers=MEASURE_ROUND)
-    assert limit.current == 36 and limit.base == 0.090
+    assert limit.current == 32 and limit.base == 0.090
     a_round(limit, clock, 0.100)  # within the tolerance: one more, not double
-    assert limit.current == 37
+    assert limit.current == 33
     a_round(limit, clock, 0.180)  # queued again, after slow start: in proportion
-    assert limit.current == int(37 * TOLERANCE / 2.0) == 24
-    a_round(limit, clock, 0.090)  # a round of 32 answers at 24 in flight: 1.3 round trips, one more each
-    assert limit.current == int(24 + MIN_ROUND / 24)
+    assert limit.current == int(33 * TOLERANCE / 2.0) == 21
+    a_round(limit, clock, 0.090)  # 32 answers at 21.45 in flight: 1.5 round trips, one more each
+    assert limit.current == int(33 * TOLERANCE / 2.0 + MIN_ROUND / (33 * TOLERANCE / 2.0)) == 22
     limit = AdaptiveLimit(clock=clock, initial=2)
     limit.slow_start = False
     a_round(limit, clock, 0.100)  # at 2, a round is 16 round trips: at most doubled
@@ -113,16 +113,17 @@ def test_a_slot_taken_before_the_floor_is_not_weighed_at_it_however_late_its_lat
     # says nothing of the unloaded latency.
     clock = Clock()
     limit = AdaptiveLimit(clock=clock)
-    a_round(limit, clock, 0.050)  # 4 -> 36, the base is 50 ms
-    for _ in range(36):
+    for _ in range(4):
+        a_round(limit, clock, 0.050)  # 4 -> 64, the base is 50 ms
+    for _ in range(64):
         assert limit.acquire()
     taken = clock.now
     clock.now += 0.100
     assert limit.release(0.100, keep=True, started=taken)  # kept: its next record, in the same slot
     taken = clock.now
     clock.now += 0.001
-    for _ in range(35):
-        assert not limit.release(0.100)  # twice the base: halved to 18, after a round at the floor
+    for _ in range(63):
+        assert not limit.release(0.100)  # twice the base: halved to 32, after a round at the floor
     assert limit.current == FLOOR == 1 and limit.in_flight == 1
     clock.now += 0.150
     assert limit.release(0.140, keep=True, started=taken)  # counted from after the floor, taken before it
@@ -137,7 +138,7 @@ def test_a_slot_taken_before_the_floor_is_not_weighed_at_it_however_late_its_lat
         one(0.040)
     assert limit.current == FLOOR  # MEASURE_ROUND - 1 answers weighed at the floor, not all: still measuring
     one(0.040)
-    assert limit.current == 18 and limit.base == 0.040
+    assert limit.current == 32 and limit.base == 0.040
 
 
 def test_a_429_cuts_at_once_to_what_the_server_delivered_then_probes_slowly() -> None:
@@ -186,14 +187,15 @@ def test_a_dead_server_leaves_two_requests_in_flight_and_a_cut_while_measuring_i
     # A 429 while one round at the floor measures the unloaded latency: the cut is made from what the
     # limit was to go back to, and the measuring is over.
     limit = AdaptiveLimit(clock=clock)
-    a_round(limit, clock, 0.100)  # 4 -> 36
-    a_round(limit, clock, 0.200)  # queued: halved to 18, measured first at the floor
+    for _ in range(4):
+        a_round(limit, clock, 0.100)  # 4 -> 64
+    a_round(limit, clock, 0.200)  # queued: halved to 32, measured first at the floor
     assert limit.current == FLOOR
     clock.now += 2.0
     limit.observe(Sample(0.100, congested=True, delivered=False))
-    assert limit.current == 9  # (half of 18: nothing was delivered over the last second)
+    assert limit.current == 16  # (half of 32: nothing was delivered over the last second)
     a_round(limit, clock, 0.100)
-    assert limit.current == 9  # not back to 18 when the round at the floor would have ended
+    assert limit.current == 16  # not back to 32 when the round at the floor would have ended
 
 
 def simulate(seconds: float, latency: Callable[[int], float], bucket: tuple[float, float] | None = None
@@ -263,18 +265,20 @@ def test_it_grows_only_after_a_round_with_every_slot_in_use() -> None:
     for _ in range(5):
         a_round(limit, clock, 0.001, used=3)
     assert limit.current == INITIAL and limit.slow_start
-    a_round(limit, clock, 0.001)  # every slot in use: growing again
-    assert limit.current == INITIAL + MIN_ROUND
+    a_round(limit, clock, 0.001)  # every slot in use: doubling again
+    assert limit.current == 2 * INITIAL
     # After slow start too: no growth while slots stay idle.
+    while limit.current < 64:
+        a_round(limit, clock, 0.001)  # (the base: from the round at 32; the median of fewer answers is noise)
     a_round(limit, clock, 0.002)  # twice the base: slow start ends (the floor measures the base)
     a_round(limit, clock, 0.001, answers=MEASURE_ROUND)
     grown = limit.current
-    assert grown == (INITIAL + MIN_ROUND) // 2 and not limit.slow_start
+    assert grown == 32 and not limit.slow_start
     for _ in range(5):
         a_round(limit, clock, 0.001, used=grown - 1)
     assert limit.current == grown
     a_round(limit, clock, 0.001)
-    assert limit.current == int(grown + MIN_ROUND / grown)  # one a round trip: a round of 32 is 1.8 of them
+    assert limit.current == grown + 1  # one a round trip
 
 
 def test_a_worker_keeps_its_slot_while_the_limit_has_room_for_it() -> None:
@@ -303,11 +307,10 @@ def test_a_limit_raised_at_a_round_s_end_wakes_as_many_waiting_workers_as_it_mad
     limit._cond = Counted()  # (what is woken, without a thread to wait)
     assert limit.acquire() and limit.acquire()
     clock.now += 0.001
-    for _ in range(MIN_ROUND - 1):
-        assert limit.release(0.001, keep=True) and woken == []  # kept: no one to wake
-    assert limit.release(0.001, keep=True)  # the round's end: fast, every slot in use: 2 + 32
-    assert limit.current == 2 + MIN_ROUND and woken == [MIN_ROUND]
-    assert not limit.release(None) and woken == [MIN_ROUND, 1]  # a slot given up: one waiter
+    assert limit.release(0.001, keep=True) and woken == []  # kept: no one to wake
+    assert limit.release(0.001, keep=True)  # the round's end (in slow start, 2 answers): doubled to 4
+    assert limit.current == 4 and woken == [2]
+    assert not limit.release(None) and woken == [2, 1]  # a slot given up: one waiter
 
 
 def test_acquire_waits_for_room_and_a_stop_ends_the_wait() -> None:
@@ -342,7 +345,7 @@ def test_after_a_queue_it_grows_back_freely_below_the_number_that_queued_and_tri
         a_round(limit, clock, 0.0001 * limit.current, answers=MEASURE_ROUND if limit.current == FLOOR else None)
         if limit.current != path[-1]:
             path.append(limit.current)
-    assert path == [4, 36, FLOOR, 18, 9, 4, 2, FLOOR]
+    assert path == [4, 8, 16, 32, 64, FLOOR, 32, 16, 8, 4, 2, FLOOR]
     settled = clock.now  # (the round that queued at two has just ended)
     seen = []
     burst = False
@@ -361,22 +364,23 @@ def test_after_a_queue_it_grows_back_freely_below_the_number_that_queued_and_tri
     # Below the number that queued, it grows as before (one a round trip); to it, once PROBE_SECONDS have
     # passed, and if it keeps up there, on beyond it.
     limit = AdaptiveLimit(clock=clock)
-    a_round(limit, clock, 0.100)  # 4 -> 36
-    a_round(limit, clock, 0.200)  # slow start overshot: the base measured at the floor, then 18
+    for _ in range(4):
+        a_round(limit, clock, 0.100)  # 4 -> 64, the base (from the round at 32) 100 ms
+    a_round(limit, clock, 0.200)  # slow start overshot: the base measured at the floor, then 32
     a_round(limit, clock, 0.100, answers=MEASURE_ROUND)
-    assert limit.current == 18
-    a_round(limit, clock, 0.200)  # 18 queued: cut in proportion
+    assert limit.current == 32
+    a_round(limit, clock, 0.200)  # 32 queued: cut in proportion
     queued = clock.now
-    assert limit.current == int(18 * TOLERANCE / 2.0) == 11
+    assert limit.current == int(32 * TOLERANCE / 2.0) == 20
     while clock.now < queued + PROBE_SECONDS - 0.3:
         a_round(limit, clock, 0.100)
-        assert limit.current < 18
-    assert limit.current == 16  # (16.6 + 32 / 16.6 would be 18)
-    while limit.current == 16:
+        assert limit.current < 32
+    assert limit.current == 31  # (31.97 + 32 / 31.97 would be 32)
+    while limit.current == 31:
         a_round(limit, clock, 0.100)
-    assert limit.current == 18 and clock.now >= queued + PROBE_SECONDS  # tried again, PROBE_SECONDS on
+    assert limit.current == 32 and clock.now >= queued + PROBE_SECONDS  # tried again, PROBE_SECONDS on
     a_round(limit, clock, 0.100)
-    assert limit.current == 20  # 18 kept up this time: growth goes on
+    assert limit.current == 33  # it kept up this time: growth goes on
 
 
 def test_a_noisy_server_that_keeps_up_is_not_taken_for_a_queue() -> None:
