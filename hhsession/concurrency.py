@@ -3,7 +3,8 @@
 The limit adapts to the server as TCP's congestion control and Netflix's
 concurrency-limits do, in rounds of about one round trip (``limit`` answers;
 after slow start at least ``MIN_ROUND``, and only rounds that many answers
-long count toward the base: the median of fewer is noise):
+long count toward the base, besides the round that measures it afresh: the
+median of fewer is noise):
 
 - **Latency.** The round's median latency is compared with the lowest round
   median seen lately (``base``: the server unloaded). Up to ``TOLERANCE`` times
@@ -27,7 +28,7 @@ long count toward the base: the median of fewer is noise):
   server delivered over the last second times ``base`` (Little's law), less
   5 %: at most to 0.9 of it, and not below half of it at once (as TCP; the
   last second may hold the start's ramp); a dead server is left with
-  ``FAILURE_FLOOR``. The answers to requests sent before the cut do not cut
+  ``FAILURE_FLOOR`` (a limit already below it is not raised). The answers to requests sent before the cut do not cut
   again for a while (``QUIET_SECONDS``, or two round trips). The server's
   ``Retry-After`` is honoured by the client as before (one pause for the whole
   run). From then on the limit grows only by one every ``PROBE_SECONDS``: a
@@ -60,8 +61,8 @@ FLOOR = 1
 #: Failures cut no lower: with one in flight, a server that takes every request and never answers
 #: would be given up on (``replay``'s records in a row that failed) one timeout at a time.
 FAILURE_FLOOR = 2
-#: After slow start a round is at least this many answers, and only such rounds set the base: the
-#: median of fewer is noise. (With one in flight, rounds of
+#: After slow start a round is at least this many answers, and only such rounds (and the round that
+#: measures the unloaded latency, which replaces the base) set the base: the median of fewer is noise. (With one in flight, rounds of
 #: one answer made the base the fastest answer seen, and a noisy server looked queued at two.)
 MIN_ROUND = 32
 #: The round at the floor that measures the unloaded latency is shorter: there each answer is a round
@@ -221,12 +222,17 @@ class AdaptiveLimit:
             self._base_windows, self._window_started = [None, median], now
             self.limit, self._measuring = self._measuring, None
             why = f"unloaded latency measured: {median * 1000:.1f} ms"
+        elif ratio > TOLERANCE and int(before) <= FLOOR and not self.slow_start:
+            # Slower at the floor, a whole round long: not a queue of ours (nothing to cut), the server's
+            # own latency has grown: that is its unloaded latency now. (Else a run stayed at the floor until
+            # the old base aged out of its window, two minutes.)
+            self._base_windows, self._window_started = [None, median], now
+            why = f"latency {ratio:.1f}x its base at the floor: the new base"
         elif ratio > TOLERANCE:
             # Queued: in slow start, the doubling overshot (halve, as TCP, then measure the unloaded
             # latency once with the floor in flight); after it, in proportion.
-            if int(before) > FLOOR:  # (at the floor, a queue is not of our making: the answers to what was
-                self._queued_at = int(before)  # sent before the limit came down to it, or the server's own)
-                self._retry_queued = now + PROBE_SECONDS
+            self._queued_at = int(before)
+            self._retry_queued = now + PROBE_SECONDS
             factor = 0.5 if self.slow_start else max(0.5, TOLERANCE / ratio)
             self.limit = max(float(FLOOR), self.limit * factor)
             if self.slow_start:
@@ -249,13 +255,13 @@ class AdaptiveLimit:
         self._changed(before, why)
 
     def _grow(self, now: float, before: float) -> None:
-        """One more in flight, after a round that kept up with every slot in use; but not again, for
+        """One more in flight a round trip, after a round that kept up with every slot in use; but not, for
         ``PROBE_SECONDS``, to a number that queued lately (TCP CUBIC's plateau at the window that lost).
         Without it, at no latency, a run at one in flight went to two every other round (rounds of a
         millisecond), queued, and came back: two in flight half the time."""
         # One a round trip, as TCP's congestion avoidance: a round at a small limit is MIN_ROUND answers,
         # many round trips (at most doubling).
-        grown = min(2 * self.limit, self.limit + max(1.0, MIN_ROUND / self.limit))
+        grown = min(2.0 * int(self.limit), self.limit + max(1.0, MIN_ROUND / self.limit))
         if self._queued_at is not None and int(grown) >= self._queued_at and now < self._retry_queued:
             return
         self.limit = min(float(self.ceiling), grown)
@@ -270,7 +276,8 @@ class AdaptiveLimit:
         base = self.base
         bdp = 0.95 * len(self._delivered) / window * base if base is not None else 0.0
         # Never below half (TCP's cut: the last second may still hold the ramp up), nor above 0.9.
-        self.limit = max(float(FAILURE_FLOOR), self.limit * 0.5, min(self.limit * 0.9, bdp))
+        # (Never raised by a failure: at the floor it stays there.)
+        self.limit = max(min(float(FAILURE_FLOOR), self.limit), self.limit * 0.5, min(self.limit * 0.9, bdp))
         self._quiet_until = now + max(QUIET_SECONDS, 2 * (base or 0.0))
         self._timed_from = self._quiet_until  # (requests that waited out the server's Retry-After)
         self._next_probe = now + PROBE_SECONDS

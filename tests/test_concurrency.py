@@ -394,3 +394,37 @@ def test_a_noisy_server_that_keeps_up_is_not_taken_for_a_queue() -> None:
         rng = random.Random(seed)
         _, ok, _, _ = simulate(10, lambda n, rng=rng: rng.uniform(0.050, 0.150))
         assert ok / 10 >= 0.5 * CEILING / 0.100, seed
+
+
+def test_a_server_that_becomes_slower_for_good_is_not_taken_for_a_queue_for_long() -> None:
+    # Its latency doubles and stays so, whatever is in flight: the limit comes down (that looks like a
+    # queue), and at the floor a round as slow as that is the server's new unloaded latency, not a queue
+    # of ours: from it, the limit grows again. (It stayed at the floor until the old base aged out.)
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock, ceiling=64)
+    for _ in range(4):
+        a_round(limit, clock, 0.050)
+    a_round(limit, clock, 0.100)  # a slow round in slow start: it ends, the base is measured at the floor
+    started = clock.now
+    while clock.now < started + 10:
+        a_round(limit, clock, 0.050)
+    assert limit.current == 64 and limit.base == 0.050
+    slower = clock.now
+    lowest = 64
+    while clock.now < slower + 20:
+        a_round(limit, clock, 0.100)
+        lowest = min(lowest, limit.current)
+    assert lowest <= 2 and limit.base == 0.100 and limit.current >= 48  # (one more a round trip: 20 s)
+
+
+def test_a_failure_never_raises_the_limit_and_growth_at_most_doubles_what_is_in_flight() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock, initial=1)
+    limit.slow_start = False
+    limit.observe(Sample(0.001, congested=True, delivered=False))
+    assert limit.current == 1  # (FAILURE_FLOOR is the least a failure cuts to, not a raise)
+    limit = AdaptiveLimit(clock=clock, initial=2)
+    limit.slow_start = False
+    limit.limit = 1.9  # (as a cut in proportion leaves it: one in flight)
+    a_round(limit, clock, 0.100)
+    assert limit.current == 2  # one in flight doubled, not 1.9 doubled (3.8: three)
