@@ -21,7 +21,8 @@ median of fewer is noise):
   every other round, to queue again. When slow start ends so, the limit is
   halved and one round is sent with only ``FLOOR`` in flight, to measure the
   unloaded latency afresh (the one seen while the run started is often too
-  high), as BBR's ProbeRTT does.
+  high), as BBR's ProbeRTT does; and again every ``REMEASURE_SECONDS``
+  (a base refreshed only by rounds under load creeps up with them).
 - **Throttling and failure.** A 429, a 503, a timeout, a refused connection
   or any failure worth retrying cuts the limit at once (not at the round's
   end: a 429's ``Retry-After`` pause would stretch the round) to what the
@@ -77,6 +78,8 @@ PROBE_SECONDS = 5.0
 QUIET_SECONDS = 1.0
 #: What the server delivered is counted over this last stretch of time.
 DELIVERED_WINDOW = 1.0
+#: The unloaded latency is measured again (a round at the floor) this often.
+REMEASURE_SECONDS = 60.0
 #: The base latency is the lowest round median of this window and the one before it.
 BASE_WINDOW_SECONDS = 60.0
 
@@ -119,6 +122,7 @@ class AdaptiveLimit:
         self._measuring: float | None = None  # the limit to go back to once the unloaded latency is measured
         self._timed_from = 0.0  # latencies of requests sent before this are not weighed
         self._round_peak = 0  # the most in flight during this round
+        self._measured = self._started  # when the unloaded latency was last measured at the floor
         self._queued_at: int | None = None  # the least in flight a round lately queued at (see _grow)
         self._retry_queued = 0.0  # when that many in flight may be tried again
 
@@ -221,6 +225,7 @@ class AdaptiveLimit:
             # far above it: at no latency at all, this run's own queueing then looked like none.)
             self._base_windows, self._window_started = [None, median], now
             self.limit, self._measuring = self._measuring, None
+            self._measured = now
             why = f"unloaded latency measured: {median * 1000:.1f} ms"
         elif ratio > TOLERANCE and int(before) <= FLOOR and not self.slow_start:
             # Slower at the floor, a whole round long: not a queue of ours (nothing to cut), the server's
@@ -252,6 +257,13 @@ class AdaptiveLimit:
         else:
             self._grow(now, before)
         self._latencies = []
+        if self._measuring is None and not self.slow_start and now - self._measured >= REMEASURE_SECONDS \
+                and int(self.limit) > FLOOR:
+            # Measure the unloaded latency afresh now and then, as BBR's ProbeRTT: a base refreshed only by
+            # rounds under load creeps up with them (against a queue, 1.3x every two minutes).
+            self._measuring, self._timed_from = self.limit, now
+            self.limit = float(FLOOR)
+            why = "measuring the unloaded latency again"
         self._changed(before, why)
 
     def _grow(self, now: float, before: float) -> None:

@@ -428,3 +428,10 @@ def test_a_failure_never_raises_the_limit_and_growth_at_most_doubles_what_is_in_
     limit.limit = 1.9  # (as a cut in proportion leaves it: one in flight)
     a_round(limit, clock, 0.100)
     assert limit.current == 2  # one in flight doubled, not 1.9 doubled (3.8: three)
+
+
+def test_against_a_queue_for_minutes_the_unloaded_latency_is_measured_again_and_latency_does_not_creep() -> None:
+    # A base refreshed only by rounds under load crept up with them: 1.3x every two minutes.
+    limit, ok, _, waits = simulate(240, lambda n: 0.050 * max(1.0, n / 32))
+    assert statistics.median(waits[-len(waits) // 4:]) <= 1.5 * 0.050
+    assert ok / 240 >= 0.8 * 32 / 0.050
