@@ -29,8 +29,8 @@ median of fewer is noise):
   server delivered over the last second times ``base`` (Little's law), less
   5 %: at most to 0.9 of it, and not below half of it at once (as TCP; the
   last second may hold the start's ramp); a dead server is left with
-  ``FAILURE_FLOOR`` (a limit already below it is not raised). The answers to requests sent before the cut do not cut
-  again for a while (``QUIET_SECONDS``, or two round trips). The server's
+  ``FAILURE_FLOOR`` (a limit already below it is not raised). The answers to
+  requests sent before the cut do not cut again for a while (``QUIET_SECONDS``, or two round trips). The server's
   ``Retry-After`` is honoured by the client as before (one pause for the whole
   run). From then on the limit grows only by one every ``PROBE_SECONDS``: a
   server that limits each key is probed, not hammered.
@@ -63,8 +63,9 @@ FLOOR = 1
 #: would be given up on (``replay``'s records in a row that failed) one timeout at a time.
 FAILURE_FLOOR = 2
 #: After slow start a round is at least this many answers, and only such rounds (and the round that
-#: measures the unloaded latency, which replaces the base) set the base: the median of fewer is noise. (With one in flight, rounds of
-#: one answer made the base the fastest answer seen, and a noisy server looked queued at two.)
+#: measures the unloaded latency, which replaces the base) set the base: the median of fewer is noise.
+#: (With one in flight, rounds of one answer made the base the fastest answer seen, and a noisy server
+#: looked queued at two.)
 MIN_ROUND = 32
 #: The round at the floor that measures the unloaded latency is shorter: there each answer is a round
 #: trip, with next to nothing in flight (32 of them cost a tenth of a 20-second run against a server
@@ -223,7 +224,7 @@ class AdaptiveLimit:
             # A round at the floor, of requests sent since it began: the unloaded latency, measured. (The
             # base seen while the run started, with new connections and the inputs being opened, may be
             # far above it: at no latency at all, this run's own queueing then looked like none.)
-            self._base_windows, self._window_started = [None, median], now
+            self._new_base(median, now)
             self.limit, self._measuring = self._measuring, None
             self._measured = now
             why = f"unloaded latency measured: {median * 1000:.1f} ms"
@@ -231,7 +232,7 @@ class AdaptiveLimit:
             # Slower at the floor, a whole round long: not a queue of ours (nothing to cut), the server's
             # own latency has grown: that is its unloaded latency now. (Else a run stayed at the floor until
             # the old base aged out of its window, two minutes.)
-            self._base_windows, self._window_started = [None, median], now
+            self._new_base(median, now)
             why = f"latency {ratio:.1f}x its base at the floor: the new base"
         elif ratio > TOLERANCE:
             # Queued: in slow start, the doubling overshot (halve, as TCP, then measure the unloaded
@@ -241,8 +242,7 @@ class AdaptiveLimit:
             factor = 0.5 if self.slow_start else max(0.5, TOLERANCE / ratio)
             self.limit = max(float(FLOOR), self.limit * factor)
             if self.slow_start:
-                self._measuring, self._timed_from = self.limit, now
-                self.limit = float(FLOOR)
+                self._measure_at_floor(now)
             self.slow_start = False
             why = f"latency {ratio:.1f}x its base"
         elif not limited:
@@ -255,24 +255,30 @@ class AdaptiveLimit:
         elif self.slow_start:  # one more for each answer, as TCP's slow start: doubling a round trip
             self.limit = min(float(self.ceiling), self.limit + len(self._latencies))
         else:
-            self._grow(now, before)
+            self._grow(now)
         self._latencies = []
         if self._measuring is None and not self.slow_start and now - self._measured >= REMEASURE_SECONDS \
                 and int(self.limit) > FLOOR:
             # Measure the unloaded latency afresh now and then, as BBR's ProbeRTT: a base refreshed only by
             # rounds under load creeps up with them (against a queue, 1.3x every two minutes).
-            self._measuring, self._timed_from = self.limit, now
-            self.limit = float(FLOOR)
+            self._measure_at_floor(now)
             why = "measuring the unloaded latency again"
         self._changed(before, why)
 
-    def _grow(self, now: float, before: float) -> None:
+    def _measure_at_floor(self, now: float) -> None:
+        """One round with ``FLOOR`` in flight, of requests sent from now, then back to the limit as it is."""
+        self._measuring, self._timed_from = self.limit, now
+        self.limit = float(FLOOR)
+
+    def _new_base(self, median: float, now: float) -> None:
+        self._base_windows, self._window_started = [None, median], now
+
+    def _grow(self, now: float) -> None:
         """One more in flight a round trip, after a round that kept up with every slot in use; but not, for
         ``PROBE_SECONDS``, to a number that queued lately (TCP CUBIC's plateau at the window that lost).
         Without it, at no latency, a run at one in flight went to two every other round (rounds of a
         millisecond), queued, and came back: two in flight half the time."""
-        # One a round trip, as TCP's congestion avoidance: a round at a small limit is MIN_ROUND answers,
-        # many round trips (at most doubling).
+        # (A round at a small limit is MIN_ROUND answers: many round trips, at most doubling.)
         grown = min(2.0 * int(self.limit), self.limit + max(1.0, MIN_ROUND / self.limit))
         if self._queued_at is not None and int(grown) >= self._queued_at and now < self._retry_queued:
             return
